@@ -1,0 +1,27 @@
+"""Shared pieces of the asv suite: the timer, seeded data builders, the implementation switch."""
+import timeit
+
+import numpy as np
+
+IMPLS = ["reference", "kernels"]
+
+
+class Benchmark:
+    # asv's default timer is process_time, which adds CPU time over all threads
+    # and so hides a parallel speedup: time the wall clock instead.
+    timer = timeit.default_timer
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def api(impl):
+    """The module namespace for an implementation: fastscratch.reference or fastscratch."""
+    if impl == "reference":
+        import fastscratch.reference as mod
+    elif impl == "kernels":
+        import fastscratch as mod
+    else:
+        raise NotImplementedError(impl)
+    return mod

@@ -1,0 +1,69 @@
+"""What every network of the book shares, written once for the reference and the fast API.
+
+A network class reads its layer classes from ``layer_lib`` and its numerical
+gradient from ``numerical_gradient_fn``. The reference networks point them at
+``fastscratch.reference``; the fast networks subclass them and point them at the
+kernels' layers. Nothing else differs, so the two follow each other step by step.
+"""
+import numpy as np
+
+from . import layers as _reference_layers
+from . import params_io
+from .gradient import numerical_gradient as _reference_numerical_gradient
+
+
+class NetworkBase:
+    #: Module holding Affine, Relu, Sigmoid, SoftmaxWithLoss, Dropout, BatchNormalization, Convolution, Pooling.
+    layer_lib = _reference_layers
+    #: numerical_gradient(f, x) used by the network's numerical_gradient method.
+    numerical_gradient_fn = staticmethod(_reference_numerical_gradient)
+    #: (parameter index, layer key) pairs whose W and b load_params rebinds; set by the conv nets.
+    _weighted_layers = ()
+
+    def _layer_sequence(self):
+        return list(self.layers.values()) if isinstance(self.layers, dict) else list(self.layers)
+
+    def _backprop(self):
+        """Backward through last_layer and every layer in reverse (forward must have run)."""
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self._layer_sequence()):
+            dout = layer.backward(dout)
+        return dout
+
+    def save_params(self, file_name="params.pkl"):
+        """Write self.params: the book's pickle, or ``.npz`` when file_name ends with .npz."""
+        params_io.save_params(self.params, file_name)
+
+    def load_params(self, file_name="params.pkl"):
+        """Read parameters (never running code from the file) and rebind the layers' W and b."""
+        params = params_io.load_params(file_name)
+        params_io.check_param_shapes(params, self.params, file_name)
+        for key, val in params.items():
+            self.params[key] = val
+        for idx, layer_key in self._weighted_layers:
+            self.layers[layer_key].W = self.params['W' + str(idx)]
+            self.layers[layer_key].b = self.params['b' + str(idx)]
+
+
+def batched_accuracy(network, x, t, batch_size=100):
+    """The conv nets' accuracy: predict in full batches of batch_size, divide the hits by N.
+
+    As in the book, a remainder of fewer than batch_size samples is not predicted.
+    """
+    if t.ndim != 1:
+        t = np.argmax(t, axis=1)
+    acc = 0.0
+    for i in range(int(x.shape[0] / batch_size)):
+        tx = x[i * batch_size:(i + 1) * batch_size]
+        tt = t[i * batch_size:(i + 1) * batch_size]
+        y = np.argmax(network.predict(tx, train_flg=False), axis=1)
+        acc += np.sum(y == tt)
+    return acc / x.shape[0]
+
+
+def plain_accuracy(y, t):
+    """Fraction of rows of scores y whose argmax equals t (labels or one-hot)."""
+    y = np.argmax(y, axis=1)
+    if t.ndim != 1:
+        t = np.argmax(t, axis=1)
+    return np.sum(y == t) / float(y.shape[0])

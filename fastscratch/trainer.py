@@ -1,0 +1,8 @@
+"""Drop-in for the book's ``common.trainer``: the reference Trainer with fastscratch's optimizers."""
+from . import optimizer as _optimizer
+from .reference import trainer as _reference
+
+
+class Trainer(_reference.Trainer):
+    __doc__ = _reference.Trainer.__doc__
+    optimizer_module = _optimizer

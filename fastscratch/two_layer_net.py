@@ -1,0 +1,7 @@
+"""Chapter 5's TwoLayerNet on fastscratch's kernels (network code shared with ``fastscratch.reference.two_layer_net``)."""
+from ._fast_network import FastNetwork
+from .reference import two_layer_net as _reference
+
+
+class TwoLayerNet(FastNetwork, _reference.TwoLayerNet):
+    __doc__ = _reference.TwoLayerNet.__doc__
