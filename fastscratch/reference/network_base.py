@@ -35,14 +35,20 @@ class NetworkBase:
         params_io.save_params(self.params, file_name)
 
     def load_params(self, file_name="params.pkl"):
-        """Read parameters (never running code from the file) and rebind the layers' W and b."""
+        """Read parameters (never running code from the file) and rebind the layers' W, b, gamma, beta."""
         params = params_io.load_params(file_name)
         params_io.check_param_shapes(params, self.params, file_name)
+        # Layers hold the very arrays of self.params (W, b, gamma, beta): rebind every
+        # attribute that held an old array to its new one, as the book's conv nets do for
+        # W and b, so this works for every network (TwoLayerNet, MultiLayerNet, batch norm).
+        key_of = {id(val): key for key, val in self.params.items()}
         for key, val in params.items():
             self.params[key] = val
-        for idx, layer_key in self._weighted_layers:
-            self.layers[layer_key].W = self.params['W' + str(idx)]
-            self.layers[layer_key].b = self.params['b' + str(idx)]
+        for layer in self._layer_sequence() + [self.last_layer]:
+            for attr in ('W', 'b', 'gamma', 'beta'):
+                key = key_of.get(id(getattr(layer, attr, None)))
+                if key is not None:
+                    setattr(layer, attr, self.params[key])
 
 
 def batched_accuracy(network, x, t, batch_size=100):
