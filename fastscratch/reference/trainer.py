@@ -1,7 +1,18 @@
-"""The book's ``common/trainer.py``: mini-batch training with per-epoch accuracy."""
+"""The book's ``common/trainer.py``: mini-batch training with per-epoch accuracy.
+
+Two opt-in additions leave the book's behaviour and output untouched when off:
+``progress=True`` shows a progress bar (iterations/s, loss, ETA) in place of
+the per-step loss lines, and ``checkpoint_dir`` writes the parameters and the
+loss/accuracy lists at the end of every epoch, atomically.
+"""
+import json
+import os
+
 import numpy as np
 
 from . import optimizer as _reference_optimizer
+from . import params_io
+from .progress import ProgressBar
 
 
 class Trainer:
@@ -10,6 +21,20 @@ class Trainer:
     Lists after ``train()``: train_loss_list (one loss per step), train_acc_list
     and test_acc_list (one per epoch). ``optimizer`` is a name among sgd,
     momentum, nesterov, adagrad, rmsprop, adam (case-insensitive).
+
+    Beyond the book (keyword-only in spirit, both off by default):
+
+    progress : bool
+        Show a progress bar on stdout (a redrawn line on a terminal, a plain line
+        per tenth of the run otherwise) instead of one "train loss:" line per step;
+        the epoch and final accuracy lines still print when verbose.
+    checkpoint_dir : str, optional
+        At the end of every epoch (every ``iter_per_epoch`` steps, and after the
+        last step) write ``params.pkl`` (the network's params, the book's format)
+        and ``history.json`` (steps done, the loss and accuracy lists) there, each
+        through a temporary file and ``os.replace``: an interrupted run loses at
+        most one epoch and never leaves a half-written file. ``save_checkpoint()``
+        writes one on demand.
     """
 
     #: Module the optimizer classes come from; the fast Trainer plugs in the kernels' one.
@@ -18,9 +43,15 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test,
                  epochs=20, mini_batch_size=100,
                  optimizer='SGD', optimizer_param={'lr': 0.01},
-                 evaluate_sample_num_per_epoch=None, verbose=True):
+                 evaluate_sample_num_per_epoch=None, verbose=True,
+                 progress=False, checkpoint_dir=None):
         self.network = network
         self.verbose = verbose
+        self.progress = progress
+        self.progress_bar = None  # made at the first step, so its clock starts with training
+        self.checkpoint_dir = checkpoint_dir
+        #: epochs whose last step is done (the book's current_epoch counts epochs started)
+        self.completed_epochs = 0
         self.x_train = x_train
         self.t_train = t_train
         self.x_test = x_test
@@ -48,6 +79,8 @@ class Trainer:
         self.test_acc_list = []
 
     def train_step(self):
+        if self.progress and self.progress_bar is None:
+            self.progress_bar = ProgressBar(self.max_iter, label="train")
         batch_mask = np.random.choice(self.train_size, self.batch_size)
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
@@ -57,13 +90,49 @@ class Trainer:
 
         loss = self.network.loss(x_batch, t_batch)
         self.train_loss_list.append(loss)
-        if self.verbose:
+        if self.progress:
+            self.progress_bar.update(loss=loss)
+        elif self.verbose:
             print("train loss:" + str(loss))
 
         if self.current_iter % self.iter_per_epoch == 0:
             self.current_epoch += 1
             self._evaluate_epoch()
         self.current_iter += 1
+
+        done = self.current_iter
+        if (int(done / self.iter_per_epoch) > int((done - 1) / self.iter_per_epoch)
+                or done == self.max_iter):
+            self.completed_epochs += 1
+            if self.checkpoint_dir is not None:
+                self.save_checkpoint()
+
+    def _print(self, line):
+        # above the progress bar when there is one, so the bar stays on the last line
+        if self.progress_bar is not None:
+            self.progress_bar.write(line)
+        else:
+            print(line)
+
+    def save_checkpoint(self, directory=None):
+        """Write params.pkl and history.json to directory (default checkpoint_dir), atomically.
+
+        Returns the directory written.
+        """
+        directory = self.checkpoint_dir if directory is None else directory
+        os.makedirs(directory, exist_ok=True)
+        params_io.save_params(self.network.params, os.path.join(directory, "params.pkl"))
+        history = {
+            "iteration": self.current_iter,
+            "max_iter": self.max_iter,
+            "epoch": self.completed_epochs,
+            "train_loss_list": [float(v) for v in self.train_loss_list],
+            "train_acc_list": [float(v) for v in self.train_acc_list],
+            "test_acc_list": [float(v) for v in self.test_acc_list],
+        }
+        with params_io.atomic_file(os.path.join(directory, "history.json"), "w") as f:
+            json.dump(history, f)
+        return directory
 
     def _evaluate_epoch(self):
         x_train_sample, t_train_sample = self.x_train, self.t_train
@@ -78,14 +147,20 @@ class Trainer:
         self.train_acc_list.append(train_acc)
         self.test_acc_list.append(test_acc)
         if self.verbose:
-            print("=== epoch:" + str(self.current_epoch) + ", train acc:" + str(train_acc)
-                  + ", test acc:" + str(test_acc) + " ===")
+            self._print("=== epoch:" + str(self.current_epoch) + ", train acc:" + str(train_acc)
+                        + ", test acc:" + str(test_acc) + " ===")
 
     def train(self):
         for _ in range(self.max_iter):
             self.train_step()
+        self.close_progress()
 
         test_acc = self.network.accuracy(self.x_test, self.t_test)
         if self.verbose:
             print("=============== Final Test Accuracy ===============")
             print("test acc:" + str(test_acc))
+
+    def close_progress(self):
+        """End the progress bar's line (train() does this after its last step)."""
+        if self.progress_bar is not None:
+            self.progress_bar.close()
