@@ -1,0 +1,102 @@
+"""Seeded networks, batches and training steps shared by the network-level benchmarks.
+
+The book's networks draw their weights from NumPy's global generator, so each
+builder seeds it first: the reference and the kernels start from the same
+weights. Batches come from a fixed-seed ``default_rng`` (benchmarks.common.rng).
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import timeit
+
+import numpy as np
+
+from .common import api, rng
+
+#: The book's networks, each with its default sizes (TwoLayerNet as chapter 5 trains it).
+NETWORKS = ["TwoLayerNet", "SimpleConvNet", "DeepConvNet"]
+BATCH = 100
+
+
+def build_network(impl, name, seed=0):
+    """A network of the book with seeded weights, from fastscratch.reference or fastscratch."""
+    mod = api(impl)
+    np.random.seed(seed)
+    if name == "TwoLayerNet":
+        return mod.TwoLayerNet(input_size=784, hidden_size=50, output_size=10)
+    if name == "SimpleConvNet":
+        return mod.SimpleConvNet()
+    if name == "DeepConvNet":
+        return mod.DeepConvNet()
+    raise NotImplementedError(name)
+
+
+def training_batch(name, seed=0):
+    """A float64 batch of BATCH MNIST-shaped images in [0, 1) and integer labels.
+
+    Returns x of shape (BATCH, 784) for TwoLayerNet, (BATCH, 1, 28, 28) for the
+    conv nets, and t of shape (BATCH,).
+    """
+    r = rng(seed)
+    shape = (BATCH, 784) if name == "TwoLayerNet" else (BATCH, 1, 28, 28)
+    return r.random(shape), r.integers(0, 10, BATCH)
+
+
+class TrainingStep:
+    """One step of the book's training loop: grads by backprop, then Adam updates the params in place."""
+
+    def __init__(self, impl, name, seed=0):
+        self.network = build_network(impl, name, seed)
+        self.optimizer = api(impl).optimizer.Adam()
+        self.x, self.t = training_batch(name, seed)
+
+    def __call__(self):
+        grads = self.network.gradient(self.x, self.t)
+        self.optimizer.update(self.network.params, grads)
+
+
+def best_time(fn, repeat):
+    """The fastest of `repeat` single calls of fn, in seconds (the least disturbed by other load)."""
+    return min(timeit.repeat(fn, number=1, repeat=repeat, timer=timeit.default_timer))
+
+
+def speedup(reference_fn, kernels_fn, repeat=3):
+    """Reference time over kernels time, each the best of `repeat` calls made in this process."""
+    return best_time(reference_fn, repeat) / best_time(kernels_fn, max(repeat, 5))
+
+
+#: Child script for cold/warm start timings: the clock starts before fastscratch is
+#: imported and stops after one SimpleConvNet and one TwoLayerNet training step.
+STARTUP_SCRIPT = textwrap.dedent("""
+    import time
+    t0 = time.perf_counter()
+    import numpy as np
+    import fastscratch as fs
+    r = np.random.default_rng(0)
+    np.random.seed(0)
+    for net, shape in ((fs.SimpleConvNet(), (100, 1, 28, 28)),
+                       (fs.TwoLayerNet(784, 50, 10), (100, 784))):
+        fs.optimizer.Adam().update(net.params, net.gradient(r.random(shape), r.integers(0, 10, 100)))
+    print(time.perf_counter() - t0)
+""")
+
+
+def run_child(script, numba_cache_dir=None, timeout=600):
+    """Run `script` in a fresh interpreter importing the same fastscratch as this one; its stdout.
+
+    numba_cache_dir, when given, becomes NUMBA_CACHE_DIR of the child (Numba's
+    on-disk cache then lives there, not beside the installed kernels).
+    """
+    import fastscratch
+    env = dict(os.environ)
+    # The child imports the very fastscratch this process measures (installed or a checkout).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    if numba_cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = numba_cache_dir
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child process failed:\n{done.stderr[-3000:]}")
+    return done.stdout

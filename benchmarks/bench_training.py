@@ -1,0 +1,132 @@
+"""Training steps of the book's networks: backprop gradient plus Adam's update, batch 100, float64.
+
+TwoLayerNet(784, 50, 10) (chapter 5), SimpleConvNet and DeepConvNet with the
+book's default sizes (chapters 7 and 8), on fastscratch.reference and on the
+kernels. Also the kernels-over-reference speedup, and the peak memory of a
+SimpleConvNet step (the kernels must not need more than the reference).
+"""
+import ctypes
+
+from ._networks import NETWORKS, STARTUP_SCRIPT, TrainingStep, run_child, speedup
+from .common import IMPLS, Benchmark
+
+
+class TrainingStepTime(Benchmark):
+    """Wall time of one training step."""
+
+    params = [NETWORKS, IMPLS]
+    param_names = ["network", "impl"]
+    # A step takes milliseconds (TwoLayerNet) to seconds (DeepConvNet on the
+    # reference): one call per sample, a few samples.
+    number = 1
+    repeat = (1, 5, 10.0)
+    timeout = 300
+
+    def setup(self, network, impl):
+        self.step = TrainingStep(impl, network)
+        self.step()  # compiles (or loads from Numba's cache) every kernel the step calls
+
+    def time_step(self, network, impl):
+        self.step()
+
+
+class TrainingStepSpeedup(Benchmark):
+    """Reference time over kernels time for one training step, both measured in this process."""
+
+    params = [NETWORKS]
+    param_names = ["network"]
+    unit = "x"
+    timeout = 300
+
+    def setup(self, network):
+        self.reference = TrainingStep("reference", network)
+        self.kernels = TrainingStep("kernels", network)
+        self.kernels()  # not timing the JIT compilation
+
+    def track_speedup_training(self, network):
+        return speedup(self.reference, self.kernels)
+
+
+class TrainingStepMemory(Benchmark):
+    """Peak memory of a process that runs one SimpleConvNet training step.
+
+    asv's peakmem is the process's peak resident size, setup included. So that
+    it measures the step and not Numba's compiler, setup first has a child
+    process run the same step, which fills the kernels' on-disk cache; this
+    process then loads the compiled kernels instead of compiling them.
+    """
+
+    params = [["SimpleConvNet"], IMPLS]
+    param_names = ["network", "impl"]
+    timeout = 600
+
+    def setup(self, network, impl):
+        if impl == "kernels":
+            run_child(STARTUP_SCRIPT)
+        self.step = TrainingStep(impl, network)
+        self.step()
+
+    def peakmem_step(self, network, impl):
+        self.step()
+
+
+class TrainingStepMemoryIncrease(Benchmark):
+    """Peak resident memory added by one SimpleConvNet training step over what the process held before.
+
+    Linux with glibc only: writing 5 to /proc/self/clear_refs resets the
+    process's peak resident size (VmHWM), so the peak after the step, less the
+    resident size before it, is what the step itself needed (its temporaries and
+    outputs). glibc's malloc would otherwise raise its mmap threshold after the
+    first large free and serve later arrays from a heap it never shrinks, which
+    hides every step after the first: setup fixes the threshold with mallopt.
+    """
+
+    params = [["SimpleConvNet"], IMPLS]
+    param_names = ["network", "impl"]
+    unit = "MiB"
+    timeout = 600
+
+    def setup(self, network, impl):
+        if not (_can_reset_peak_rss() and _fix_malloc_thresholds()):
+            raise NotImplementedError("needs Linux's /proc/self/clear_refs and glibc's mallopt")
+        self.step = TrainingStep(impl, network)
+        self.step()
+
+    def track_step_peak_rss_increase(self, network, impl):
+        # The layers keep the previous step's caches (the book's x, col, arg_max...):
+        # a steady-state step frees and rebuilds them, as in a training loop.
+        before = _status_kib("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        self.step()
+        return (_status_kib("VmHWM") - before) / 1024.0
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def _fix_malloc_thresholds():
+    """Large blocks always mmapped, and freed memory given back: RSS follows the live arrays."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+        return bool(libc.mallopt(m_mmap_threshold, 64 * 1024)
+                    and libc.mallopt(m_trim_threshold, 128 * 1024))
+    except (OSError, AttributeError):
+        return False
+
+
+def _can_reset_peak_rss():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        _status_kib("VmHWM")
+        return True
+    except OSError:
+        return False
+
