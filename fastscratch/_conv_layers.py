@@ -1,2 +1,187 @@
-"""PLACEHOLDER until the conv kernels land: the reference layers."""
-from .reference.layers import Convolution, Pooling  # noqa: F401
+"""Convolution and Pooling of the book's ``common/layers.py`` on Numba kernels.
+
+Convolution is im2col + one BLAS GEMM, as in the book, with the layout passes
+fused into kernels: bias add and NHWC->NCHW in one pass after the GEMM; the
+transpose of dout and db in one pass before the backward GEMMs; col2im as a
+race-free gather. Pooling reads windows in place (no im2col) and scatters its
+gradient by argmax (no dense gradient matrix).
+"""
+import numpy as np
+
+from . import _validate as V
+from .kernels import conv as _kc
+from .kernels import pooling as _kp
+from .reference import layers as _ref_layers
+from .reference.util import _col_dtype
+from .util import KERNEL_DTYPES, check_image_batch, col2im_into, im2col_into, window_output_size
+
+
+def _check_forward_ran(layer, what):
+    if layer.x is None:
+        raise RuntimeError(f"{what}.backward called before forward: run forward(x) first")
+
+
+def _check_dout(dout, expected_shape):
+    V.check_array(dout, "dout")
+    V.check_shape(dout, "dout", expected_shape)
+    return V.as_float(dout, "dout")
+
+
+class Convolution:
+    """2-D convolution by im2col and one GEMM (the book's layer, same attributes).
+
+    Parameters
+    ----------
+    W : ndarray of shape (FN, C, FH, FW)
+    b : ndarray of shape (FN,)
+    stride : int >= 1
+    pad : int >= 0
+
+    Notes
+    -----
+    forward(x (N, C, H, W)) -> (N, FN, out_h, out_w). Keeps x, col
+    (N*out_h*out_w, C*FH*FW) and col_W (C*FH*FW, FN) for backward; after
+    backward: dW (FN, C, FH, FW), db (FN,). W and b are read at every call
+    (optimizers update them in place and load_params rebinds them).
+    """
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.col = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+
+    def _check_params(self):
+        W = V.check_array(self.W, "W")
+        V.check_real_dtype(W, "W")
+        V.check_ndim(W, "W", 4, "(FN, C, FH, FW)")
+        V.check_real_dtype(V.check_array(self.b, "b"), "b")
+        V.check_shape(self.b, "b", (W.shape[0],))
+        return V.check_conv_hparams(W.shape[2], W.shape[3], self.stride, self.pad)
+
+    def forward(self, x):
+        """x : ndarray of shape (N, C, H, W) -> ndarray of shape (N, FN, out_h, out_w)."""
+        FH, FW, stride, pad = self._check_params()
+        xf = check_image_batch(x, "x")
+        V.check_nonempty(xf, "x")
+        FN, C = self.W.shape[:2]
+        V.check_dim("x", xf.shape[1], C, "channels (W's C)")
+        N, _, H, Wd = xf.shape
+        out_h, out_w = window_output_size((H, Wd), FH, FW, stride, pad, "Convolution")
+        # the reference's dtypes: col keeps x's float dtype, the GEMM promotes with W, then with b
+        gemm_dtype = np.result_type(xf.dtype, self.W.dtype)
+        out_dtype = np.result_type(gemm_dtype, self.b.dtype)
+        col_W = self.W.reshape(FN, -1).T
+        if gemm_dtype not in KERNEL_DTYPES or out_dtype not in KERNEL_DTYPES:
+            ref = _ref_layers.Convolution(self.W, self.b, stride, pad)
+            out = ref.forward(x)
+            self.x, self.col, self.col_W = x, ref.col, ref.col_W
+            return out
+        # im2col straight into the GEMM's dtype (casting x first is exact, as the reference's dot does)
+        col = im2col_into(xf, FH, FW, stride, pad, out_h, out_w, gemm_dtype)
+        rows = np.dot(col, col_W.astype(gemm_dtype, copy=False))  # (N*out_h*out_w, FN)
+        if rows.dtype != out_dtype:
+            rows = rows.astype(out_dtype)  # float32 GEMM + float64 bias: widen exactly, as NumPy's add does
+        out = np.empty((N, FN, out_h, out_w), dtype=out_dtype)
+        _kc.rows_to_nchw_bias(rows, np.ascontiguousarray(self.b, dtype=out_dtype), out)
+        # kept for backward: the input, the unfolded input (the reference's dtype) and col_W
+        self.x = x
+        self.col = col if col.dtype == _col_dtype(xf.dtype) else col.astype(_col_dtype(xf.dtype))
+        self.col_W = col_W
+        return out
+
+    def backward(self, dout):
+        """dout : ndarray of shape (N, FN, out_h, out_w) -> dx of shape (N, C, H, W); sets dW and db."""
+        _check_forward_ran(self, "Convolution")
+        FN, C, FH, FW = self.W.shape
+        N, _, H, Wd = self.x.shape
+        out_h, out_w = window_output_size((H, Wd), FH, FW, self.stride, self.pad, "Convolution")
+        d = _check_dout(dout, (N, FN, out_h, out_w))
+        col, col_W = self.col, self.col_W
+        dw_dtype = np.result_type(col.dtype, d.dtype)
+        dx_dtype = np.result_type(d.dtype, col_W.dtype)
+        if d.dtype not in KERNEL_DTYPES or dw_dtype not in KERNEL_DTYPES or dx_dtype not in KERNEL_DTYPES:
+            ref = _ref_layers.Convolution(self.W, self.b, self.stride, self.pad)
+            ref.x, ref.col, ref.col_W = self.x, col, col_W
+            dx = ref.backward(dout)
+            self.dW, self.db = ref.dW, ref.db
+            return dx
+        rows = np.empty((N * out_h * out_w, FN), dtype=d.dtype)
+        db_parts = np.empty((N, FN), dtype=d.dtype)
+        _kc.nchw_to_rows_bias_grad(np.ascontiguousarray(d), rows, db_parts)
+        self.db = db_parts.sum(axis=0)  # fixed order over images: deterministic
+        # dW: (FN, C*FH*FW) = rows.T @ col, the transpose of the reference's col.T @ rows
+        self.dW = np.dot(rows.T, col.astype(dw_dtype, copy=False)).astype(dw_dtype, copy=False)
+        self.dW = self.dW.reshape(FN, C, FH, FW)
+        dcol = np.dot(rows, col_W.T.astype(dx_dtype, copy=False))  # (N*out_h*out_w, C*FH*FW)
+        return col2im_into(dcol, (N, C, H, Wd), FH, FW, self.stride, self.pad)
+
+
+class Pooling:
+    """Max pooling over pool_h x pool_w windows (the book's layer, same attributes).
+
+    Parameters
+    ----------
+    pool_h, pool_w : int >= 1
+    stride : int >= 1 (default 2, the book's later code)
+    pad : int >= 0
+
+    Notes
+    -----
+    forward(x (N, C, H, W)) -> (N, C, out_h, out_w), out_h = (H + 2*pad - pool_h)//stride + 1.
+    Padded cells never win; ties go to the first maximum in row-major window
+    order. ``arg_max`` : int64 (N*out_h*out_w*C,) window offsets, as the reference.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.arg_max = None
+
+    def _hparams(self):
+        return (V.check_int(self.pool_h, "pool_h", 1), V.check_int(self.pool_w, "pool_w", 1),
+                V.check_int(self.stride, "stride", 1), V.check_int(self.pad, "pad", 0))
+
+    def forward(self, x):
+        """x : ndarray of shape (N, C, H, W) -> ndarray of shape (N, C, out_h, out_w)."""
+        ph, pw, stride, pad = self._hparams()
+        xf = check_image_batch(x, "x")
+        N, C, H, W = xf.shape
+        out_h, out_w = window_output_size((H, W), ph, pw, stride, pad, "Pooling")
+        if xf.dtype not in KERNEL_DTYPES:
+            ref = _ref_layers.Pooling(ph, pw, stride, pad)
+            out = ref.forward(x)
+            self.x, self.arg_max = x, ref.arg_max
+            return out
+        out = np.empty((N, C, out_h, out_w), dtype=xf.dtype)
+        arg_max = np.empty((N, out_h, out_w, C), dtype=np.intp)
+        _kp.maxpool_forward(np.ascontiguousarray(xf), ph, pw, stride, pad, out, arg_max)
+        # kept for backward: the input (for its shape) and the argmax, (n, oy, ox, c) flattened
+        self.x = x
+        self.arg_max = arg_max.reshape(-1)
+        return out
+
+    def backward(self, dout):
+        """dout : ndarray of shape (N, C, out_h, out_w) -> dx of shape (N, C, H, W), dout's float dtype."""
+        _check_forward_ran(self, "Pooling")
+        ph, pw, stride, pad = self._hparams()
+        N, C, H, W = self.x.shape
+        out_h, out_w = window_output_size((H, W), ph, pw, stride, pad, "Pooling")
+        d = _check_dout(dout, (N, C, out_h, out_w))
+        V.check_shape(self.arg_max, "arg_max", (N * out_h * out_w * C,))
+        if d.dtype not in KERNEL_DTYPES:
+            ref = _ref_layers.Pooling(ph, pw, stride, pad)
+            ref.x, ref.arg_max = self.x, self.arg_max
+            return ref.backward(dout)
+        dx = np.empty((N, C, H, W), dtype=d.dtype)
+        arg_max = np.ascontiguousarray(self.arg_max, dtype=np.intp).reshape(N, out_h, out_w, C)
+        _kp.maxpool_backward(np.ascontiguousarray(d), arg_max, pw, stride, pad, dx)
+        return dx

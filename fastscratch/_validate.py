@@ -84,3 +84,36 @@ def check_conv_hparams(filter_h, filter_w, stride, pad):
     """filter sizes >= 1, stride >= 1, pad >= 0; returns them as ints."""
     return (check_int(filter_h, "filter_h", 1), check_int(filter_w, "filter_w", 1),
             check_int(stride, "stride", 1), check_int(pad, "pad", 0))
+
+
+def check_shape_tuple(shape, name, ndim, layout=None):
+    """shape must be a sequence of ndim ints >= 0 (e.g. col2im's input_shape); returns it as a tuple of ints."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of {ndim} ints; got {shape!r}") from None
+    if len(dims) != ndim:
+        lay = f" {layout}" if layout else ""
+        raise ValueError(f"{name} must have {ndim} entries{lay}; got {shape!r}")
+    return tuple(check_int(d, f"{name}[{i}]", 0) for i, d in enumerate(dims))
+
+
+def check_forward_done(cached, layer):
+    """A layer's backward needs what its forward cached; None means forward never ran."""
+    if cached is None:
+        raise ValueError(f"{layer}.backward called before {layer}.forward: run forward first")
+
+
+def check_at_most(value, name, maximum, why):
+    """An already checked int value must be <= maximum (why says where the bound comes from)."""
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum} ({why}); got {value}")
+    return value
+
+
+def check_min_ndim(x, name, minimum, layout=None):
+    """x.ndim must be at least minimum; layout names the axes in the message."""
+    if x.ndim < minimum:
+        lay = f" {layout}" if layout else ""
+        raise ValueError(f"{name} must be at least {minimum}-D{lay}; got shape {x.shape}")
+    return x

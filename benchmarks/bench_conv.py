@@ -1,0 +1,170 @@
+"""im2col, col2im and the Convolution layer: reference vs kernels at the book's shapes (float64, batch 100)."""
+import timeit
+
+import numpy as np
+
+from .common import IMPLS, Benchmark, api, rng
+
+# label -> (x shape, filter count, filter size, pad); stride 1 throughout
+SHAPES = {
+    "conv1-100x1x28x28-f30k5": ((100, 1, 28, 28), 30, 5, 0),     # SimpleConvNet conv1
+    "conv2-100x16x28x28-f16k3p1": ((100, 16, 28, 28), 16, 3, 1),  # DeepConvNet conv2
+    "conv4-100x32x14x14-f64k3p1": ((100, 32, 14, 14), 64, 3, 1),  # DeepConvNet conv4-like
+}
+LABELS = list(SHAPES)
+
+
+def conv_inputs(label):
+    """Seeded x, W, b, stride, pad for a shape label."""
+    x_shape, fn, k, pad = SHAPES[label]
+    g = rng(0)
+    x = g.standard_normal(x_shape)
+    W = g.standard_normal((fn, x_shape[1], k, k)) * 0.1
+    b = g.standard_normal(fn)
+    return x, W, b, 1, pad
+
+
+def best_time(fn, number=3, repeat=5):
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+class Im2col(Benchmark):
+    params = (LABELS, IMPLS)
+    param_names = ["shape", "impl"]
+
+    def setup(self, label, impl):
+        self.x, W, _, self.stride, self.pad = conv_inputs(label)
+        self.k = W.shape[2]
+        self.mod = api(impl).util
+        self.mod.im2col(self.x, self.k, self.k, self.stride, self.pad)  # compile outside the timing
+
+    def time_im2col(self, label, impl):
+        self.mod.im2col(self.x, self.k, self.k, self.stride, self.pad)
+
+
+class Im2colYardstick(Benchmark):
+    """np.copyto of an array the size of im2col's output: the memory-bandwidth bound im2col aims at."""
+    params = (LABELS,)
+    param_names = ["shape"]
+
+    def setup(self, label):
+        x, W, _, stride, pad = conv_inputs(label)
+        n_rows = x.shape[0] * ((x.shape[2] + 2 * pad - W.shape[2]) // stride + 1) ** 2
+        shape = (n_rows, x.shape[1] * W.shape[2] * W.shape[3])
+        self.src = np.ones(shape)
+        self.dst = np.empty(shape)
+
+    def time_copyto(self, label):
+        np.copyto(self.dst, self.src)
+
+
+class Col2im(Benchmark):
+    params = (LABELS, IMPLS)
+    param_names = ["shape", "impl"]
+
+    def setup(self, label, impl):
+        x, W, _, self.stride, self.pad = conv_inputs(label)
+        self.k = W.shape[2]
+        self.shape = x.shape
+        self.mod = api(impl).util
+        self.col = self.mod.im2col(x, self.k, self.k, self.stride, self.pad)
+        self.mod.col2im(self.col, self.shape, self.k, self.k, self.stride, self.pad)
+
+    def time_col2im(self, label, impl):
+        self.mod.col2im(self.col, self.shape, self.k, self.k, self.stride, self.pad)
+
+
+class ConvLayer(Benchmark):
+    params = (LABELS, IMPLS)
+    param_names = ["shape", "impl"]
+
+    def setup(self, label, impl):
+        self.x, W, b, stride, pad = conv_inputs(label)
+        self.layer = api(impl).layers.Convolution(W, b, stride, pad)
+        out = self.layer.forward(self.x)
+        self.dout = rng(1).standard_normal(out.shape)
+        self.layer.backward(self.dout)
+
+    def time_forward(self, label, impl):
+        self.layer.forward(self.x)
+
+    def time_forward_backward(self, label, impl):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+    def peakmem_forward_backward(self, label, impl):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+
+class TorchConv(Benchmark):
+    """PyTorch CPU float64 conv2d forward+backward at the same shapes and thread count (skipped without torch)."""
+    params = (LABELS,)
+    param_names = ["shape"]
+
+    def setup(self, label):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed")
+        import numba
+        torch.set_num_threads(numba.get_num_threads())  # the kernels' thread count
+        x, W, b, self.stride, self.pad = conv_inputs(label)
+        self.torch = torch
+        self.x = torch.tensor(x, requires_grad=True)
+        self.W = torch.tensor(W, requires_grad=True)
+        self.b = torch.tensor(b, requires_grad=True)
+        out = self._forward()
+        self.dout = torch.tensor(rng(1).standard_normal(tuple(out.shape)))
+        self.time_forward_backward(label)
+
+    def _forward(self):
+        return self.torch.nn.functional.conv2d(self.x, self.W, self.b, stride=self.stride, padding=self.pad)
+
+    def time_forward(self, label):
+        with self.torch.no_grad():
+            self._forward()
+
+    def time_forward_backward(self, label):
+        self._forward().backward(self.dout)
+
+
+class ConvSpeedup(Benchmark):
+    """Kernels-vs-reference speedups, both measured in this process."""
+    params = (LABELS,)
+    param_names = ["shape"]
+    unit = "x"
+
+    def setup(self, label):
+        x, W, b, stride, pad = conv_inputs(label)
+        self.x, self.k, self.stride, self.pad = x, W.shape[2], stride, pad
+        self.layers = {impl: api(impl).layers.Convolution(W, b, stride, pad) for impl in IMPLS}
+        out = self.layers["reference"].forward(x)
+        self.dout = rng(1).standard_normal(out.shape)
+        for layer in self.layers.values():
+            layer.forward(x)
+            layer.backward(self.dout)
+        self.col = api("reference").util.im2col(x, self.k, self.k, stride, pad)
+        for impl in IMPLS:
+            api(impl).util.col2im(self.col, x.shape, self.k, self.k, stride, pad)
+
+    def _ratio(self, make):
+        ref, fast = make("reference"), make("kernels")
+        return best_time(ref) / best_time(fast)
+
+    def track_speedup_im2col(self, label):
+        return self._ratio(lambda impl: lambda: api(impl).util.im2col(
+            self.x, self.k, self.k, self.stride, self.pad))
+
+    def track_speedup_col2im(self, label):
+        return self._ratio(lambda impl: lambda: api(impl).util.col2im(
+            self.col, self.x.shape, self.k, self.k, self.stride, self.pad))
+
+    def track_speedup_forward(self, label):
+        return self._ratio(lambda impl: lambda: self.layers[impl].forward(self.x))
+
+    def track_speedup_forward_backward(self, label):
+        def make(impl):
+            layer = self.layers[impl]
+            return lambda: (layer.forward(self.x), layer.backward(self.dout))
+        return self._ratio(make)

@@ -1,0 +1,63 @@
+"""Max pooling: reference vs kernels, 2x2 stride 2 on SimpleConvNet's (100, 30, 24, 24) (float64)."""
+import timeit
+
+from .common import IMPLS, Benchmark, api, rng
+
+# label -> (x shape, pool, stride, pad)
+SHAPES = {
+    "100x30x24x24-p2s2": ((100, 30, 24, 24), 2, 2, 0),  # SimpleConvNet Pool1
+    "100x16x28x28-p2s2": ((100, 16, 28, 28), 2, 2, 0),  # DeepConvNet first pooling
+    "100x16x28x28-p3s2p1": ((100, 16, 28, 28), 3, 2, 1),  # overlapping windows with padding
+}
+LABELS = list(SHAPES)
+
+
+def pool_inputs(label):
+    x_shape, p, stride, pad = SHAPES[label]
+    return rng(0).standard_normal(x_shape), p, stride, pad
+
+
+class PoolingLayer(Benchmark):
+    params = (LABELS, IMPLS)
+    param_names = ["shape", "impl"]
+
+    def setup(self, label, impl):
+        self.x, p, stride, pad = pool_inputs(label)
+        self.layer = api(impl).layers.Pooling(p, p, stride, pad)
+        out = self.layer.forward(self.x)
+        self.dout = rng(1).standard_normal(out.shape)
+        self.layer.backward(self.dout)  # compile outside the timing
+
+    def time_forward(self, label, impl):
+        self.layer.forward(self.x)
+
+    def time_forward_backward(self, label, impl):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+
+class PoolingSpeedup(Benchmark):
+    """Kernels-vs-reference speedups, both measured in this process."""
+    params = (LABELS,)
+    param_names = ["shape"]
+    unit = "x"
+
+    def setup(self, label):
+        self.x, p, stride, pad = pool_inputs(label)
+        self.layers = {impl: api(impl).layers.Pooling(p, p, stride, pad) for impl in IMPLS}
+        out = self.layers["reference"].forward(self.x)
+        self.dout = rng(1).standard_normal(out.shape)
+        for layer in self.layers.values():
+            layer.forward(self.x)
+            layer.backward(self.dout)
+
+    def _ratio(self, run):
+        t = {impl: min(timeit.repeat(lambda: run(self.layers[impl]), number=3, repeat=5)) / 3
+             for impl in IMPLS}
+        return t["reference"] / t["kernels"]
+
+    def track_speedup_forward(self, label):
+        return self._ratio(lambda layer: layer.forward(self.x))
+
+    def track_speedup_forward_backward(self, label):
+        return self._ratio(lambda layer: (layer.forward(self.x), layer.backward(self.dout)))

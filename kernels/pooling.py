@@ -1,0 +1,101 @@
+"""Max-pooling kernels: forward (max and argmax in one pass) and backward (scatter by argmax).
+
+No im2col copy and no dense (N*out_h*out_w, pool_h*pool_w) gradient matrix:
+the forward reads each window in place, the backward adds each dout entry to
+the one input cell its window's argmax names. Padded cells count as -inf, so
+they never win unless the whole window is padding (as the reference's -inf
+padding). Arrays must be C-contiguous, floating arrays of one call share a
+dtype (float32 or float64): the Python wrappers make sure of both.
+"""
+import numpy as np
+
+from ._jit import parallel_kernel, prange
+
+
+@parallel_kernel
+def maxpool_forward(x, pool_h, pool_w, stride, pad, out, arg_max):
+    """Max over each window and the window offset of the first maximum.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W)
+    pool_h, pool_w, stride, pad : int
+    out : ndarray of shape (N, C, out_h, out_w), written in place, with
+        out_h = (H + 2*pad - pool_h)//stride + 1 (likewise out_w)
+    arg_max : int64 ndarray of shape (N, out_h, out_w, C), written in place:
+        fy*pool_w + fx of the maximum in window (n, c, oy, ox) (the book's
+        (n, oy, ox, c) order).
+
+    Notes
+    -----
+    Ties go to the first maximum in row-major window order and a NaN wins
+    over any number (the first NaN), as np.argmax / np.max do.
+    """
+    N, C, H, W = x.shape
+    out_h = out.shape[2]
+    out_w = out.shape[3]
+    ninf = -np.inf
+    for t in prange(N * C):  # each thread owns whole (n, c) planes of out and arg_max
+        n = t // C
+        c = t - n * C
+        for oy in range(out_h):
+            y0 = oy * stride - pad
+            for ox in range(out_w):
+                x0 = ox * stride - pad
+                best = ninf
+                arg = 0
+                k = 0
+                for fy in range(pool_h):
+                    iy = y0 + fy
+                    for fx in range(pool_w):
+                        ix = x0 + fx
+                        if 0 <= iy < H and 0 <= ix < W:
+                            v = x[n, c, iy, ix]
+                        else:
+                            v = ninf
+                        if k == 0:
+                            best = v
+                        elif v > best or (v != v and best == best):
+                            best = v
+                            arg = k
+                        k += 1
+                out[n, c, oy, ox] = best
+                arg_max[n, oy, ox, c] = arg
+
+
+@parallel_kernel
+def maxpool_backward(dout, arg_max, pool_w, stride, pad, dx):
+    """dx = the sum of dout over the windows whose maximum is each input cell.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, C, out_h, out_w)
+    arg_max : int64 ndarray of shape (N, out_h, out_w, C), window offsets fy*pool_w + fx
+    pool_w, stride, pad : int
+    dx : ndarray of shape (N, C, H, W), written in place (every element);
+        maxima that sit in the padding are dropped.
+
+    Notes
+    -----
+    Each thread owns whole (n, c) planes of dx, so overlapping windows
+    (stride < pool) never race. Windows are visited last to first, which adds
+    each cell's contributions in the reference col2im's (fy, fx) order: the
+    result is bitwise that of the reference, and repeatable.
+    """
+    N, C, H, W = dx.shape
+    out_h = dout.shape[2]
+    out_w = dout.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for iy in range(H):
+            for ix in range(W):
+                dx[n, c, iy, ix] = 0
+        for oy in range(out_h - 1, -1, -1):
+            for ox in range(out_w - 1, -1, -1):
+                k = arg_max[n, oy, ox, c]
+                fy = k // pool_w
+                iy = oy * stride - pad + fy
+                ix = ox * stride - pad + (k - fy * pool_w)
+                if 0 <= iy < H and 0 <= ix < W:
+                    dx[n, c, iy, ix] += dout[n, c, oy, ox]

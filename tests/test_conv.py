@@ -1,0 +1,252 @@
+"""im2col, col2im and the Convolution layer on kernels against fastscratch.reference."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastscratch
+from _conv_cases import DTYPES, LAYOUTS, as_layout, assert_close, window_cases
+from fastscratch import util as U
+from fastscratch.layers import Convolution
+from fastscratch.reference import layers as RL
+from fastscratch.reference import util as RU
+
+SETTINGS = settings(max_examples=40, deadline=None)
+
+# fixed hard cases: (x_shape, fh, fw, stride, pad)
+HARD = [
+    pytest.param((1, 1, 5, 5), 5, 5, 1, 0, id="batch1-window-equals-input"),
+    pytest.param((2, 3, 4, 6), 4, 6, 2, 0, id="window-equals-input-stride2"),
+    pytest.param((2, 2, 7, 9), 2, 3, 4, 1, id="stride-larger-than-window"),
+    pytest.param((3, 2, 5, 4), 3, 2, 1, 3, id="pad3-nonsquare"),
+    pytest.param((1, 3, 1, 1), 3, 3, 1, 1, id="one-pixel-pad1"),
+    pytest.param((2, 4, 9, 7), 3, 3, 2, 1, id="odd-sides-stride2-pad1"),
+    pytest.param((2, 1, 3, 3), 7, 7, 1, 2, id="window-fills-padded-input"),
+]
+
+
+def _data(shape, dtype, seed, layout="contiguous"):
+    rng = np.random.default_rng(seed)
+    return as_layout(rng.standard_normal(shape).astype(dtype), layout)
+
+
+# --------------------------------------------------------------------------- im2col / col2im
+
+@SETTINGS
+@given(case=window_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
+       seed=st.integers(0, 2**16))
+def test_conv_im2col_equals_reference_exactly(case, dtype, layout, seed):
+    shape, fh, fw, stride, pad = case
+    x = _data(shape, dtype, seed, layout)
+    before = x.copy()
+    col = U.im2col(x, fh, fw, stride, pad)
+    expected = RU.im2col(x, fh, fw, stride, pad)
+    assert col.dtype == expected.dtype and col.shape == expected.shape
+    np.testing.assert_array_equal(col, expected)
+    np.testing.assert_array_equal(x, before)
+
+
+@SETTINGS
+@given(case=window_cases(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       reverse=st.booleans())
+def test_conv_col2im_matches_reference(case, dtype, seed, reverse):
+    shape, fh, fw, stride, pad = case
+    N, C, H, W = shape
+    oh, ow = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+    rng = np.random.default_rng(seed)
+    col = rng.standard_normal((N * oh * ow, C * fh * fw)).astype(dtype)
+    if reverse:
+        col = col[::-1, ::-1].copy()[::-1, ::-1]  # negatively strided view
+    before = col.copy()
+    img = U.col2im(col, shape, fh, fw, stride, pad)
+    expected = RU.col2im(col, shape, fh, fw, stride, pad)
+    assert_close(img, expected, scale=RU.col2im(np.abs(col), shape, fh, fw, stride, pad))
+    np.testing.assert_array_equal(col, before)
+    # bitwise repeatable
+    assert U.col2im(col, shape, fh, fw, stride, pad).tobytes() == img.tobytes()
+
+
+@pytest.mark.parametrize("shape, fh, fw, stride, pad", HARD)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_conv_im2col_col2im_hard_cases(shape, fh, fw, stride, pad, dtype):
+    x = _data(shape, dtype, 1)
+    col = U.im2col(x, fh, fw, stride, pad)
+    np.testing.assert_array_equal(col, RU.im2col(x, fh, fw, stride, pad))
+    img = U.col2im(col, shape, fh, fw, stride, pad)
+    assert_close(img, RU.col2im(col, shape, fh, fw, stride, pad),
+                 scale=RU.col2im(np.abs(col), shape, fh, fw, stride, pad))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_, np.float16])
+def test_conv_im2col_col2im_other_dtypes_as_reference(dtype):
+    x = (np.arange(2 * 2 * 5 * 4) % 3).reshape(2, 2, 5, 4).astype(dtype)
+    col = U.im2col(x, 3, 2, 1, 1)
+    expected = RU.im2col(x, 3, 2, 1, 1)
+    assert col.dtype == expected.dtype
+    np.testing.assert_array_equal(col, expected)
+    ci = (np.arange(expected.size) % 5).reshape(expected.shape).astype(dtype)
+    img = U.col2im(ci, x.shape, 3, 2, 1, 1)
+    ref = RU.col2im(ci, x.shape, 3, 2, 1, 1)
+    assert img.dtype == ref.dtype
+    np.testing.assert_array_equal(img, ref)
+
+
+def test_conv_util_reexports_reference_helpers():
+    assert U.conv_output_size(28, 5, 1, 0) == RU.conv_output_size(28, 5, 1, 0) == 24.0
+    np.testing.assert_array_equal(U.smooth_curve(np.arange(30.0)), RU.smooth_curve(np.arange(30.0)))
+    assert fastscratch.layers.im2col is U.im2col and fastscratch.layers.col2im is U.col2im
+
+
+# --------------------------------------------------------------------------- Convolution
+
+def _conv_pair(x_shape, fn, fh, fw, stride, pad, dtype, w_dtype, seed, layout="contiguous"):
+    rng = np.random.default_rng(seed)
+    x = as_layout(rng.standard_normal(x_shape).astype(dtype), layout)
+    W = rng.standard_normal((fn, x_shape[1], fh, fw)).astype(w_dtype)
+    b = rng.standard_normal(fn).astype(w_dtype)
+    return x, W, b
+
+
+def _check_conv(x, W, b, stride, pad, seed):
+    ours, ref = Convolution(W, b, stride, pad), RL.Convolution(W, b, stride, pad)
+    absref = RL.Convolution(np.abs(W), np.abs(b), stride, pad)  # sums of |terms|: error scale
+    saved = [a.copy() for a in (x, W, b)]
+    out, expected = ours.forward(x), ref.forward(x)
+    assert_close(out, expected, scale=absref.forward(np.abs(x)))
+    dout = np.random.default_rng(seed + 1).standard_normal(out.shape).astype(out.dtype)
+    dout_saved = dout.copy()
+    dx = ours.backward(dout)
+    dx_expected = ref.backward(dout)
+    absref.backward(np.abs(dout))
+    scale_dx = RL.Convolution(np.abs(W), np.abs(b), stride, pad)
+    scale_dx.forward(np.abs(x))
+    assert_close(dx, dx_expected, scale=scale_dx.backward(np.abs(dout)))
+    assert_close(ours.dW, ref.dW, scale=absref.dW)
+    assert_close(ours.db, ref.db, scale=absref.db)
+    # the attributes the book's code and tests read
+    assert ours.x is x
+    assert ours.col.dtype == ref.col.dtype
+    np.testing.assert_array_equal(ours.col, ref.col)
+    assert ours.col_W.shape == ref.col_W.shape and ours.col_W.dtype == ref.col_W.dtype
+    np.testing.assert_array_equal(ours.col_W, ref.col_W)
+    for a, s in zip((x, W, b, dout), saved + [dout_saved]):
+        np.testing.assert_array_equal(a, s)
+    return ours, dout, dx
+
+
+@SETTINGS
+@given(case=window_cases(), fn=st.integers(1, 5), dtype=st.sampled_from(DTYPES),
+       layout=st.sampled_from(LAYOUTS), seed=st.integers(0, 2**16))
+def test_conv_layer_matches_reference(case, fn, dtype, layout, seed):
+    shape, fh, fw, stride, pad = case
+    x, W, b = _conv_pair(shape, fn, fh, fw, stride, pad, dtype, dtype, seed, layout)
+    ours, dout, dx = _check_conv(x, W, b, stride, pad, seed)
+    # bitwise repeatable backward
+    dW, db = ours.dW.copy(), ours.db.copy()
+    assert ours.backward(dout).tobytes() == dx.tobytes()
+    assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
+
+
+@pytest.mark.parametrize("shape, fh, fw, stride, pad", HARD)
+def test_conv_layer_hard_cases(shape, fh, fw, stride, pad):
+    x, W, b = _conv_pair(shape, 3, fh, fw, stride, pad, np.float64, np.float64, 7)
+    _check_conv(x, W, b, stride, pad, 7)
+
+
+@pytest.mark.parametrize("x_dtype, w_dtype", [(np.float32, np.float64), (np.float64, np.float32),
+                                              (np.int64, np.float64), (np.float32, np.float32)])
+def test_conv_layer_mixed_dtypes_as_reference(x_dtype, w_dtype):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2, 3, 6, 5)) * 3).astype(x_dtype)
+    W = rng.standard_normal((4, 3, 3, 2)).astype(w_dtype)
+    b = rng.standard_normal(4).astype(w_dtype)
+    _check_conv(x, W, b, 1, 1, 3)
+
+
+def test_conv_layer_reads_rebound_and_updated_params():
+    x, W, b = _conv_pair((2, 2, 6, 6), 3, 3, 3, 1, 1, np.float64, np.float64, 5)
+    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
+    ours.forward(x)
+    W -= 0.5  # an optimizer updates in place
+    b += 1.0
+    np.testing.assert_allclose(ours.forward(x), ref.forward(x), rtol=1e-12, atol=1e-12)
+    W2, b2 = W * 2, b * 3  # load_params rebinds
+    ours.W, ours.b, ref.W, ref.b = W2, b2, W2, b2
+    np.testing.assert_allclose(ours.forward(x), ref.forward(x), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_book_shapes_and_determinism():
+    # SimpleConvNet's conv1 and a DeepConvNet-like layer at a small batch
+    for shape, fn, f, pad in [((3, 1, 28, 28), 30, 5, 0), ((3, 16, 14, 14), 16, 3, 1)]:
+        x, W, b = _conv_pair(shape, fn, f, f, 1, pad, np.float64, np.float64, 11)
+        ours, dout, dx = _check_conv(x, W, b, 1, pad, 11)
+        again = Convolution(W, b, 1, pad)
+        again.forward(x)
+        assert again.backward(dout).tobytes() == dx.tobytes()
+        assert again.dW.tobytes() == ours.dW.tobytes() and again.db.tobytes() == ours.db.tobytes()
+
+
+# --------------------------------------------------------------------------- errors
+
+def _conv(W_shape=(2, 3, 3, 3), b_shape=(2,), stride=1, pad=0):
+    return Convolution(np.ones(W_shape), np.ones(b_shape), stride, pad)
+
+
+ERRORS = [
+    ("im2col-list", lambda: U.im2col([[1.0]], 1, 1), TypeError, "input_data must be a NumPy array"),
+    ("im2col-3d", lambda: U.im2col(np.ones((2, 3, 4)), 1, 1), ValueError, r"4-D \(N, C, H, W\); got shape \(2, 3, 4\)"),
+    ("im2col-complex", lambda: U.im2col(np.ones((1, 1, 3, 3), complex), 1, 1), TypeError, "real numeric dtype"),
+    ("im2col-stride0", lambda: U.im2col(np.ones((1, 1, 3, 3)), 2, 2, 0), ValueError, "stride must be >= 1"),
+    ("im2col-negpad", lambda: U.im2col(np.ones((1, 1, 3, 3)), 2, 2, 1, -1), ValueError, "pad must be >= 0"),
+    ("im2col-float-stride", lambda: U.im2col(np.ones((1, 1, 3, 3)), 2, 2, 1.5), TypeError, "stride must be an int"),
+    ("im2col-window", lambda: U.im2col(np.ones((1, 1, 3, 3)), 6, 2, 1, 1), ValueError, "window height 6 does not fit"),
+    ("col2im-shape", lambda: U.col2im(np.ones((5, 4)), (1, 1, 3, 3), 2, 2), ValueError, r"col must have shape \(4, 4\)"),
+    ("col2im-input-shape", lambda: U.col2im(np.ones((4, 4)), (1, 3, 3), 2, 2), ValueError, "input_shape must have 4 entries"),
+    ("col2im-1d", lambda: U.col2im(np.ones(4), (1, 1, 3, 3), 2, 2), ValueError, "col must be 2-D"),
+    ("conv-channels", lambda: _conv().forward(np.ones((1, 2, 5, 5))), ValueError, "x has 2 channels"),
+    ("conv-x-3d", lambda: _conv().forward(np.ones((3, 5, 5))), ValueError, "x must be 4-D"),
+    ("conv-W-3d", lambda: _conv(W_shape=(2, 3, 3)).forward(np.ones((1, 3, 5, 5))), ValueError, "W must be 4-D"),
+    ("conv-b", lambda: _conv(b_shape=(3,)).forward(np.ones((1, 3, 5, 5))), ValueError, r"b must have shape \(2,\)"),
+    ("conv-window", lambda: _conv().forward(np.ones((1, 3, 2, 5))), ValueError, "does not fit"),
+    ("conv-stride", lambda: _conv(stride=0).forward(np.ones((1, 3, 5, 5))), ValueError, "stride must be >= 1"),
+    ("conv-empty", lambda: _conv().forward(np.ones((0, 3, 5, 5))), ValueError, "empty batch"),
+    ("conv-backward-first", lambda: _conv().backward(np.ones((1, 2, 3, 3))), RuntimeError, "before forward"),
+]
+
+
+@pytest.mark.parametrize("name, fn, exc, match", ERRORS, ids=[e[0] for e in ERRORS])
+def test_conv_errors(name, fn, exc, match):
+    with pytest.raises(exc, match=match):
+        fn()
+
+
+def test_conv_backward_dout_shape_checked():
+    layer = _conv()
+    layer.forward(np.ones((2, 3, 5, 5)))
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 2, 3, 3\); got \(2, 2, 3, 4\)"):
+        layer.backward(np.ones((2, 2, 3, 4)))
+
+
+# --------------------------------------------------------------------------- networks
+
+def _grads(cls, seed, x, t, **kwargs):
+    np.random.seed(seed)
+    net = cls(**kwargs)
+    np.random.seed(seed + 1)  # dropout draws
+    return net.gradient(x, t)
+
+
+@pytest.mark.parametrize("name", ["SimpleConvNet", "DeepConvNet"])
+def test_conv_networks_gradients_match_reference(name):
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 1, 28, 28))
+    t = rng.integers(0, 10, 4)
+    import fastscratch.reference as R
+    kwargs = {"weight_init_std": 0.1} if name == "SimpleConvNet" else {}
+    ours = _grads(getattr(fastscratch, name), 0, x, t, **kwargs)
+    expected = _grads(getattr(R, name), 0, x, t, **kwargs)
+    assert ours.keys() == expected.keys()
+    for key in expected:
+        scale = np.max(np.abs(expected[key]), initial=0.0)
+        np.testing.assert_allclose(ours[key], expected[key], rtol=1e-10, atol=1e-10 * max(scale, 1e-3),
+                                   err_msg=key)
