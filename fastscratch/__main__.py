@@ -1,0 +1,13 @@
+"""``python -m fastscratch`` and the ``fastscratch`` console script: subcommands run, train, bench, info."""
+import sys
+
+
+def main(argv=None):
+    """Parse argv (default sys.argv[1:]), run the subcommand, return its exit status."""
+    from .cli import build_parser
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""The ``fastscratch`` command: run, train, bench, info.
+
+``build_parser()`` defines the subcommands; each sets ``func`` to the function
+that carries it out and returns the exit status. Usage errors give one line on
+stderr and exit status 2.
+"""
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+
+NETS = ("two_layer", "multi_layer", "simple_convnet", "deep_convnet")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+REFERENCE_TIMED_STEPS = 4   # reference steps timed for the speed comparison, after one warm-up
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # one line, not argparse's usage block: the message says what to fix
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(kind):
+    def check(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}; got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}; got {text!r}")
+        return value
+    check.__name__ = f"positive {kind.__name__}"
+    return check
+
+
+def build_parser():
+    """The argparse parser of the ``fastscratch`` command, with its subcommands."""
+    parser = _Parser(prog="fastscratch",
+                     description="Deep Learning from Scratch's layers on Numba kernels.")
+    parser.add_argument("--version", action="version", version=f"fastscratch {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run a script written for the book on fastscratch",
+                         description="Run SCRIPT.py unmodified with the book's common.* and "
+                                     "dataset.* answered by fastscratch.")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--reference", action="store_true",
+                      help="answer common.* with fastscratch.reference (the NumPy code)")
+    mode.add_argument("--compare", action="store_true",
+                      help="run on fastscratch and on the reference, each in a fresh process, "
+                           "and print both wall times")
+    run.add_argument("script", help="the script, e.g. path/to/book/ch07/train_convnet.py")
+    run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    run.set_defaults(func=cmd_run)
+
+    train = sub.add_parser("train", help="train a network of the book on the bundled MNIST",
+                           description="Train on the bundled MNIST, print test accuracy per epoch, "
+                                       "save params.pkl / params.npz (and curves.png) in --out.")
+    train.add_argument("--net", choices=NETS, default="simple_convnet")
+    train.add_argument("--epochs", type=_positive(int), default=1)
+    train.add_argument("--batch-size", type=_positive(int), default=100)
+    train.add_argument("--optimizer", type=str.lower, choices=OPTIMIZERS, default="adam")
+    train.add_argument("--lr", type=_positive(float), default=0.001)
+    train.add_argument("--subset", type=_positive(int), default=None,
+                       help="train on the first N training images (and test on the first N "
+                            "test images, at most 10000)")
+    train.add_argument("--seed", type=int, default=None, help="seed NumPy's global generator")
+    train.add_argument("--out", default="fastscratch-run", help="output directory (default %(default)s)")
+    train.add_argument("--reference", action="store_true", help="train with fastscratch.reference")
+    train.set_defaults(func=cmd_train, parser=train)
+
+    bench = sub.add_parser("bench", help="time the hot paths: reference vs kernels",
+                           description="Time each hot path for the reference and the kernels "
+                                       "(after a warm-up call) and print the speedups.")
+    bench.add_argument("--quick", action="store_true", help="fewer repeats, smaller shapes")
+    bench.add_argument("--torch", action="store_true",
+                       help="add PyTorch CPU columns (float64) when torch is importable")
+    bench.set_defaults(func=cmd_bench)
+
+    info = sub.add_parser("info", help="versions, threads, BLAS, cache directory, CPU SIMD level")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def _version():
+    from . import __version__
+    return __version__
+
+
+# --- run ------------------------------------------------------------------------------------
+
+def cmd_run(args):
+    from . import runner
+    if args.compare:
+        return runner.compare(args.script, args.script_args)
+    return runner.run_script(args.script, args.script_args, reference=args.reference)
+
+
+# --- train ----------------------------------------------------------------------------------
+
+def build_network(api, name):
+    """A network of the book by its CLI name, on api (fastscratch or fastscratch.reference)."""
+    if name == "two_layer":
+        return api.TwoLayerNet(input_size=784, hidden_size=100, output_size=10)
+    if name == "multi_layer":
+        return api.MultiLayerNet(input_size=784, hidden_size_list=[100, 100, 100], output_size=10)
+    if name == "simple_convnet":
+        return api.SimpleConvNet()
+    if name == "deep_convnet":
+        return api.DeepConvNet()
+    raise ValueError(f"net must be one of {NETS}; got {name!r}")
+
+
+def _check_writable(directory):
+    """Create directory if needed and prove a file can be written there; OSError otherwise."""
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory):
+        pass
+
+
+class _StopOnInterrupt:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupted: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _save_curves(path, losses, epoch_acc):
+    """Plot the loss per step and the test accuracy per epoch into path; False without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    import numpy as np
+    fig = Figure(figsize=(9, 3.5))
+    FigureCanvasAgg(fig)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    losses = np.asarray(losses, dtype=float)
+    ax_loss.plot(losses, lw=0.5, alpha=0.5, label="per step")
+    if losses.size >= 20:
+        window = max(losses.size // 50, 5)
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax_loss.plot(np.arange(window - 1, losses.size), smooth, label=f"mean of {window}")
+    ax_loss.set(xlabel="step", ylabel="training loss", title="loss")
+    ax_loss.legend()
+    ax_acc.plot(np.arange(1, len(epoch_acc) + 1), epoch_acc, marker="o")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy", ylim=(0, 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def reference_steps_per_second(net_name, x, t, batch_size, optimizer, lr, steps=REFERENCE_TIMED_STEPS):
+    """Steps/s of the reference Trainer on the same net and batch size: one warm-up step, then `steps` timed."""
+    from . import reference
+    net = build_network(reference, net_name)
+    trainer = reference.Trainer(net, x, t, x[:batch_size], t[:batch_size], epochs=steps + 1,
+                                mini_batch_size=batch_size, optimizer=optimizer,
+                                optimizer_param={"lr": lr}, evaluate_sample_num_per_epoch=batch_size,
+                                verbose=False)
+    trainer.train_step()  # the book's trainer evaluates at the first step: keep that out of the timing
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    return steps / (time.perf_counter() - start)
+
+
+def cmd_train(args):
+    import numpy as np
+
+    parser = args.parser
+    try:
+        _check_writable(args.out)
+    except OSError as exc:
+        parser.error(f"--out {args.out!r} is not writable: {exc.strerror or exc}")
+
+    if args.reference:
+        from . import reference as api
+        impl = "reference (NumPy)"
+    else:
+        import fastscratch as api
+        impl = "fastscratch kernels"
+    from .dataset.mnist import load_mnist
+    from .reference import params_io
+
+    if args.seed is not None:
+        np.random.seed(args.seed)
+    flatten = args.net in ("two_layer", "multi_layer")
+    (x_train, t_train), (x_test, t_test) = load_mnist(flatten=flatten)
+    if args.subset is not None:
+        x_train, t_train = x_train[:args.subset], t_train[:args.subset]
+        x_test, t_test = x_test[:args.subset], t_test[:args.subset]
+
+    network = build_network(api, args.net)
+    trainer = api.Trainer(network, x_train, t_train, x_test, t_test, epochs=args.epochs,
+                          mini_batch_size=args.batch_size, optimizer=args.optimizer,
+                          optimizer_param={"lr": args.lr},
+                          evaluate_sample_num_per_epoch=min(1000, len(x_test)),
+                          verbose=False, progress=True, checkpoint_dir=args.out)
+    print(f"fastscratch train: {args.net} on {len(x_train)} MNIST images ({impl}), "
+          f"{args.epochs} epoch(s) of {trainer.max_iter // args.epochs} steps, batch {args.batch_size}, "
+          f"{args.optimizer} lr {args.lr}", flush=True)
+
+    epoch_acc = []
+    step_times = []
+    with _StopOnInterrupt() as stop:
+        for _ in range(trainer.max_iter):
+            start = time.perf_counter()
+            trainer.train_step()
+            step_times.append(time.perf_counter() - start)
+            if trainer.completed_epochs > len(epoch_acc):
+                acc = float(network.accuracy(x_test, t_test))
+                epoch_acc.append(acc)
+                trainer.progress_bar.write(f"epoch {len(epoch_acc)}/{args.epochs}: "
+                                           f"test accuracy {acc:.4f} ({len(x_test)} images)")
+            if stop.requested:
+                break
+    trainer.close_progress()
+
+    pkl = os.path.join(args.out, "params.pkl")
+    npz = os.path.join(args.out, "params.npz")
+    trainer.save_checkpoint()  # params.pkl and history.json of the last step done
+    params_io.save_params(network.params, npz)
+    if stop.requested:
+        print(f"interrupted after step {trainer.current_iter}/{trainer.max_iter}: "
+              f"saved {pkl}, {npz}", file=sys.stderr)
+        return 130
+    saved = [pkl, npz]
+    png = os.path.join(args.out, "curves.png")
+    if _save_curves(png, trainer.train_loss_list, epoch_acc):
+        saved.append(png)
+    print(f"test accuracy: {epoch_acc[-1]:.4f}")
+    print("saved " + ", ".join(saved))
+
+    # Steady-state speed: the first step includes JIT compilation (or loading the cache).
+    steady = step_times[1:] or step_times
+    speed = len(steady) / sum(steady)
+    line = f"speed: {speed:.2f} steps/s ({impl}, batch {args.batch_size}, steps after the first)"
+    if not args.reference:
+        ref = reference_steps_per_second(args.net, x_train, t_train, args.batch_size,
+                                         args.optimizer, args.lr)
+        line += (f"; reference {ref:.2f} steps/s ({REFERENCE_TIMED_STEPS} steps timed): "
+                 f"speedup {speed / ref:.1f}x")
+    print(line)
+    return 0
+
+
+# --- bench ----------------------------------------------------------------------------------
+
+def cmd_bench(args):
+    from . import bench
+    return bench.main(quick=args.quick, torch=args.torch)
+
+
+# --- info -----------------------------------------------------------------------------------
+
+def cmd_info(args):
+    from . import sysinfo
+    for key, value in sysinfo.collect():
+        print(f"{key:<22} {value}")
+    return 0

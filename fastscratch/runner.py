@@ -1,0 +1,251 @@
+"""Run a script written for the book, unmodified, on fastscratch.
+
+``python -m fastscratch run SCRIPT.py [args]`` runs SCRIPT.py as ``python
+SCRIPT.py [args]`` would (``__name__ == "__main__"``, ``sys.argv`` of the script
+and its arguments, the script's directory first on ``sys.path``, its exit code
+passed on) with two differences:
+
+* the book's packages come from fastscratch: ``common.<mod>`` is
+  ``fastscratch.<mod>`` (``fastscratch.reference.<mod>`` with ``--reference``)
+  for functions, gradient, layers, util, optimizer, trainer, multi_layer_net
+  and multi_layer_net_extend, and ``dataset.mnist`` is the bundled MNIST
+  loader. An import hook placed first on ``sys.meta_path`` answers these names,
+  so it takes precedence over a real ``common/`` or ``dataset/`` directory on
+  ``sys.path`` (the book's scripts add one with ``sys.path.append(os.pardir)``);
+  other modules of such a directory still import from it. Files beside the
+  script (``simple_convnet.py``, ``two_layer_net.py``) win over everything, as
+  with plain python, since they are not in ``common``.
+* the working directory is the script's directory, as the book assumes when
+  it reads and writes ``params.pkl``; and without a display (no ``DISPLAY`` or
+  ``WAYLAND_DISPLAY`` on Linux) matplotlib uses the Agg backend and
+  ``plt.show()`` saves the open figures as ``SCRIPT_fig1.png``, ... beside the
+  script instead of blocking.
+
+``--compare`` runs the script twice, each in a fresh interpreter, on
+fastscratch and on the reference, and prints both wall times and the ratio.
+"""
+import importlib
+import importlib.abc
+import importlib.machinery
+import os
+import runpy
+import subprocess
+import sys
+import time
+import traceback
+
+#: modules of the book's ``common`` package that fastscratch provides
+COMMON_MODULES = ("functions", "gradient", "layers", "util", "optimizer", "trainer",
+                  "multi_layer_net", "multi_layer_net_extend")
+#: modules of the book's ``dataset`` package that fastscratch provides
+DATASET_MODULES = ("mnist",)
+
+
+def module_map(reference=False):
+    """The alias table: book module name -> fastscratch module name."""
+    api = "fastscratch.reference" if reference else "fastscratch"
+    table = {f"common.{m}": f"{api}.{m}" for m in COMMON_MODULES}
+    table.update({f"dataset.{m}": f"fastscratch.dataset.{m}" for m in DATASET_MODULES})
+    return table
+
+
+class _AliasLoader(importlib.abc.Loader):
+    """Loads a book module name as a stand-in for a fastscratch module.
+
+    The stand-in holds the fastscratch module's public names plus ``np``, and
+    reads anything else from it: the book's modules have no ``__all__``, so
+    ``from common.functions import *`` hands the script ``np`` too, and book code
+    (chapter 4's two_layer_net.py) relies on that. ``__alias_of__`` names the
+    fastscratch module.
+    """
+
+    def __init__(self, target):
+        self.target = target
+
+    def exec_module(self, module):
+        import numpy
+        target = importlib.import_module(self.target)
+        names = {k: v for k, v in vars(target).items() if not k.startswith("_")}
+        names.update({k: getattr(target, k) for k in getattr(target, "__all__", ())})
+        vars(module).update(names)
+        module.np = numpy
+        # explicit, or the star import would find the target's __all__ through __getattr__
+        module.__all__ = sorted(names) + ["np"]
+        module.__doc__ = f"The book's {module.__name__}, answered by {self.target} (fastscratch run)."
+        module.__alias_of__ = self.target
+        module.__getattr__ = lambda name: getattr(target, name)  # PEP 562: the rest from the target
+
+
+class _PackageLoader(importlib.abc.Loader):
+    """An empty stand-in for the book's ``common`` / ``dataset`` package."""
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        module.__doc__ = (f"The book's {module.__name__!r} package, answered by fastscratch "
+                          "(see fastscratch.runner).")
+
+
+class _FigureLoader(importlib.abc.Loader):
+    """Imports matplotlib.pyplot as usual, then makes its show() save figures."""
+
+    def __init__(self, loader, on_show):
+        self.loader = loader
+        self.on_show = on_show
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        module.show = self.on_show
+
+
+class BookImportHook(importlib.abc.MetaPathFinder):
+    """Meta-path finder answering the book's ``common.*`` and ``dataset.*`` with fastscratch.
+
+    Parameters
+    ----------
+    reference : bool
+        Map ``common.*`` to ``fastscratch.reference.*`` instead of the fast modules.
+    show : callable, optional
+        When given, replaces ``matplotlib.pyplot.show`` once pyplot is imported.
+    """
+
+    packages = ("common", "dataset")
+
+    def __init__(self, reference=False, show=None):
+        self.table = module_map(reference)
+        self.show = show
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in self.packages:
+            spec = importlib.machinery.ModuleSpec(fullname, _PackageLoader(), is_package=True)
+            # Modules fastscratch does not provide still come from a real directory of
+            # that name on sys.path, if the script has one (the hook answers first for the rest).
+            spec.submodule_search_locations = [
+                os.path.join(os.path.abspath(p or os.curdir), fullname) for p in sys.path
+                if isinstance(p, str) and os.path.isdir(os.path.join(p or os.curdir, fullname))]
+            return spec
+        if fullname in self.table:
+            return importlib.machinery.ModuleSpec(fullname, _AliasLoader(self.table[fullname]))
+        if fullname == "matplotlib.pyplot" and self.show is not None:
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _FigureLoader(spec.loader, self.show)
+            return spec
+        return None
+
+
+def has_display():
+    """Whether a GUI window could open (always assumed on macOS and Windows)."""
+    if sys.platform.startswith(("win", "darwin")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def figure_saver(script):
+    """A plt.show replacement: save every open figure beside the script, then close them.
+
+    Figures are numbered across calls (SCRIPT_fig1.png, SCRIPT_fig2.png, ...),
+    since a blocking show() would also have closed them.
+    """
+    stem = os.path.splitext(os.path.abspath(script))[0]
+    count = [0]
+
+    def show(*args, **kwargs):
+        import matplotlib.pyplot as plt
+        for num in plt.get_fignums():
+            count[0] += 1
+            path = f"{stem}_fig{count[0]}.png"
+            plt.figure(num).savefig(path)
+            print(f"fastscratch run: no display, saved figure {num} to {path}", file=sys.stderr)
+        plt.close("all")
+
+    return show
+
+
+def _script_traceback(exc):
+    """Print exc's traceback from the script's first frame on (the runner's frames are noise)."""
+    tb = exc.__traceback__
+    here = os.path.abspath(__file__)
+    while tb is not None and (os.path.abspath(tb.tb_frame.f_code.co_filename) == here
+                              or "runpy" in tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+
+
+def run_script(script, args=(), reference=False):
+    """Run script with args as ``__main__`` on fastscratch; return its exit status.
+
+    SystemExit raised by the script is passed on as the return value (its code:
+    None -> 0, an int, anything else printed and 1); any other exception prints
+    its traceback and gives 1.
+    """
+    path = os.path.abspath(script)
+    if not os.path.isfile(path):
+        print(f"fastscratch run: error: no such script: {script}", file=sys.stderr)
+        return 2
+    directory = os.path.dirname(path)
+
+    show = None
+    if not has_display():
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        show = figure_saver(path)
+    hook = BookImportHook(reference=reference, show=show)
+    # fastscratch must stay importable after sys.path[0] becomes the script's directory
+    import fastscratch  # noqa: F401
+    sys.meta_path.insert(0, hook)
+    # as `python SCRIPT.py`: the script's directory replaces the launcher's entry
+    if sys.path:
+        sys.path[0] = directory
+    else:
+        sys.path.append(directory)
+    sys.argv = [path, *args]
+    os.chdir(directory)
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    except Exception as exc:  # the script's error: report it as python would, exit status 1
+        _script_traceback(exc)
+        return 1
+    finally:
+        sys.stdout.flush()
+    return 0
+
+
+def _child_env():
+    # The child must import this same fastscratch, installed or not.
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def compare(script, args=()):
+    """Run script on fastscratch then on the reference, each in a fresh interpreter; print times.
+
+    Returns the first non-zero exit status, else 0.
+    """
+    results = []
+    for label, flags in (("fastscratch", []), ("reference", ["--reference"])):
+        cmd = [sys.executable, "-m", "fastscratch", "run", *flags, script, *args]
+        print(f"--- fastscratch run: {label} ---", flush=True)
+        start = time.perf_counter()
+        rc = subprocess.call(cmd, env=_child_env())
+        results.append((label, time.perf_counter() - start, rc))
+    print("--- fastscratch run --compare ---")
+    for label, seconds, rc in results:
+        print(f"{label:<12} {seconds:8.2f} s  (exit status {rc})")
+    (_, fast, fast_rc), (_, ref, ref_rc) = results
+    print(f"speedup      {ref / fast:8.2f}x  (reference time / fastscratch time, "
+          "including start-up and compilation)")
+    return fast_rc or ref_rc

@@ -1,0 +1,82 @@
+"""What ``fastscratch info`` reports: versions, threads, BLAS, the Numba cache, the CPU's SIMD level."""
+import os
+import platform
+import sys
+
+
+def _blas():
+    """BLAS libraries NumPy uses and their threads (threadpoolctl when installed, else NumPy's config)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        threadpoolctl = None
+    if threadpoolctl is not None:
+        import numpy  # noqa: F401  (load NumPy's BLAS so threadpoolctl sees it)
+        rows = [f"{p.get('internal_api')} {p.get('version')} ({p.get('threading_layer', '?')} threads: "
+                f"{p.get('num_threads')})" for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+        if rows:
+            return "; ".join(rows)
+    import numpy
+    try:
+        config = numpy.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+        name = f"{blas.get('name')} {blas.get('version', '')}".strip()
+    except Exception:  # NumPy < 1.25 has no mode="dicts"
+        name = "see numpy.show_config()"
+    threads = [f"{var}={os.environ[var]}" for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                      "OMP_NUM_THREADS") if var in os.environ]
+    return f"{name} (threads: {', '.join(threads) or 'library default'}; install threadpoolctl for details)"
+
+
+def _numba_threads():
+    import numba
+    import numpy as np
+
+    @numba.njit(parallel=True, cache=False)  # a throwaway kernel: only to start the threading layer
+    def _touch(a):
+        for i in numba.prange(a.size):
+            a[i] = i
+    _touch(np.empty(4))
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not initialised"
+    return (f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, get_num_threads()={numba.get_num_threads()}, "
+            f"threading layer {layer}")
+
+
+def _numba_cache():
+    import numba
+    if numba.config.CACHE_DIR:
+        return numba.config.CACHE_DIR + " (NUMBA_CACHE_DIR)"
+    import fastscratch.kernels
+    where = os.path.join(os.path.dirname(os.path.abspath(fastscratch.kernels.__file__)), "__pycache__")
+    return f"{where} (Numba's default: __pycache__ beside the kernels; set NUMBA_CACHE_DIR to move it)"
+
+
+def _cpu():
+    import llvmlite.binding as llvm
+    name = llvm.get_host_cpu_name()
+    features = llvm.get_host_cpu_features()
+    levels = ["sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "neon", "sve"]
+    have = [f for f in levels if features.get(f, False)]
+    return f"{name}: {' '.join(have) or 'no SSE4.2/AVX/NEON'} ({os.cpu_count()} logical CPUs)"
+
+
+def collect():
+    """A list of (name, value) rows; a row whose probe fails says why instead."""
+    import llvmlite
+    import numba
+    import numpy
+
+    import fastscratch
+    rows = [("fastscratch", f"{fastscratch.__version__} ({os.path.dirname(fastscratch.__file__)})"),
+            ("Python", f"{platform.python_version()} ({sys.executable})"),
+            ("NumPy", numpy.__version__), ("Numba", numba.__version__), ("llvmlite", llvmlite.__version__)]
+    for name, probe in (("Numba threads", _numba_threads), ("BLAS", _blas),
+                        ("Numba cache", _numba_cache), ("CPU SIMD", _cpu)):
+        try:
+            rows.append((name, probe()))
+        except Exception as exc:  # info must still print the rest
+            rows.append((name, f"unavailable ({type(exc).__name__}: {exc})"))
+    return rows
