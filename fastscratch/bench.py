@@ -1,0 +1,286 @@
+"""The hot paths timed by ``fastscratch bench``: one shape table, reused by the asv suite.
+
+Each ``Case`` builds, for an API module (``fastscratch`` or
+``fastscratch.reference``), a zero-argument callable doing the work once on
+seeded inputs; ``torch`` builds the PyTorch CPU counterpart (float64) where
+there is one. ``run_case`` calls each callable once (compilation, caches) and
+then reports the best of a few repeats of the wall clock.
+"""
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+#: shapes: the book's chapter 7 network on MNIST, batch 100 (quick: batch 20)
+FULL = dict(batch=100, channels=1, size=28, filters=30, fsize=5, hidden=100, pool_ch=30, pool_size=24,
+            affine_in=4320, classes=10, grad_shape=(100, 100), net_input=100, net_batch=10)
+QUICK = dict(batch=20, channels=1, size=28, filters=30, fsize=5, hidden=100, pool_ch=30, pool_size=24,
+             affine_in=4320, classes=10, grad_shape=(30, 30), net_input=30, net_batch=5)
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+def _im2col(mod, s):
+    x = _rng().random((s["batch"], s["channels"], s["size"], s["size"]))
+    return lambda: mod.util.im2col(x, s["fsize"], s["fsize"], 1, 0)
+
+
+def _col2im(mod, s):
+    out = s["size"] - s["fsize"] + 1
+    col = _rng().random((s["batch"] * out * out, s["channels"] * s["fsize"] ** 2))
+    shape = (s["batch"], s["channels"], s["size"], s["size"])
+    return lambda: mod.util.col2im(col, shape, s["fsize"], s["fsize"], 1, 0)
+
+
+def _conv(mod, s):
+    rng = _rng()
+    W = 0.01 * rng.standard_normal((s["filters"], s["channels"], s["fsize"], s["fsize"]))
+    layer = mod.layers.Convolution(W, np.zeros(s["filters"]), 1, 0)
+    x = rng.random((s["batch"], s["channels"], s["size"], s["size"]))
+    out = s["size"] - s["fsize"] + 1
+    dout = rng.standard_normal((s["batch"], s["filters"], out, out))
+
+    def step():
+        layer.forward(x)
+        layer.backward(dout.copy())
+    return step
+
+
+def _pool(mod, s):
+    rng = _rng()
+    layer = mod.layers.Pooling(2, 2, 2)
+    x = rng.standard_normal((s["batch"], s["pool_ch"], s["pool_size"], s["pool_size"]))
+    dout = rng.standard_normal((s["batch"], s["pool_ch"], s["pool_size"] // 2, s["pool_size"] // 2))
+
+    def step():
+        layer.forward(x)
+        layer.backward(dout.copy())
+    return step
+
+
+def _affine(mod, s):
+    rng = _rng()
+    layer = mod.layers.Affine(0.01 * rng.standard_normal((s["affine_in"], s["hidden"])), np.zeros(s["hidden"]))
+    x = rng.random((s["batch"], s["affine_in"]))
+    dout = rng.standard_normal((s["batch"], s["hidden"]))
+
+    def step():
+        layer.forward(x)
+        layer.backward(dout.copy())
+    return step
+
+
+def _softmax_loss(mod, s):
+    rng = _rng()
+    layer = mod.layers.SoftmaxWithLoss()
+    x = rng.standard_normal((s["batch"], s["classes"]))
+    t = rng.integers(0, s["classes"], s["batch"])
+
+    def step():
+        layer.forward(x, t)
+        layer.backward(1)
+    return step
+
+
+def _sum_of_squares():
+    import numba
+
+    @numba.njit(cache=False)  # built once per process for the benchmark only
+    def f(x):
+        return np.sum(x * x)
+    return f
+
+
+def _numgrad(mod, s):
+    f = _sum_of_squares()
+    x = _rng().random(s["grad_shape"])
+    return lambda: mod.gradient.numerical_gradient(f, x)
+
+
+def _net_numgrad(mod, s):
+    rng = _rng()
+    state = np.random.get_state()
+    np.random.seed(0)
+    net = mod.TwoLayerNet(s["net_input"], 10, s["classes"])
+    np.random.set_state(state)
+    x = rng.random((s["net_batch"], s["net_input"]))
+    t = rng.integers(0, s["classes"], s["net_batch"])
+    return lambda: net.numerical_gradient(x, t)
+
+
+def _convnet_step(mod, s):
+    rng = _rng()
+    state = np.random.get_state()
+    np.random.seed(0)
+    net = mod.SimpleConvNet()
+    np.random.set_state(state)
+    opt = mod.optimizer.Adam(lr=0.001)
+    x = rng.random((s["batch"], 1, 28, 28))
+    t = rng.integers(0, 10, s["batch"])
+
+    def step():
+        opt.update(net.params, net.gradient(x, t))
+    return step
+
+
+# --- PyTorch counterparts (float64, CPU) -----------------------------------------------------
+
+def _torch_unfold(torch, s):
+    F = torch.nn.functional
+    x = torch.from_numpy(_rng().random((s["batch"], s["channels"], s["size"], s["size"])))
+    return lambda: F.unfold(x, s["fsize"])
+
+
+def _torch_fold(torch, s):
+    F = torch.nn.functional
+    out = s["size"] - s["fsize"] + 1
+    col = torch.from_numpy(_rng().random((s["batch"], s["channels"] * s["fsize"] ** 2, out * out)))
+    return lambda: F.fold(col, (s["size"], s["size"]), s["fsize"])
+
+
+def _torch_layer(torch, s, fn, x_shape, params, dout_shape):
+    rng = _rng()
+    x = torch.from_numpy(rng.random(x_shape)).requires_grad_()
+    ps = [torch.from_numpy(0.01 * rng.standard_normal(p)).requires_grad_() for p in params]
+    dout = torch.from_numpy(rng.standard_normal(dout_shape))
+
+    def step():
+        fn(x, *ps).backward(dout)
+    return step
+
+
+def _torch_conv(torch, s):
+    out = s["size"] - s["fsize"] + 1
+    return _torch_layer(torch, s, torch.nn.functional.conv2d,
+                        (s["batch"], s["channels"], s["size"], s["size"]),
+                        [(s["filters"], s["channels"], s["fsize"], s["fsize"]), (s["filters"],)],
+                        (s["batch"], s["filters"], out, out))
+
+
+def _torch_pool(torch, s):
+    return _torch_layer(torch, s, lambda x: torch.nn.functional.max_pool2d(x, 2, 2),
+                        (s["batch"], s["pool_ch"], s["pool_size"], s["pool_size"]), [],
+                        (s["batch"], s["pool_ch"], s["pool_size"] // 2, s["pool_size"] // 2))
+
+
+def _torch_affine(torch, s):
+    return _torch_layer(torch, s, lambda x, W, b: x @ W + b, (s["batch"], s["affine_in"]),
+                        [(s["affine_in"], s["hidden"]), (s["hidden"],)], (s["batch"], s["hidden"]))
+
+
+def _torch_softmax_loss(torch, s):
+    rng = _rng()
+    x = torch.from_numpy(rng.standard_normal((s["batch"], s["classes"]))).requires_grad_()
+    t = torch.from_numpy(rng.integers(0, s["classes"], s["batch"]))
+    return lambda: torch.nn.functional.cross_entropy(x, t).backward()
+
+
+def _torch_convnet_step(torch, s):
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+                        nn.Linear(4320, 100), nn.ReLU(), nn.Linear(100, 10)).double()
+    opt = torch.optim.Adam(net.parameters(), lr=0.001)
+    rng = _rng()
+    x = torch.from_numpy(rng.random((s["batch"], 1, 28, 28)))
+    t = torch.from_numpy(rng.integers(0, 10, s["batch"]))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), t).backward()
+        opt.step()
+    return step
+
+
+@dataclass
+class Case:
+    """One hot path: a name, a shape label, a builder per API and optionally for PyTorch."""
+    name: str
+    label: Callable[[dict], str]
+    build: Callable
+    torch: Optional[Callable] = None
+
+
+CASES = [
+    Case("im2col", lambda s: f"x({s['batch']},{s['channels']},{s['size']},{s['size']}) {s['fsize']}x{s['fsize']}",
+         _im2col, _torch_unfold),
+    Case("col2im", lambda s: f"x({s['batch']},{s['channels']},{s['size']},{s['size']}) {s['fsize']}x{s['fsize']}",
+         _col2im, _torch_fold),
+    Case("conv fwd+bwd", lambda s: f"x({s['batch']},{s['channels']},{s['size']},{s['size']}) "
+                                   f"W({s['filters']},{s['channels']},{s['fsize']},{s['fsize']})",
+         _conv, _torch_conv),
+    Case("pool fwd+bwd", lambda s: f"x({s['batch']},{s['pool_ch']},{s['pool_size']},{s['pool_size']}) 2x2",
+         _pool, _torch_pool),
+    Case("affine fwd+bwd", lambda s: f"x({s['batch']},{s['affine_in']}) W({s['affine_in']},{s['hidden']})",
+         _affine, _torch_affine),
+    Case("softmax-loss fwd+bwd", lambda s: f"x({s['batch']},{s['classes']})", _softmax_loss, _torch_softmax_loss),
+    Case("numerical_gradient", lambda s: f"x{s['grad_shape']}, njit f", _numgrad),
+    Case("TwoLayerNet num. grad.", lambda s: f"({s['net_input']},10,{s['classes']}) batch {s['net_batch']}",
+         _net_numgrad),
+    Case("SimpleConvNet step", lambda s: f"batch {s['batch']}, Adam", _convnet_step, _torch_convnet_step),
+]
+
+
+def best_time(fn, repeat, number=1):
+    """Best wall time of `repeat` runs of fn() (called `number` times each), after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def _fmt(seconds):
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _load_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    import numba
+    torch.set_num_threads(numba.get_num_threads())  # same threads as the kernels
+    return torch
+
+
+def main(quick=False, torch=False, out=None):
+    """Time every case for the reference and the kernels (and PyTorch); print a table. Returns 0."""
+    import sys
+
+    import fastscratch
+    from fastscratch import reference
+    out = sys.stdout if out is None else out
+    shapes = QUICK if quick else FULL
+    repeat = 3 if quick else 7
+    tmod = _load_torch() if torch else None
+    if torch and tmod is None:
+        print("PyTorch is not importable: no torch columns", file=out)
+    header = f"{'hot path':<24}{'shape':<36}{'reference':>12}{'kernels':>12}{'speedup':>9}"
+    if tmod is not None:
+        header += f"{'torch':>12}{'vs torch':>10}"
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for case in CASES:
+        ref = best_time(case.build(reference, shapes), repeat)
+        fast = best_time(case.build(fastscratch, shapes), repeat)
+        row = f"{case.name:<24}{case.label(shapes):<36}{_fmt(ref):>12}{_fmt(fast):>12}{ref / fast:>8.1f}x"
+        if tmod is not None:
+            tt = best_time(case.torch(tmod, shapes), repeat) if case.torch else None
+            row += f"{_fmt(tt):>12}" + (f"{tt / fast:>9.1f}x" if tt else f"{'-':>10}")
+        print(row, file=out, flush=True)
+    print("times: best of %d after a warm-up call (compilation excluded); speedup = reference / kernels"
+          % repeat + ("; vs torch = torch / kernels (float64, same threads)" if tmod is not None else ""),
+          file=out)
+    return 0
