@@ -1,7 +1,129 @@
-"""PLACEHOLDER until the dense-path kernels land: the reference functions."""
-from .reference.functions import (cross_entropy_error, identity_function, mean_squared_error, relu,  # noqa: F401
-                                  relu_grad, sigmoid, sigmoid_grad, softmax, softmax_loss,
-                                  step_function, sum_squared_error)
+"""Drop-in for the book's ``common.functions``: kernels where the functions are hot, the reference elsewhere.
+
+``sigmoid``, ``relu``, ``softmax``, ``cross_entropy_error`` and ``softmax_loss``
+run on Numba kernels for float32/float64 arrays and return what the reference
+returns (same values to rounding, same dtypes, same shapes). Anything else
+(Python scalars, integer arrays) goes to the reference, which handles it as the
+book does. The remaining functions are the reference's.
+"""
+import numpy as np
+
+from ._validate import as_float, check_array, check_ndim, check_nonempty, check_real_dtype
+from .kernels import dense as _kd
+from .kernels import softmax_ce as _ks
+from .reference import functions as _reference
+from .reference.functions import (identity_function, mean_squared_error, relu_grad,  # noqa: F401
+                                  sigmoid_grad, step_function, sum_squared_error)
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
            "softmax", "sum_squared_error", "mean_squared_error", "cross_entropy_error", "softmax_loss"]
+
+_FLOAT_CHARS = "fd"  # float32, float64: the dtypes the kernels are compiled for
+
+
+def _is_float_array(x):
+    return type(x) is np.ndarray and x.dtype.char in _FLOAT_CHARS
+
+
+def _elementwise(x, parallel, serial):
+    """Run a flat element-wise kernel on a float array; returns a new C-ordered array of x's shape."""
+    xc = np.ascontiguousarray(x)  # a copy only for strided input, never written
+    out = np.empty(x.shape, dtype=x.dtype)
+    (parallel if _kd.use_parallel(x.size) else serial)(xc.reshape(-1), out.reshape(-1))
+    return out
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), element-wise; float32 stays float32."""
+    if not _is_float_array(x):
+        return _reference.sigmoid(x)
+    return _elementwise(x, _kd.sigmoid, _kd.sigmoid_serial)
+
+
+def relu(x):
+    """np.maximum(0, x), element-wise (NaN propagates)."""
+    if not _is_float_array(x):
+        return _reference.relu(x)
+    return _elementwise(x, _kd.relu, _kd.relu_serial)
+
+
+def _as_rows(x, name):
+    """A float array of ndim >= 1 as a C-contiguous (rows, K) array plus x's (float) dtype-preserving view."""
+    x = as_float(x, name)
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have at least 1 dimension (..., K); got shape ()")
+    if x.shape[-1] == 0:
+        raise ValueError(f"{name} has no classes (last axis of length 0); got shape {x.shape}")
+    return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+
+
+def softmax(x):
+    """Numerically stable softmax over the last axis.
+
+    x : ndarray of shape (..., K). Returns the same shape, float (int input gives float64).
+    """
+    rows = _as_rows(x, "x")
+    y = np.empty(rows.shape, dtype=rows.dtype)
+    (_ks.softmax if _kd.use_parallel(rows.size) else _ks.softmax_serial)(rows, y)
+    return y.reshape(x.shape)
+
+
+def _labels(y2, t, name):
+    """Targets for (N, K) scores/probabilities y2 as int labels (N,), range-checked, and whether t was one-hot.
+
+    t : one-hot of y2's shape (reduced by argmax, as the reference does) or labels (N,).
+    """
+    check_real_dtype(check_array(t, name), name)
+    N, K = y2.shape
+    if t.shape == y2.shape:
+        # one-hot: the reference reduces it with argmax over classes
+        return t.argmax(axis=1), True
+    if t.shape != (N,):
+        raise ValueError(f"{name} must be one-hot of shape {(N, K)} or labels of shape {(N,)}; "
+                         f"got shape {t.shape}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name} holds class labels and must have an integer dtype; got {t.dtype}")
+    idx = np.ascontiguousarray(t.reshape(N)).astype(np.intp, copy=False)
+    if not _ks.labels_in_range(idx, K):
+        raise ValueError(f"{name} labels must be in [0, {K}); got values from {t.min()} to {t.max()}")
+    return idx, False
+
+
+def _batch(y, t, name_y, name_t):
+    """y (K,) or (N, K) as C-contiguous float (N, K), t as labels (N,), and whether t was one-hot."""
+    y = as_float(y, name_y)
+    check_ndim(y, name_y, (1, 2), "(K,) or (N, K)")
+    if y.ndim == 1:  # one sample
+        y = y.reshape(1, y.size)
+        if isinstance(t, np.generic):  # a NumPy scalar label, as t[i] gives
+            t = np.asarray(t)
+        check_array(t, name_t)
+        t = t.reshape(1, t.size) if t.size == y.size else t.reshape(t.size)
+    check_nonempty(y, name_y)
+    if y.shape[1] == 0:
+        raise ValueError(f"{name_y} has no classes (K = 0); got shape {y.shape}")
+    return (np.ascontiguousarray(y),) + _labels(y, t, name_t)
+
+
+def _mean_loss(total, dtype, n):
+    # the reference's -np.sum(log terms) / batch_size in the input's dtype
+    return dtype.type(-total) / n
+
+
+def cross_entropy_error(y, t):
+    """Mean cross-entropy of probabilities y (K,) or (N, K) against one-hot or label targets t.
+
+    Adds the book's 1e-7 inside the log. Returns a NumPy scalar of y's float dtype.
+    """
+    y2, idx, _ = _batch(y, t, "y", "t")
+    rowlog = np.empty(y2.shape[0])
+    return _mean_loss(_ks.cross_entropy(y2, idx, rowlog), y2.dtype, y2.shape[0])
+
+
+def softmax_loss(X, t):
+    """cross_entropy_error(softmax(X), t) in one kernel pass per row."""
+    x2, idx, _ = _batch(X, t, "X", "t")
+    y = np.empty(x2.shape, dtype=x2.dtype)
+    rowlog = np.empty(x2.shape[0])
+    kern = _ks.softmax_ce if _kd.use_parallel(x2.size) else _ks.softmax_ce_serial
+    return _mean_loss(kern(x2, idx, y, rowlog), x2.dtype, x2.shape[0])

@@ -1,0 +1,286 @@
+"""Dense-path kernels: Affine's bias add and bias gradient, Relu, Sigmoid, Dropout.
+
+The GEMMs of Affine stay with NumPy's BLAS (called from Python); these kernels
+do the element-wise and reduction passes around them. Every kernel comes as a
+parallel one (``prange`` over rows or element chunks) and a ``*_serial`` twin
+with the same signature: waking Numba's thread pool costs a few microseconds,
+more than the whole job on a (100, 10) array, so the wrappers pick the twin
+by size (``use_parallel``).
+
+Element-wise kernels take C-contiguous arrays viewed flat (``x.reshape(-1)``).
+Arithmetic follows the reference expression by expression (same operations,
+same order, constants cast to the array's dtype), so float32 stays float32 and
+results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
+"""
+import numpy as np
+
+from ._jit import kernel, parallel_kernel, prange
+
+#: Element count from which the parallel kernel is worth its thread-pool start.
+PARALLEL_MIN = 1 << 15
+#: Elements per parallel task in flat element-wise kernels.
+CHUNK = 1 << 13
+#: Columns per parallel task in column reductions (each task owns whole columns).
+COL_BLOCK = 32
+
+
+def use_parallel(size):
+    """True when an array of ``size`` elements is big enough for the parallel kernels."""
+    return size >= PARALLEL_MIN
+
+
+@kernel
+def _nchunks(n, chunk):
+    return (n + chunk - 1) // chunk
+
+
+# ---------------------------------------------------------------- bias add
+@kernel
+def _bias_add_rows(out, b, start, stop):
+    M = out.shape[1]
+    for i in range(start, stop):
+        for j in range(M):
+            out[i, j] += b[j]
+
+
+@parallel_kernel
+def bias_add(out, b):
+    """out += b, row by row, in place.
+
+    out : ndarray of shape (N, M), C-contiguous (the GEMM output x @ W).
+    b : ndarray of shape (M,), same dtype as out.
+    """
+    for i in prange(out.shape[0]):
+        _bias_add_rows(out, b, i, i + 1)
+
+
+@kernel
+def bias_add_serial(out, b):
+    """Serial twin of :func:`bias_add`."""
+    _bias_add_rows(out, b, 0, out.shape[0])
+
+
+# ---------------------------------------------------------------- column sum (db)
+@kernel
+def _col_sum_block(dout, db, j0, j1):
+    # Row 0 first, then rows 1.. in order: NumPy's sum(axis=0) order, so db is
+    # bitwise equal to the reference.
+    N = dout.shape[0]
+    for j in range(j0, j1):
+        db[j] = dout[0, j]
+    for i in range(1, N):
+        for j in range(j0, j1):
+            db[j] += dout[i, j]
+
+
+@parallel_kernel
+def col_sum(dout, db):
+    """db[j] = sum over rows of dout[:, j], written into db.
+
+    dout : ndarray of shape (N, M), C-contiguous, N >= 1.
+    db : ndarray of shape (M,), same dtype, overwritten.
+    """
+    M = dout.shape[1]
+    # each task owns a block of whole columns: no two threads write one db[j],
+    # and the summation order is fixed, so db is bitwise repeatable
+    for c in prange((M + COL_BLOCK - 1) // COL_BLOCK):
+        _col_sum_block(dout, db, c * COL_BLOCK, min(M, (c + 1) * COL_BLOCK))
+
+
+@kernel
+def col_sum_serial(dout, db):
+    """Serial twin of :func:`col_sum`."""
+    _col_sum_block(dout, db, 0, dout.shape[1])
+
+
+# ---------------------------------------------------------------- Relu
+@kernel
+def _relu_fwd_range(x, out, mask, start, stop):
+    zero = x.dtype.type(0)
+    for i in range(start, stop):
+        v = x[i]
+        m = v <= zero  # False for NaN: NaN passes through, as x.copy() keeps it
+        mask[i] = m
+        out[i] = zero if m else v
+
+
+@parallel_kernel
+def relu_forward(x, out, mask):
+    """out = x with entries <= 0 set to 0; mask = x <= 0.
+
+    x, out : ndarray of shape (n,), same float dtype; out written.
+    mask : bool ndarray of shape (n,), written.
+    """
+    n = x.shape[0]
+    for c in prange(_nchunks(n, CHUNK)):
+        _relu_fwd_range(x, out, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def relu_forward_serial(x, out, mask):
+    """Serial twin of :func:`relu_forward`."""
+    _relu_fwd_range(x, out, mask, 0, x.shape[0])
+
+
+@kernel
+def _relu_bwd_range(dout, mask, start, stop):
+    zero = dout.dtype.type(0)
+    for i in range(start, stop):
+        if mask[i]:
+            dout[i] = zero
+
+
+@parallel_kernel
+def relu_backward(dout, mask):
+    """dout[mask] = 0, in place (the book's Relu.backward writes into dout).
+
+    dout : ndarray of shape (n,), modified in place. mask : bool ndarray of shape (n,).
+    """
+    n = dout.shape[0]
+    for c in prange(_nchunks(n, CHUNK)):
+        _relu_bwd_range(dout, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def relu_backward_serial(dout, mask):
+    """Serial twin of :func:`relu_backward`."""
+    _relu_bwd_range(dout, mask, 0, dout.shape[0])
+
+
+@kernel
+def _relu_range(x, out, start, stop):
+    zero = x.dtype.type(0)
+    for i in range(start, stop):
+        v = x[i]
+        # np.maximum(0, x): NaN propagates, -0.0 and negatives give +0.0
+        out[i] = v if (v > zero or v != v) else zero
+
+
+@parallel_kernel
+def relu(x, out):
+    """out = np.maximum(0, x). x, out : ndarray of shape (n,), same float dtype."""
+    n = x.shape[0]
+    for c in prange(_nchunks(n, CHUNK)):
+        _relu_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def relu_serial(x, out):
+    """Serial twin of :func:`relu`."""
+    _relu_range(x, out, 0, x.shape[0])
+
+
+# ---------------------------------------------------------------- Sigmoid
+@kernel
+def _sigmoid_range(x, out, start, stop):
+    one = x.dtype.type(1)
+    for i in range(start, stop):
+        out[i] = one / (one + np.exp(-x[i]))
+
+
+@parallel_kernel
+def sigmoid(x, out):
+    """out = 1 / (1 + exp(-x)). x, out : ndarray of shape (n,), same float dtype."""
+    n = x.shape[0]
+    for c in prange(_nchunks(n, CHUNK)):
+        _sigmoid_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def sigmoid_serial(x, out):
+    """Serial twin of :func:`sigmoid`."""
+    _sigmoid_range(x, out, 0, x.shape[0])
+
+
+@kernel
+def _sigmoid_bwd_range(dout, y, dx, start, stop):
+    one = y.dtype.type(1)
+    for i in range(start, stop):
+        # (dout * (1 - y)) * y: the reference's evaluation order
+        dx[i] = (dout[i] * (one - y[i])) * y[i]
+
+
+@parallel_kernel
+def sigmoid_backward(dout, y, dx):
+    """dx = dout * (1 - y) * y with y the forward output.
+
+    dout, y, dx : ndarray of shape (n,), same float dtype; dx written.
+    """
+    n = dx.shape[0]
+    for c in prange(_nchunks(n, CHUNK)):
+        _sigmoid_bwd_range(dout, y, dx, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def sigmoid_backward_serial(dout, y, dx):
+    """Serial twin of :func:`sigmoid_backward`."""
+    _sigmoid_bwd_range(dout, y, dx, 0, dx.shape[0])
+
+
+# ---------------------------------------------------------------- Dropout
+@kernel
+def _dropout_fwd_range(x, r, ratio, mask, out, start, stop):
+    for i in range(start, stop):
+        m = r[i] > ratio
+        mask[i] = m
+        # x * mask as NumPy computes it (x * 0 keeps NaN/inf -> NaN and signed zeros)
+        out[i] = x[i] * x.dtype.type(m)
+
+
+@parallel_kernel
+def dropout_forward(x, r, ratio, mask, out):
+    """mask = r > ratio; out = x * mask.
+
+    x, out : ndarray of shape (n,), same float dtype; out written.
+    r : float64 ndarray of shape (n,), the uniform draws (np.random.rand).
+    ratio : float. mask : bool ndarray of shape (n,), written.
+    """
+    n = x.shape[0]
+    for c in prange(_nchunks(n, CHUNK)):
+        _dropout_fwd_range(x, r, ratio, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def dropout_forward_serial(x, r, ratio, mask, out):
+    """Serial twin of :func:`dropout_forward`."""
+    _dropout_fwd_range(x, r, ratio, mask, out, 0, x.shape[0])
+
+
+@kernel
+def _mask_mul_range(x, mask, out, start, stop):
+    for i in range(start, stop):
+        out[i] = x[i] * x.dtype.type(mask[i])
+
+
+@parallel_kernel
+def mask_mul(x, mask, out):
+    """out = x * mask. x, out : ndarray of shape (n,), same float dtype; mask : bool (n,)."""
+    n = x.shape[0]
+    for c in prange(_nchunks(n, CHUNK)):
+        _mask_mul_range(x, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@kernel
+def mask_mul_serial(x, mask, out):
+    """Serial twin of :func:`mask_mul`."""
+    _mask_mul_range(x, mask, out, 0, x.shape[0])
+
+
+@kernel
+def _scale_range(x, c, out, start, stop):
+    for i in range(start, stop):
+        out[i] = x[i] * c
+
+
+@parallel_kernel
+def scale(x, c, out):
+    """out = x * c. x, out : ndarray of shape (n,), same float dtype; c : scalar of that dtype."""
+    n = x.shape[0]
+    for k in prange(_nchunks(n, CHUNK)):
+        _scale_range(x, c, out, k * CHUNK, min(n, (k + 1) * CHUNK))
+
+
+@kernel
+def scale_serial(x, c, out):
+    """Serial twin of :func:`scale`."""
+    _scale_range(x, c, out, 0, x.shape[0])

@@ -1,0 +1,273 @@
+"""Dense kernels (fastscratch.kernels.dense) through Affine, Relu, Sigmoid, Dropout and the functions, vs the reference."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from _dense_cases import DTYPES, SETTINGS, as_layout, assert_bitwise, assert_close, dtypes, layouts, normal
+from fastscratch import functions as F
+from fastscratch import layers as L
+from fastscratch.reference import functions as RF
+from fastscratch.reference import layers as RL
+
+shapes = st.lists(st.integers(1, 9), min_size=1, max_size=4).map(tuple)
+
+
+# ------------------------------------------------------------------ Affine
+@st.composite
+def affine_cases(draw):
+    N = draw(st.integers(1, 12))
+    rest = tuple(draw(st.lists(st.integers(1, 5), min_size=0, max_size=3)))
+    M = draw(st.integers(1, 12))
+    return (N,) + rest, M
+
+
+def _check_affine(x_shape, M, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    D = int(np.prod(x_shape[1:], dtype=int))
+    x = as_layout(normal(rng, x_shape, dtype), layout)
+    W, b = normal(rng, (D, M), dtype), normal(rng, (M,), dtype)
+    ours, ref = L.Affine(W, b), RL.Affine(W, b)
+    x0, W0, b0 = x.copy(), W.copy(), b.copy()
+    out, expected = ours.forward(x), ref.forward(x)
+    assert_close(out, expected, scale=np.abs(x).max() * np.abs(W).max() * D + np.abs(b).max())
+    dout = as_layout(normal(rng, out.shape, dtype), layout)
+    d0 = dout.copy()
+    dx, dx_ref = ours.backward(dout), ref.backward(dout)
+    assert dx.shape == x.shape
+    assert_close(dx, dx_ref, scale=np.abs(dout).max() * np.abs(W).max() * M)
+    assert_close(ours.dW, ref.dW, scale=np.abs(dout).max() * np.abs(x).max() * x_shape[0])
+    assert_close(ours.db, ref.db, scale=np.abs(dout).max() * x_shape[0])
+    assert ours.original_x_shape == ref.original_x_shape
+    for a, a0 in ((x, x0), (W, W0), (b, b0), (dout, d0)):
+        assert_bitwise(a, a0)  # nothing the caller passed is modified
+    # bitwise repeatable
+    again = L.Affine(W, b)
+    assert_bitwise(again.forward(x), out)
+    assert_bitwise(again.backward(dout), dx)
+    assert_bitwise(again.db, ours.db)
+
+
+@SETTINGS
+@given(affine_cases(), dtypes, layouts, st.integers(0, 2**16))
+def test_affine_matches_reference(case, dtype, layout, seed):
+    _check_affine(case[0], case[1], dtype, layout, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_shape,M", [((100, 4320), 100), ((3, 30, 6, 6), 7), ((1, 1), 1), ((300, 200), 150)],
+                         ids=["simpleconvnet-affine1", "tensor-input", "1x1", "parallel-sizes"])
+def test_affine_fixed(x_shape, M, dtype):
+    _check_affine(x_shape, M, dtype, "contiguous", 0)
+
+
+def test_affine_mixed_dtypes_match_reference():
+    # float32 images into float64 weights: the GEMM widens, as in the book's training
+    rng = np.random.default_rng(1)
+    x = rng.random((5, 8)).astype(np.float32)
+    W, b = rng.standard_normal((8, 3)), np.zeros(3, dtype=np.float32)
+    for Wt, bt in ((W, b), (W.astype(np.float32), b.astype(np.float64)), (W.astype(np.float32), b)):
+        ours, ref = L.Affine(Wt, bt), RL.Affine(Wt, bt)
+        assert_close(ours.forward(x), ref.forward(x))
+        dout = rng.standard_normal((5, 3)).astype(ours.forward(x).dtype)
+        assert_close(ours.backward(dout), ref.backward(dout))
+        assert_close(ours.db, ref.db)
+    xi = rng.integers(0, 5, (4, 8))
+    ours = L.Affine(rng.integers(0, 3, (8, 2)), np.arange(2))
+    ref = RL.Affine(ours.W, ours.b)
+    assert_bitwise(ours.forward(xi), ref.forward(xi))
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda: L.Affine(np.ones((4, 3)), np.ones(3)).forward(np.ones((2, 5))), ValueError, "x has 5 features"),
+    (lambda: L.Affine(np.ones((4, 3)), np.ones(2)).forward(np.ones((2, 4))), ValueError, r"b must have shape \(3,\)"),
+    (lambda: L.Affine(np.ones(4), np.ones(3)).forward(np.ones((2, 4))), ValueError, "W must be 2-D"),
+    (lambda: L.Affine(np.ones((4, 3)), np.ones(3)).forward([[1, 2, 3, 4]]), TypeError, "x must be a NumPy array"),
+    (lambda: L.Affine(np.ones((4, 3)), np.ones(3)).forward(np.ones((2, 4), complex)), TypeError, "x must have a real"),
+    (lambda: L.Affine(np.ones((4, 3)), np.ones(3)).forward(np.ones((0, 4))), ValueError, "empty batch"),
+    (lambda: L.Affine(np.ones((4, 3)), np.ones(3)).backward(np.ones((2, 3))), ValueError, "before"),
+    (lambda: _fwd(L.Affine(np.ones((4, 3)), np.ones(3)), np.ones((2, 4))).backward(np.ones((2, 4))),
+     ValueError, r"dout must have shape \(2, 3\)"),
+    (lambda: _fwd(L.Affine(np.ones((4, 3)), np.ones(3)), np.ones((2, 4))).backward(np.ones((2, 3), object)),
+     TypeError, "dout must have a real"),
+])
+def test_affine_errors(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def _fwd(layer, x):
+    layer.forward(x)
+    return layer
+
+
+# ------------------------------------------------------------------ Relu
+def _relu_input(rng, shape, dtype, layout):
+    x = normal(rng, shape, dtype)
+    x.flat[::3] = 0  # x == 0 is masked (x <= 0)
+    if x.size > 2:
+        x.flat[1] = -0.0
+    return as_layout(x, layout)
+
+
+@SETTINGS
+@given(shapes, dtypes, layouts, st.integers(0, 2**16))
+def test_relu_matches_reference(shape, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    x = _relu_input(rng, shape, dtype, layout)
+    x0 = x.copy()
+    ours, ref = L.Relu(), RL.Relu()
+    out, expected = ours.forward(x), ref.forward(x)
+    assert_bitwise(out, expected)
+    assert_bitwise(ours.mask, ref.mask)
+    assert_bitwise(x, x0)
+    assert out is not x
+    dout = as_layout(normal(rng, shape, dtype), layout)
+    dout_ref = dout.copy()
+    dx = ours.backward(dout)
+    dx_ref = ref.backward(dout_ref)
+    assert dx is dout  # the book's quirk: backward writes into dout and returns it
+    assert_bitwise(dout, dout_ref)  # ...zeroing it exactly where the reference does
+    assert_bitwise(dx, dx_ref)
+    assert_bitwise(L.Relu().forward(x), out)  # repeatable
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_special_values_and_large(dtype):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0], dtype=dtype)
+    ours, ref = L.Relu(), RL.Relu()
+    assert_bitwise(ours.forward(x), ref.forward(x))
+    assert_bitwise(ours.mask, ref.mask)
+    big = np.random.default_rng(0).standard_normal((300, 400)).astype(dtype)  # parallel kernels
+    ours, ref = L.Relu(), RL.Relu()
+    assert_bitwise(ours.forward(big), ref.forward(big))
+    d1, d2 = big.copy(), big.copy()
+    assert ours.backward(d1) is d1
+    assert_bitwise(d1, ref.backward(d2))
+
+
+def test_relu_integer_input_keeps_reference_dtype():
+    x = np.arange(-3, 4)
+    ours, ref = L.Relu(), RL.Relu()
+    assert_bitwise(ours.forward(x), ref.forward(x))
+    d = np.ones(7, dtype=np.int64)
+    assert ours.backward(d) is d
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda: L.Relu().backward(np.ones(3)), ValueError, "before"),
+    (lambda: _fwd(L.Relu(), np.ones((2, 3))).backward(np.ones((3, 2))), ValueError, "dout must have shape"),
+    (lambda: L.Relu().forward(np.ones(3, complex)), TypeError, "x must have a real"),
+    (lambda: L.Relu().forward(3.0), TypeError, "NumPy array"),
+])
+def test_relu_errors(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+# ------------------------------------------------------------------ Sigmoid
+@SETTINGS
+@given(shapes, dtypes, layouts, st.integers(0, 2**16))
+def test_sigmoid_matches_reference(shape, dtype, layout, seed):
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, shape, dtype) * 4, layout)
+    x0 = x.copy()
+    ours, ref = L.Sigmoid(), RL.Sigmoid()
+    out, expected = ours.forward(x), ref.forward(x)
+    assert_close(out, expected)
+    assert_close(ours.out, ref.out)
+    dout = as_layout(normal(rng, shape, dtype), layout)
+    d0 = dout.copy()
+    assert_close(ours.backward(dout), ref.backward(dout))
+    assert_bitwise(x, x0)
+    assert_bitwise(dout, d0)
+    assert_bitwise(L.Sigmoid().forward(x), out)
+
+
+def test_sigmoid_dtypes_and_extremes():
+    for x in (np.array([-800.0, -30.0, 0.0, 30.0, 800.0]), np.array([-100, 0, 5]),
+              np.linspace(-90, 90, 70000).astype(np.float32)):
+        with np.errstate(over="ignore"):
+            out, expected = L.Sigmoid().forward(x), RL.Sigmoid().forward(x)
+        assert_close(out, expected)
+    # mixed dout/out widths take the reference expression (float64 result, but
+    # out itself is float32: float32 tolerance)
+    s, r = L.Sigmoid(), RL.Sigmoid()
+    x = np.linspace(-2, 2, 5).astype(np.float32)
+    s.forward(x), r.forward(x)
+    got, expected = s.backward(np.ones(5)), r.backward(np.ones(5))
+    assert got.dtype == expected.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_sigmoid_errors():
+    with pytest.raises(ValueError, match="before"):
+        L.Sigmoid().backward(np.ones(3))
+    with pytest.raises(ValueError, match="dout must have shape"):
+        _fwd(L.Sigmoid(), np.ones(3)).backward(np.ones(4))
+
+
+# ------------------------------------------------------------------ functions
+@SETTINGS
+@given(shapes, dtypes, layouts, st.integers(0, 2**16))
+def test_sigmoid_relu_functions(shape, dtype, layout, seed):
+    x = as_layout(normal(np.random.default_rng(seed), shape, dtype) * 3, layout)
+    assert_close(F.sigmoid(x), RF.sigmoid(x))
+    assert_bitwise(F.relu(x), RF.relu(x))
+
+
+def test_functions_scalars_and_ints_go_to_reference():
+    for x in (0.3, -2, np.arange(-3, 3), np.float32(1.5)):
+        assert_bitwise(F.sigmoid(x), RF.sigmoid(x))
+        assert_bitwise(F.relu(x), RF.relu(x))
+    x = np.array([np.nan, -0.0, 2.0, -np.inf])
+    assert_bitwise(F.relu(x), RF.relu(x))
+    for f in ("step_function", "sigmoid_grad", "relu_grad", "identity_function"):
+        assert_bitwise(getattr(F, f)(x), getattr(RF, f)(x))
+
+
+# ------------------------------------------------------------------ Dropout
+@SETTINGS
+@given(shapes, dtypes, layouts, st.sampled_from([0.0, 0.15, 0.5, 0.9]), st.integers(0, 2**16))
+def test_dropout_matches_reference_under_same_seed(shape, dtype, layout, ratio, seed):
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, shape, dtype), layout)
+    x0 = x.copy()
+    ours, ref = L.Dropout(ratio), RL.Dropout(ratio)
+    np.random.seed(seed)
+    out = ours.forward(x)
+    after_ours = np.random.rand()  # the global generator advanced the same way
+    np.random.seed(seed)
+    expected = ref.forward(x)
+    assert np.random.rand() == after_ours
+    assert_bitwise(out, expected)
+    assert_bitwise(ours.mask, ref.mask)
+    dout = as_layout(normal(rng, shape, dtype), layout)
+    assert_bitwise(ours.backward(dout), ref.backward(dout))
+    assert_bitwise(ours.forward(x, train_flg=False), ref.forward(x, train_flg=False))
+    assert_bitwise(x, x0)
+
+
+def test_dropout_large_and_special():
+    x = np.random.default_rng(0).standard_normal((200, 300))
+    x[0, :4] = [np.nan, np.inf, -np.inf, -0.0]
+    ours, ref = L.Dropout(0.3), RL.Dropout(0.3)
+    np.random.seed(5)
+    out = ours.forward(x)
+    np.random.seed(5)
+    expected = ref.forward(x)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(expected))
+    assert_bitwise(out, expected)
+    assert_bitwise(ours.backward(x), ref.backward(x))
+    xi = np.arange(6).reshape(2, 3)
+    np.random.seed(1)
+    a = ours.forward(xi)
+    np.random.seed(1)
+    assert_bitwise(a, ref.forward(xi))
+
+
+def test_dropout_errors():
+    with pytest.raises(ValueError, match="before"):
+        L.Dropout().backward(np.ones(3))
+    with pytest.raises(ValueError, match="dout must have shape"):
+        _fwd(L.Dropout(), np.ones(3)).backward(np.ones(4))
