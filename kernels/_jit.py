@@ -26,3 +26,41 @@ def parallel_kernel(fn=None, **overrides):
 
 
 prange = numba.prange
+
+
+def _ensure_cache_location():
+    """Make sure Numba has somewhere to write the kernels' on-disk cache.
+
+    Numba caches next to the source (``kernels/__pycache__``), else, for a
+    read-only install, in the user's cache directory (``$XDG_CACHE_HOME/numba``
+    or ``~/.cache/numba``), and when neither is writable it refuses to decorate
+    a ``cache=True`` function, so ``import fastscratch`` would fail. In that last
+    case only, point Numba at a private per-user directory under the system's
+    temporary directory (or a fresh one if that name is taken by someone else).
+    An explicit ``NUMBA_CACHE_DIR`` always wins.
+    """
+    import os
+    import tempfile
+
+    if numba.config.CACHE_DIR:
+        return
+    try:
+        from numba.core.caching import InTreeCacheLocator, UserWideCacheLocator
+    except ImportError:  # another Numba layout: leave Numba's own behaviour alone
+        return
+    for locator in (InTreeCacheLocator, UserWideCacheLocator):
+        if locator.from_function(_ensure_cache_location, __file__) is not None:
+            return
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    path = os.path.join(tempfile.gettempdir(), f"fastscratch-numba-cache-{uid}")
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.stat(path)
+        # Numba unpickles what it finds there: use the directory only if it is ours alone
+        private = uid is None or (st.st_uid == uid and not st.st_mode & 0o022)
+    except OSError:
+        private = False
+    numba.config.CACHE_DIR = path if private else tempfile.mkdtemp(prefix="fastscratch-numba-cache-")
+
+
+_ensure_cache_location()
