@@ -26,8 +26,8 @@ from .reference.layers import BN_EPS
 _FLOAT_CHARS = "fd"  # float32, float64: the dtypes the kernels are compiled for
 
 
-def _pick(size, parallel, serial):
-    return parallel if _kd.use_parallel(size) else serial
+def _pick(size, parallel, serial, memory_bound=False):
+    return parallel if _kd.use_parallel(size, memory_bound) else serial
 
 
 def _check_real(x, name):
@@ -48,7 +48,7 @@ class Relu(_reference.Relu):
             return super().forward(x)
         out = np.empty(x.shape, dtype=x.dtype)
         mask = np.empty(x.shape, dtype=np.bool_)
-        _pick(x.size, _kd.relu_forward, _kd.relu_forward_serial)(_flat(x), out.reshape(-1),
+        _pick(x.size, _kd.relu_forward, _kd.relu_forward_serial, True)(_flat(x), out.reshape(-1),
                                                                   mask.reshape(-1))
         self.mask = mask  # x <= 0, kept for backward
         return out
@@ -59,7 +59,7 @@ class Relu(_reference.Relu):
         check_shape(dout, "dout", self.mask.shape)
         if dout.dtype.char in _FLOAT_CHARS and dout.flags.c_contiguous and dout.flags.writeable:
             # in place, as the book does: the caller's dout is zeroed where x <= 0
-            _pick(dout.size, _kd.relu_backward, _kd.relu_backward_serial)(dout.reshape(-1),
+            _pick(dout.size, _kd.relu_backward, _kd.relu_backward_serial, True)(dout.reshape(-1),
                                                                           self.mask.reshape(-1))
             return dout
         return super().backward(dout)
@@ -110,7 +110,7 @@ class Affine(_reference.Affine):
         if b.dtype != out.dtype or not b.flags.c_contiguous:
             b = np.ascontiguousarray(b, dtype=out.dtype)  # exact widening, as NumPy's add does
         # bias added in place into the fresh GEMM output: no second (N, M) array
-        _pick(out.size, _kd.bias_add, _kd.bias_add_serial)(out, b)
+        _pick(out.size, _kd.bias_add, _kd.bias_add_serial, True)(out, b)
         return out
 
     def backward(self, dout):
@@ -122,7 +122,7 @@ class Affine(_reference.Affine):
         self.dW = np.dot(self.x.T, dout)
         if dout.dtype.char in _FLOAT_CHARS and dout.flags.c_contiguous:
             db = np.empty(dout.shape[1], dtype=dout.dtype)
-            _pick(dout.size, _kd.col_sum, _kd.col_sum_serial)(dout, db)
+            _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)
             self.db = db
         else:
             self.db = np.sum(dout, axis=0)
@@ -199,7 +199,7 @@ class Dropout(_reference.Dropout):
                 return x * self.mask
             out = np.empty(x.shape, dtype=x.dtype)
             mask = np.empty(x.shape, dtype=np.bool_)
-            _pick(x.size, _kd.dropout_forward, _kd.dropout_forward_serial)(
+            _pick(x.size, _kd.dropout_forward, _kd.dropout_forward_serial, True)(
                 _flat(x), r.reshape(-1), float(ratio), mask.reshape(-1), out.reshape(-1))
             self.mask = mask  # r > dropout_ratio, kept for backward
             return out
@@ -208,7 +208,7 @@ class Dropout(_reference.Dropout):
             return x * c
         out = np.empty(x.shape, dtype=x.dtype)
         # a Python float takes x's dtype in NumPy's x * c: cast it once the same way
-        _pick(x.size, _kd.scale, _kd.scale_serial)(_flat(x), x.dtype.type(c), out.reshape(-1))
+        _pick(x.size, _kd.scale, _kd.scale_serial, True)(_flat(x), x.dtype.type(c), out.reshape(-1))
         return out
 
     def backward(self, dout):
@@ -218,7 +218,7 @@ class Dropout(_reference.Dropout):
         if dout.dtype.char not in _FLOAT_CHARS:
             return dout * self.mask
         dx = np.empty(dout.shape, dtype=dout.dtype)
-        _pick(dout.size, _kd.mask_mul, _kd.mask_mul_serial)(_flat(dout), self.mask.reshape(-1),
+        _pick(dout.size, _kd.mask_mul, _kd.mask_mul_serial, True)(_flat(dout), self.mask.reshape(-1),
                                                             dx.reshape(-1))
         return dx
 

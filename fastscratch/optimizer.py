@@ -16,8 +16,10 @@ from ._validate import check_array
 from .kernels import optim as _k
 from .reference import optimizer as _reference
 
-#: Parameters with at least this many elements use the parallel kernels.
-PARALLEL_MIN = 1 << 15
+#: Parameters with at least this many elements use the parallel kernels. The
+#: updates are memory-bound: on two cores a second thread gains little, and a
+#: parallel region stalls whenever one of its threads is descheduled.
+PARALLEL_MIN = 1 << 20
 #: The reference's epsilon in the AdaGrad/RMSprop/Adam denominators.
 EPS = 1e-7
 

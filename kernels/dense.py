@@ -16,17 +16,22 @@ import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
 
-#: Element count from which the parallel kernel is worth its thread-pool start.
+#: Element count from which a compute-bound parallel kernel (exp, per-row or
+#: per-column reductions) is worth its thread-pool start.
 PARALLEL_MIN = 1 << 15
+#: The same for memory-bound element-wise kernels (Relu, Dropout, bias add, db):
+#: on two cores they gain little from a second thread, and a parallel region
+#: stalls whenever one of its threads is descheduled on a busy machine.
+PARALLEL_MIN_MEMORY_BOUND = 1 << 20
 #: Elements per parallel task in flat element-wise kernels.
 CHUNK = 1 << 13
 #: Columns per parallel task in column reductions (each task owns whole columns).
 COL_BLOCK = 32
 
 
-def use_parallel(size):
+def use_parallel(size, memory_bound=False):
     """True when an array of ``size`` elements is big enough for the parallel kernels."""
-    return size >= PARALLEL_MIN
+    return size >= (PARALLEL_MIN_MEMORY_BOUND if memory_bound else PARALLEL_MIN)
 
 
 @kernel

@@ -271,3 +271,17 @@ def test_dropout_errors():
         L.Dropout().backward(np.ones(3))
     with pytest.raises(ValueError, match="dout must have shape"):
         _fwd(L.Dropout(), np.ones(3)).backward(np.ones(4))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parallel_kernels_forced(dtype, monkeypatch):
+    # the memory-bound kernels go parallel only from 1M elements: force them here
+    from fastscratch.kernels import dense as kd
+    monkeypatch.setattr(kd, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(kd, "PARALLEL_MIN_MEMORY_BOUND", 0)
+    _check_affine((70, 3, 5), 40, dtype, "strided", 2)
+    test_relu_special_values_and_large(dtype)
+    test_dropout_large_and_special()
+    x = np.random.default_rng(3).standard_normal((90, 50)).astype(dtype)
+    assert_close(F.sigmoid(x), RF.sigmoid(x))
+    assert_bitwise(F.relu(x), RF.relu(x))

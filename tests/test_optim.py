@@ -82,3 +82,13 @@ def test_optimizer_errors():
         O.SGD().update({"W": np.ones(3)}, {})
     with pytest.raises(TypeError, match="params must be a dict"):
         O.Adam().update([np.ones(3)], {})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_optimizers_parallel_kernels(name, monkeypatch):
+    # every parameter through the parallel kernels (normally only >= 1M elements)
+    monkeypatch.setattr(O, "PARALLEL_MIN", 0)
+    a = _run(name, SHAPES, np.float64, 11, steps=2)
+    b = _run(name, SHAPES, np.float64, 11, steps=2)
+    for k in a:
+        assert_bitwise(a[k], b[k])

@@ -1,0 +1,94 @@
+"""Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64)."""
+import timeit
+
+from .common import IMPLS, Benchmark, api, rng
+
+# label -> (x shape, W shape)
+AFFINE = {
+    "100x4320x100": ((100, 4320), (4320, 100)),  # SimpleConvNet Affine1
+    "100x100x10": ((100, 100), (100, 10)),  # SimpleConvNet Affine2
+}
+RELU = {"100x100": (100, 100), "100x30x24x24": (100, 30, 24, 24)}
+
+
+def speedup(layers, run, number=5, repeat=5):
+    """Reference time / kernels time of run(layer), both measured here (min of repeats)."""
+    t = {impl: min(timeit.repeat(lambda: run(layers[impl]), number=number, repeat=repeat)) / number
+         for impl in IMPLS}
+    return t["reference"] / t["kernels"]
+
+
+def affine_inputs(label):
+    x_shape, w_shape = AFFINE[label]
+    r = rng(0)
+    x, W, b = r.standard_normal(x_shape), 0.01 * r.standard_normal(w_shape), r.standard_normal(w_shape[1])
+    return x, W, b, r.standard_normal((x_shape[0], w_shape[1]))
+
+
+class Affine(Benchmark):
+    params = (list(AFFINE), IMPLS)
+    param_names = ["shape", "impl"]
+
+    def setup(self, label, impl):
+        self.x, W, b, self.dout = affine_inputs(label)
+        self.layer = api(impl).layers.Affine(W, b)
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)  # compile outside the timing
+
+    def time_forward(self, label, impl):
+        self.layer.forward(self.x)
+
+    def time_forward_backward(self, label, impl):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+
+class AffineSpeedup(Benchmark):
+    params = (list(AFFINE),)
+    param_names = ["shape"]
+    unit = "x"
+
+    def setup(self, label):
+        self.x, W, b, self.dout = affine_inputs(label)
+        self.layers = {impl: api(impl).layers.Affine(W, b) for impl in IMPLS}
+        for layer in self.layers.values():
+            layer.forward(self.x)
+            layer.backward(self.dout)
+
+    def track_speedup_forward_backward(self, label):
+        return speedup(self.layers, lambda l: (l.forward(self.x), l.backward(self.dout)),
+                       number=20 if label == "100x100x10" else 3)
+
+
+class Relu(Benchmark):
+    params = (list(RELU), IMPLS)
+    param_names = ["shape", "impl"]
+
+    def setup(self, label, impl):
+        self.x = rng(0).standard_normal(RELU[label])
+        self.dout = rng(1).standard_normal(RELU[label])  # backward zeroes it in place: idempotent
+        self.layer = api(impl).layers.Relu()
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+    def time_forward_backward(self, label, impl):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+
+class ReluSpeedup(Benchmark):
+    params = (list(RELU),)
+    param_names = ["shape"]
+    unit = "x"
+
+    def setup(self, label):
+        self.x = rng(0).standard_normal(RELU[label])
+        self.dout = rng(1).standard_normal(RELU[label])
+        self.layers = {impl: api(impl).layers.Relu() for impl in IMPLS}
+        for layer in self.layers.values():
+            layer.forward(self.x)
+            layer.backward(self.dout)
+
+    def track_speedup_forward_backward(self, label):
+        return speedup(self.layers, lambda l: (l.forward(self.x), l.backward(self.dout)),
+                       number=50 if label == "100x100" else 3)
