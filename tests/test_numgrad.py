@@ -190,3 +190,214 @@ def test_numgrad_1d_2d_and_gradient_descent():
 def test_numgrad_rejects_non_arrays():
     with pytest.raises(TypeError, match="x must be a NumPy array"):
         fast_gradient.numerical_gradient(sum_squares, [1.0, 2.0])
+
+
+# ---------------------------------------------------------------- network numerical gradients
+
+NET_ATOL = 1e-7  # the brief's bound; the observed differences are ~1e-11 (rounding over 2h)
+
+
+def assert_same_grads(got, expected, atol=NET_ATOL):
+    assert list(got) == list(expected)  # same keys, same order
+    for key in expected:
+        assert got[key].shape == expected[key].shape, key
+        assert got[key].dtype == expected[key].dtype, key
+        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=atol, err_msg=key)
+
+
+def param_bytes(net):
+    return {k: v.tobytes() for k, v in net.params.items()}
+
+
+def fast_and_reference(cls_name, seed, *args, **kwargs):
+    """The same network twice, fast and reference, from the same seeded draws."""
+    np.random.seed(seed)
+    fast = getattr(fastscratch, cls_name)(*args, **kwargs)
+    np.random.seed(seed)
+    ref = getattr(reference, cls_name)(*args, **kwargs)
+    for key in ref.params:
+        assert fast.params[key].tobytes() == ref.params[key].tobytes()
+    return fast, ref
+
+
+def check_network(fast, ref, x, t):
+    from fastscratch._netgrad import incremental_numerical_gradient
+    assert incremental_numerical_gradient(fast, x, t) is not None  # the kernels, not the fallback
+    before = param_bytes(fast)
+    got = fast.numerical_gradient(x, t)
+    assert param_bytes(fast) == before
+    expected = ref.numerical_gradient(x, t)
+    assert_same_grads(got, expected)
+    return got
+
+
+def test_numgrad_network_chapter5_two_layer_net():
+    # chapter 5's gradient_check.py: the first 3 training images, one-hot labels.
+    # One reference call (about 2 s on an idle core): the only slow one in this file.
+    from fastscratch.dataset.mnist import load_mnist
+    (x_train, t_train), _ = load_mnist(one_hot_label=True)
+    x, t = x_train[:3], t_train[:3]
+    fast, ref = fast_and_reference("TwoLayerNet", 0, input_size=784, hidden_size=50, output_size=10)
+    got = check_network(fast, ref, x, t)
+    # bitwise repeatable, and the same for any thread count
+    assert all(got[k].tobytes() == v.tobytes() for k, v in fast.numerical_gradient(x, t).items())
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = fast.numerical_gradient(x, t)
+    finally:
+        numba.set_num_threads(threads)
+    assert all(got[k].tobytes() == v.tobytes() for k, v in one.items())
+
+
+def test_numgrad_network_chapter7_simple_convnet():
+    fast, ref = fast_and_reference(
+        "SimpleConvNet", 5, input_dim=(1, 10, 10),
+        conv_param={'filter_num': 10, 'filter_size': 3, 'pad': 0, 'stride': 1},
+        hidden_size=10, output_size=10, weight_init_std=0.01)
+    x = np.random.rand(100).reshape((1, 1, 10, 10))
+    t = np.array([1]).reshape((1, 1))
+    check_network(fast, ref, x, t)
+
+
+def test_numgrad_network_simple_convnet_pad_stride_batch():
+    fast, ref = fast_and_reference(
+        "SimpleConvNet", 1, input_dim=(2, 11, 11),
+        conv_param={'filter_num': 4, 'filter_size': 3, 'pad': 1, 'stride': 2},
+        hidden_size=7, output_size=5, weight_init_std=0.3)
+    x = np.random.rand(3, 2, 11, 11)
+    check_network(fast, ref, x, np.array([1, 4, 0]))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("labels", [False, True], ids=["onehot", "labels"])
+def test_numgrad_network_multi_layer_net_weight_decay(activation, labels):
+    fast, ref = fast_and_reference("MultiLayerNet", 2, 12, [8, 7, 6], 4, activation=activation,
+                                   weight_init_std=activation, weight_decay_lambda=0.1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 12))
+    tl = np.array([0, 3, 2, 1, 3])
+    check_network(fast, ref, x, tl if labels else np.eye(4)[tl])
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("use_batchnorm", [True, False], ids=["bn", "nobn"])
+def test_numgrad_network_multi_layer_net_extend(activation, use_batchnorm):
+    fast, ref = fast_and_reference("MultiLayerNetExtend", 3, 12, [8, 7, 6], 4, activation=activation,
+                                   weight_init_std=activation, weight_decay_lambda=0.05,
+                                   use_batchnorm=use_batchnorm)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 3, 4))  # Affine flattens (N, ...) inputs
+    t = np.eye(4)[[0, 3, 2, 1, 3, 0]]
+    check_network(fast, ref, x, t)
+    if use_batchnorm:
+        # running statistics are not touched (the reference moves them on every loss call)
+        assert all(fast.layers["BatchNorm%d" % i].running_mean is None for i in (1, 2, 3))
+
+
+def _fixed_mask_dropout(layer, mask):
+    """Make a reference Dropout layer apply one fixed mask in training mode (the oracle for fixed masks)."""
+    def forward(x, train_flg=True):
+        if train_flg:
+            layer.mask = mask
+            return x * mask
+        return x * (1.0 - layer.dropout_ratio)
+    layer.forward = forward
+
+
+@pytest.mark.parametrize("use_batchnorm", [False, True], ids=["nobn", "bn"])
+def test_numgrad_network_dropout_mask_held_fixed(use_batchnorm):
+    fast, ref = fast_and_reference("MultiLayerNetExtend", 4, 10, [9, 8], 3, weight_decay_lambda=0.02,
+                                   use_dropout=True, dropout_ration=0.3, use_batchnorm=use_batchnorm)
+    rng = np.random.default_rng(2)
+    x, t = rng.normal(size=(5, 10)), np.array([0, 2, 1, 1, 2])
+    # the masks are one training forward's draws: the same calls, in layer order
+    np.random.seed(11)
+    fast.loss(x, t, train_flg=True)
+    state_after_one_forward = np.random.get_state()
+    np.random.seed(11)
+    masks = [np.random.rand(5, 9) > 0.3, np.random.rand(5, 8) > 0.3]
+    np.random.seed(11)
+    got = fast.numerical_gradient(x, t)
+    after = np.random.get_state()
+    assert after[1].tobytes() == state_after_one_forward[1].tobytes() and after[2] == state_after_one_forward[2]
+    for idx, mask in enumerate(masks, start=1):
+        _fixed_mask_dropout(ref.layers["Dropout%d" % idx], mask)
+    assert_same_grads(got, ref.numerical_gradient(x, t))
+
+
+def test_numgrad_network_falls_back_to_reference():
+    from fastscratch._netgrad import incremental_numerical_gradient, network_numerical_gradient
+    fast, ref = fast_and_reference("TwoLayerNet", 6, 5, 4, 3)
+    for net in (fast, ref):  # a layer list edited after construction is outside the kernels' model
+        net.layers["Relu2"] = net.layer_lib.Relu()
+    x, t = np.random.rand(2, 5), np.array([0, 2])
+    assert incremental_numerical_gradient(fast, x, t) is None
+    assert_same_grads(fast.numerical_gradient(x, t), ref.numerical_gradient(x, t))
+    # float32 parameters too (the kernels model float64 only): the reference method runs
+    fast, _ = fast_and_reference("TwoLayerNet", 6, 5, 4, 3)
+    for key in list(fast.params):
+        fast.params[key] = fast.params[key].astype(np.float32)
+    for idx in (1, 2):
+        fast.layers["Affine%d" % idx].W = fast.params["W%d" % idx]
+        fast.layers["Affine%d" % idx].b = fast.params["b%d" % idx]
+    assert incremental_numerical_gradient(fast, x.astype(np.float32), t) is None
+    got = fast.numerical_gradient(x.astype(np.float32), t)
+    assert all(got[k].dtype == np.float32 and got[k].shape == fast.params[k].shape for k in got)
+    with pytest.raises(TypeError, match="network_numerical_gradient supports"):
+        network_numerical_gradient(object(), x, t)
+
+
+def test_numgrad_network_matches_book_backprop():
+    # not against the reference's numerical gradient: against backprop, as gradient_check does
+    fast, _ = fast_and_reference("MultiLayerNetExtend", 8, 6, [5, 4], 3, use_batchnorm=True,
+                                 weight_decay_lambda=0.1)
+    x, t = np.random.default_rng(3).normal(size=(4, 6)), np.array([0, 1, 2, 1])
+    num, bp = fast.numerical_gradient(x, t), fast.gradient(x, t)
+    for key in num:
+        np.testing.assert_allclose(num[key], bp[key], rtol=0, atol=1e-6, err_msg=key)
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+if given is not None:
+    @settings(max_examples=20, deadline=None)
+    @given(seed=st.integers(0, 2 ** 31 - 1), n=st.integers(1, 6),
+           hidden=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+           activation=st.sampled_from(["relu", "sigmoid"]), use_batchnorm=st.booleans(),
+           lam=st.sampled_from([0.0, 0.3]))
+    def test_numgrad_network_property_multi_layer_net_extend(seed, n, hidden, activation, use_batchnorm, lam):
+        fast, ref = fast_and_reference("MultiLayerNetExtend", seed % 1000, 5, hidden, 3,
+                                       activation=activation, weight_init_std=0.5,
+                                       weight_decay_lambda=lam, use_batchnorm=use_batchnorm)
+        rng = np.random.default_rng(seed)
+        x, t = rng.normal(size=(n, 5)), rng.integers(0, 3, size=n)
+        check_network(fast, ref, x, t)
+
+
+# ---------------------------------------------------------------- gradient_check
+
+def test_numgrad_gradient_check_prints_the_books_lines(capsys):
+    fast, ref = fast_and_reference("TwoLayerNet", 9, 8, 5, 3)
+    x, t = np.random.rand(3, 8), np.eye(3)[[0, 2, 1]]
+    result = fast_gradient.gradient_check(fast, x, t)
+    lines = capsys.readouterr().out.splitlines()
+    num, bp = ref.numerical_gradient(x, t), ref.gradient(x, t)
+    keys = ["W1", "b1", "W2", "b2"]
+    assert list(result) == keys and len(lines) == len(keys) + 1
+    for key, line in zip(keys, lines):
+        name, value = line.split(":")
+        assert name == key
+        diff = np.abs(bp[key] - num[key])
+        np.testing.assert_allclose(float(value), np.average(diff), rtol=1e-3, atol=1e-12)
+        mean, mx = result[key]
+        assert isinstance(mean, float) and mean == float(value)
+        np.testing.assert_allclose(mx, diff.max(), rtol=1e-3, atol=1e-12)
+        assert mx < 1e-6
+    assert lines[-1] == "max:" + str(max(v[1] for v in result.values()))
+    # quiet when asked
+    fast_gradient.gradient_check(fast, x, t, verbose=False)
+    assert capsys.readouterr().out == ""
