@@ -256,7 +256,7 @@ class BatchNormalization(_reference.BatchNormalization):
             xc = np.empty((N, D), dtype=dt)
             xn = np.empty((N, D), dtype=dt)
             out = np.empty((N, D), dtype=out_dtype)
-            _pick(x.size, _kn.bn_forward_train, _kn.bn_forward_train_serial)(
+            _pick(x.size, _kn.bn_forward_train, _kn.bn_forward_train_serial, True)(
                 x, gamma, beta, dt.type(BN_EPS), mu, var, std, xc, xn, out)
             # kept for backward (the reference's attributes)
             self.batch_size = N
@@ -277,7 +277,7 @@ class BatchNormalization(_reference.BatchNormalization):
         sd = np.sqrt(rvar + BN_EPS)
         out_dtype = np.result_type(gamma, np.result_type(x, mean, sd), beta)
         out = np.empty((N, D), dtype=out_dtype)
-        _pick(x.size, _kn.bn_forward_test, _kn.bn_forward_test_serial)(
+        _pick(x.size, _kn.bn_forward_test, _kn.bn_forward_test_serial, True)(
             x, gamma, beta, np.ascontiguousarray(mean), sd, out)
         return out
 
@@ -296,7 +296,7 @@ class BatchNormalization(_reference.BatchNormalization):
         N, D = dout.shape
         dbeta, dgamma, dvar, dmu = (np.empty(D, dtype=dt) for _ in range(4))
         dx = np.empty((N, D), dtype=dt)
-        _pick(dout.size, _kn.bn_backward, _kn.bn_backward_serial)(
+        _pick(dout.size, _kn.bn_backward, _kn.bn_backward_serial, True)(
             np.ascontiguousarray(dout), np.ascontiguousarray(gamma), self.xc, self.xn, self.std,
             dbeta, dgamma, dvar, dmu, dx)
         self.dgamma = dgamma
