@@ -1,10 +1,5 @@
-import os
-
 import numpy as np
 import pytest
-
-SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
-BOOK_WEIGHTS = os.path.abspath(os.path.join(SHARED, "book-weights"))
 
 
 @pytest.fixture(autouse=True)
@@ -19,12 +14,3 @@ def _restore_global_rng():
 def mnist():
     from fastscratch.dataset.mnist import load_mnist
     return load_mnist(normalize=True, flatten=True, one_hot_label=False)
-
-
-def book_weight(name):
-    """Path of one of the book's published weight files, or skip the test with the reason."""
-    path = os.path.join(BOOK_WEIGHTS, name)
-    if not os.path.exists(path):
-        pytest.skip(f"the book's published weights are not here ({path}); "
-                    "they live in ../shared/book-weights beside the project and are never copied into it")
-    return path

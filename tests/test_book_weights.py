@@ -15,7 +15,7 @@ from fastscratch.dataset.mnist import load_mnist
 from fastscratch.reference.functions import sigmoid, softmax
 from fastscratch.reference.params_io import safe_pickle_load
 
-from .conftest import book_weight
+from _paths import book_weight
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from fastscratch import reference
 from fastscratch.reference import params_io
 from fastscratch.reference.params_io import UnsafePickleError
 
-from conftest import book_weight
+from _paths import book_weight
 
 
 def _params(seed=0):

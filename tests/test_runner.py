@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import BOOK_WEIGHTS
+from _paths import BOOK_WEIGHTS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "tests", "book_scripts")
