@@ -11,7 +11,7 @@ fixed work partition, so every result is bitwise repeatable run to run.
 Arrays must be C-contiguous and all floating arrays of one call share a dtype
 (float32 or float64): the Python wrappers make sure of both.
 """
-from ._jit import parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange
 
 
 @parallel_kernel
@@ -30,34 +30,42 @@ def im2col(x, filter_h, filter_w, stride, pad, col):
     N, C, H, W = x.shape
     out_h = (H + 2 * pad - filter_h) // stride + 1
     out_w = (W + 2 * pad - filter_w) // stride + 1
-    K = filter_h * filter_w
-    # one task per (n, oy): a block of out_w consecutive col rows, written in order
+    CK = C * filter_h * filter_w
+    xf = x.reshape(-1)  # flat views: one offset per copied segment instead of 4-D indexing
+    cf = col.reshape(-1)
+    # one task per (n, oy): out_w consecutive rows of col, written front to back
     for t in prange(N * out_h):
         n = t // out_h
-        oy = t - n * out_h
-        y0 = oy * stride - pad
-        for ox in range(out_w):
-            r = t * out_w + ox
-            x0 = ox * stride - pad
-            # the valid fx range of this window, so the copy loop has no branch
-            lo = max(0, -x0)
-            hi = min(filter_w, W - x0)
-            if hi < lo:
-                hi = lo
-            for c in range(C):
-                for fy in range(filter_h):
-                    o = c * K + fy * filter_w
-                    iy = y0 + fy
-                    if iy < 0 or iy >= H:
+        _im2col_rows(xf, n, t - n * out_h, C, H, W, filter_h, filter_w, stride, pad, out_w,
+                     cf, t * out_w * CK)
+
+
+@kernel
+def _im2col_rows(xf, n, oy, C, H, W, filter_h, filter_w, stride, pad, out_w, cf, start):
+    """Write the out_w col rows of output row oy of image n, from flat offset start of cf."""
+    K = filter_h * filter_w
+    CK = C * K
+    for ox in range(out_w):
+        r = start + ox * CK
+        x0 = ox * stride - pad
+        # windows clear of the left/right padding copy without a test per cell
+        inside_x = x0 >= 0 and x0 + filter_w <= W
+        for c in range(C):
+            for fy in range(filter_h):
+                o = r + c * K + fy * filter_w
+                iy = oy * stride - pad + fy
+                if iy < 0 or iy >= H:
+                    for fx in range(filter_w):
+                        cf[o + fx] = 0
+                else:
+                    base = ((n * C + c) * H + iy) * W + x0
+                    if inside_x:
                         for fx in range(filter_w):
-                            col[r, o + fx] = 0
+                            cf[o + fx] = xf[base + fx]
                     else:
-                        for fx in range(lo):
-                            col[r, o + fx] = 0
-                        for fx in range(lo, hi):
-                            col[r, o + fx] = x[n, c, iy, x0 + fx]
-                        for fx in range(hi, filter_w):
-                            col[r, o + fx] = 0
+                        for fx in range(filter_w):
+                            ix = x0 + fx
+                            cf[o + fx] = xf[base + fx] if 0 <= ix < W else 0
 
 
 @parallel_kernel

@@ -9,7 +9,7 @@ dtype (float32 or float64): the Python wrappers make sure of both.
 """
 import numpy as np
 
-from ._jit import parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange
 
 
 @parallel_kernel
@@ -34,50 +34,79 @@ def maxpool_forward(x, pool_h, pool_w, stride, pad, out, arg_max):
     N, C, H, W = x.shape
     out_h = out.shape[2]
     out_w = out.shape[3]
-    ninf = -np.inf
     for t in prange(N * C):  # each thread owns whole (n, c) planes of out and arg_max
         n = t // C
         c = t - n * C
         for oy in range(out_h):
             y0 = oy * stride - pad
+            y_inside = y0 >= 0 and y0 + pool_h <= H
             for ox in range(out_w):
                 x0 = ox * stride - pad
-                best = ninf
-                arg = 0
-                k = 0
-                for fy in range(pool_h):
-                    iy = y0 + fy
-                    for fx in range(pool_w):
-                        ix = x0 + fx
-                        if 0 <= iy < H and 0 <= ix < W:
-                            v = x[n, c, iy, ix]
-                        else:
-                            v = ninf
-                        if k == 0:
-                            best = v
-                        elif v > best or (v != v and best == best):
-                            best = v
-                            arg = k
-                        k += 1
+                if y_inside and x0 >= 0 and x0 + pool_w <= W:
+                    # A window inside the image (the common case): plain `v > best`
+                    # keeps the first maximum. A NaN would need a second test per
+                    # cell, which costs more than the scan, so the cells are also
+                    # summed (no branch) and a NaN sum sends the window to the exact
+                    # rule below.
+                    best = x[n, c, y0, x0]
+                    arg = 0
+                    acc = best - best  # 0, or NaN for an inf or NaN first cell
+                    for fy in range(pool_h):
+                        for fx in range(pool_w):
+                            v = x[n, c, y0 + fy, x0 + fx]
+                            acc += v
+                            if v > best:
+                                best = v
+                                arg = fy * pool_w + fx
+                    if acc == acc:
+                        out[n, c, oy, ox] = best
+                        arg_max[n, oy, ox, c] = arg
+                        continue
+                best, arg = _window_max_exact(x, n, c, y0, x0, pool_h, pool_w, H, W)
                 out[n, c, oy, ox] = best
                 arg_max[n, oy, ox, c] = arg
 
 
+@kernel
+def _window_max_exact(x, n, c, y0, x0, pool_h, pool_w, H, W):
+    """(max, first argmax) of one window of plane x[n, c] at (y0, x0), np.argmax's rule.
+
+    Padded cells count as -inf (they never beat a real cell and lose ties to
+    earlier cells); the first NaN wins over every number.
+    """
+    best = -np.inf
+    arg = 0
+    for fy in range(pool_h):
+        iy = y0 + fy
+        for fx in range(pool_w):
+            ix = x0 + fx
+            v = -np.inf
+            if 0 <= iy < H and 0 <= ix < W:
+                v = x[n, c, iy, ix]
+            if fy + fx == 0:
+                best = v
+            elif v > best or (v != v and best == best):
+                best = v
+                arg = fy * pool_w + fx
+    return best, arg
+
+
 @parallel_kernel
-def maxpool_backward(dout, arg_max, pool_w, stride, pad, dx):
+def maxpool_backward(dout, arg_max, pool_h, pool_w, stride, pad, dx):
     """dx = the sum of dout over the windows whose maximum is each input cell.
 
     Parameters
     ----------
     dout : ndarray of shape (N, C, out_h, out_w)
     arg_max : int64 ndarray of shape (N, out_h, out_w, C), window offsets fy*pool_w + fx
-    pool_w, stride, pad : int
+    pool_h, pool_w, stride, pad : int
     dx : ndarray of shape (N, C, H, W), written in place (every element);
-        maxima that sit in the padding are dropped.
+        maxima that sit in the padding are dropped, and so are offsets outside
+        [0, pool_h*pool_w) (a corrupted arg_max cannot write out of bounds).
 
     Notes
     -----
-    Each thread owns whole (n, c) planes of dx, so overlapping windows
+    Each thread owns whole images of dx, so overlapping windows
     (stride < pool) never race. Windows are visited last to first, which adds
     each cell's contributions in the reference col2im's (fy, fx) order: the
     result is bitwise that of the reference, and repeatable.
@@ -85,17 +114,27 @@ def maxpool_backward(dout, arg_max, pool_w, stride, pad, dx):
     N, C, H, W = dx.shape
     out_h = dout.shape[2]
     out_w = dout.shape[3]
-    for t in prange(N * C):
-        n = t // C
-        c = t - n * C
-        for iy in range(H):
-            for ix in range(W):
-                dx[n, c, iy, ix] = 0
+    # window offset -> (fy, fx) by table: an integer division per entry costs more than the scatter
+    K = pool_h * pool_w
+    off_y = np.empty(K, dtype=np.int64)
+    off_x = np.empty(K, dtype=np.int64)
+    for k in range(K):
+        off_y[k] = k // pool_w
+        off_x[k] = k - off_y[k] * pool_w
+    for n in prange(N):  # each thread owns whole images of dx: all C planes of image n
+        for c in range(C):
+            for iy in range(H):
+                for ix in range(W):
+                    dx[n, c, iy, ix] = 0
         for oy in range(out_h - 1, -1, -1):
+            y0 = oy * stride - pad
             for ox in range(out_w - 1, -1, -1):
-                k = arg_max[n, oy, ox, c]
-                fy = k // pool_w
-                iy = oy * stride - pad + fy
-                ix = ox * stride - pad + (k - fy * pool_w)
-                if 0 <= iy < H and 0 <= ix < W:
-                    dx[n, c, iy, ix] += dout[n, c, oy, ox]
+                x0 = ox * stride - pad
+                for c in range(C):  # arg_max[n, oy, ox, :] is contiguous
+                    k = arg_max[n, oy, ox, c]
+                    if k < 0 or k >= K:
+                        continue
+                    iy = y0 + off_y[k]
+                    ix = x0 + off_x[k]
+                    if 0 <= iy < H and 0 <= ix < W:
+                        dx[n, c, iy, ix] += dout[n, c, oy, ox]

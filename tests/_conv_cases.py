@@ -24,8 +24,9 @@ def as_layout(a, layout):
         big[..., ::2, ::2] = a
         view = big[..., ::2, ::2]
     elif layout == "reversed":
-        buf = a[::-1, ..., ::-1].copy()
-        view = buf[::-1, ..., ::-1]
+        flip = (slice(None, None, -1),) * a.ndim  # negative strides on every axis
+        buf = a[flip].copy()
+        view = buf[flip]
     else:
         raise ValueError(layout)
     assert not view.flags.c_contiguous or view.size <= 1
