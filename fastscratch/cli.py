@@ -162,6 +162,7 @@ def _save_curves(path, losses, epoch_acc):
     ax_loss.set(xlabel="step", ylabel="training loss", title="loss")
     ax_loss.legend()
     ax_acc.plot(np.arange(1, len(epoch_acc) + 1), epoch_acc, marker="o")
+    ax_acc.set_xticks(np.arange(1, len(epoch_acc) + 1))
     ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="test accuracy", ylim=(0, 1))
     fig.tight_layout()
     fig.savefig(path, dpi=100)

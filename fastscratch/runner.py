@@ -5,11 +5,15 @@ SCRIPT.py [args]`` would (``__name__ == "__main__"``, ``sys.argv`` of the script
 and its arguments, the script's directory first on ``sys.path``, its exit code
 passed on) with two differences:
 
-* the book's packages come from fastscratch: ``common.<mod>`` is
+* the book's packages come from fastscratch: ``common.<mod>`` answers with
   ``fastscratch.<mod>`` (``fastscratch.reference.<mod>`` with ``--reference``)
   for functions, gradient, layers, util, optimizer, trainer, multi_layer_net
-  and multi_layer_net_extend, and ``dataset.mnist`` is the bundled MNIST
-  loader. An import hook placed first on ``sys.meta_path`` answers these names,
+  and multi_layer_net_extend, and ``dataset.mnist`` with the bundled MNIST
+  loader. Each ``common.<mod>`` is a stand-in module holding the fastscratch
+  module's public names plus ``np`` (the book's modules have no ``__all__``, so
+  their star imports hand out ``np`` and book code relies on it);
+  ``common.layers.__alias_of__`` names the module behind it.
+  An import hook placed first on ``sys.meta_path`` answers these names,
   so it takes precedence over a real ``common/`` or ``dataset/`` directory on
   ``sys.path`` (the book's scripts add one with ``sys.path.append(os.pardir)``);
   other modules of such a directory still import from it. Files beside the
