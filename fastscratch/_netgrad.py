@@ -108,7 +108,8 @@ class _DenseChain:
         self.XNb = np.zeros(total)
         self.Ab = np.empty(total)
         self.lgb = np.empty(n)
-        self._csr = {}
+        self._mom = None
+        self._no_moments = np.empty(0)
         self.Eb = np.empty(n * int(d[L]))  # exp(z - max z) of the logits
         self.Sx = np.empty(n * int(d[L]))  # their row sums without column j
         # the unperturbed forward: GEMMs in NumPy, everything that a perturbation
@@ -138,9 +139,24 @@ class _DenseChain:
         return (self.dims, self.woff, self.boff, self.aoff, self.hasbn, self.act, self.Wf, self.gf,
                 self.tf, self.maskf, self.labels, self.Zb, self.Ab, self.lgb)
 
-    def _input_csr(self, l):
-        """Layer l's input by feature: (nzptr, nzrows, nzvals), the CSR of its transpose's nonzeros."""
-        if l not in self._csr:
+    def _moments(self):
+        """``logit_moments`` of the logits layer (for the layer that feeds it), computed once."""
+        if self._mom is None:
+            L = len(self.dims) - 1
+            hidden, k = int(self.dims[L - 1]), int(self.dims[L])
+            self._mom = (np.empty(self.n * hidden * 5), np.empty(hidden))
+            _k.logit_moments(self.Eb, self.Wf[int(self.woff[L - 1]):], self.n, hidden, k, *self._mom)
+        return self._mom
+
+    def _input_csr(self):
+        """Every layer's input by feature, packed: (ptroff, nzptr, nzrows, nzvals).
+
+        Feature i of layer l's input is nonzero in rows nzrows[q] (values
+        nzvals[q]) for q in nzptr[ptroff[l] + i] .. nzptr[ptroff[l] + i + 1].
+        """
+        ptrs, rows_all, vals_all, ptroff = [], [], [], [0]
+        base = 0
+        for l in range(len(self.dims) - 1):
             d_in = int(self.dims[l])
             if l == 0:
                 a = self.X0.reshape(self.n, d_in)
@@ -150,18 +166,33 @@ class _DenseChain:
             feat, rows = np.nonzero(at)  # ordered by feature, then row
             nzptr = np.zeros(d_in + 1, dtype=np.int64)
             np.cumsum(np.bincount(feat, minlength=d_in), out=nzptr[1:])
-            self._csr[l] = (nzptr, rows.astype(np.int64), np.ascontiguousarray(at[feat, rows]))
-        return self._csr[l]
+            ptrs.append(nzptr + base)
+            rows_all.append(rows.astype(np.int64))
+            vals_all.append(at[feat, rows])
+            base += rows.size
+            ptroff.append(ptroff[-1] + d_in + 1)
+        return (np.array(ptroff, dtype=np.int64), np.concatenate(ptrs), np.concatenate(rows_all),
+                np.ascontiguousarray(np.concatenate(vals_all), dtype=np.float64))
 
-    def grad(self, kind, l, shape):
-        """Numerical gradient of the loss over one parameter (kind 0 W, 1 b, 2 gamma, 3 beta) of layer l."""
-        g = np.empty(int(np.prod(shape)))
-        nzptr, nzrows, nzvals = self._input_csr(l)
-        _k.dense_param_grad(kind, l, g, H, self.lam, self.dims, self.woff, self.boff, self.aoff,
-                            self.hasbn, self.act, self.Wf, self.bf, self.gf, self.tf, self.maskf,
+    def grads(self, specs):
+        """Numerical gradients of the loss, one kernel launch for all.
+
+        specs : list of (key, kind, layer, shape), kind 0 W, 1 b, 2 gamma, 3 beta.
+        Returns {key: float64 array of shape}, in the order of specs.
+        """
+        sizes = [int(np.prod(shape)) for _, _, _, shape in specs]
+        tstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        tkind = np.array([kind for _, kind, _, _ in specs], dtype=np.int64)
+        tlayer = np.array([l for _, _, l, _ in specs], dtype=np.int64)
+        g = np.empty(int(tstart[-1]))
+        L = len(self.dims) - 1
+        feeds_logits = L >= 2 and not self.hasbn[L - 2]
+        mom, wmax = self._moments() if feeds_logits else (self._no_moments, self._no_moments)
+        _k.dense_param_grad(tkind, tlayer, tstart, g, H, self.lam, self.dims, self.woff, self.boff,
+                            self.aoff, self.hasbn, self.act, self.Wf, self.bf, self.gf, self.tf, self.maskf,
                             self.X0, self.labels, self.Zb, self.XNb, self.Ab, self.lgb, self.Eb, self.Sx,
-                            nzptr, nzrows, nzvals, self.bufZ, self.bufA, self.colv, self.flags)
-        return g.reshape(shape)
+                            mom, wmax, *self._input_csr(), self.bufZ, self.bufA, self.colv, self.flags)
+        return {key: g[tstart[u]:tstart[u + 1]].reshape(shape) for u, (key, _, _, shape) in enumerate(specs)}
 
 
 def _dense_input(network, x, key="W1"):
@@ -191,8 +222,8 @@ def _two_layer_net(network, x, t):
     labels = _labels(t, X0.shape[0], Ws[1].shape[1])
     chain = _DenseChain(X0, Ws, bs, [None, None], [None, None], [_k.ACT_RELU, _k.ACT_NONE],
                         [None, None], labels, 0.0)
-    return {"W1": chain.grad(0, 0, Ws[0].shape), "b1": chain.grad(1, 0, bs[0].shape),
-            "W2": chain.grad(0, 1, Ws[1].shape), "b2": chain.grad(1, 1, bs[1].shape)}
+    return chain.grads([("W1", 0, 0, Ws[0].shape), ("b1", 1, 0, bs[0].shape),
+                        ("W2", 0, 1, Ws[1].shape), ("b2", 1, 1, bs[1].shape)])
 
 
 def _multi_layer_net(network, x, t, extend):
@@ -228,15 +259,13 @@ def _multi_layer_net(network, x, t, extend):
             ratio = network.layers["Dropout%d" % idx].dropout_ratio
             masks[idx - 1] = np.random.rand(n, Ws[idx - 1].shape[1]) > ratio
     chain = _DenseChain(X0, Ws, bs, gammas, betas, acts, masks, labels, lam)
-    grads = {}
+    specs = []
     for idx in range(1, L + 1):
         l = idx - 1
-        grads["W%d" % idx] = chain.grad(0, l, Ws[l].shape)
-        grads["b%d" % idx] = chain.grad(1, l, bs[l].shape)
+        specs += [("W%d" % idx, 0, l, Ws[l].shape), ("b%d" % idx, 1, l, bs[l].shape)]
         if use_bn and idx != L:
-            grads["gamma%d" % idx] = chain.grad(2, l, gammas[l].shape)
-            grads["beta%d" % idx] = chain.grad(3, l, betas[l].shape)
-    return grads
+            specs += [("gamma%d" % idx, 2, l, gammas[l].shape), ("beta%d" % idx, 3, l, betas[l].shape)]
+    return chain.grads(specs)
 
 
 def _simple_convnet(network, x, t):
@@ -281,9 +310,9 @@ def _simple_convnet(network, x, t):
         _k.conv_param_grad(kind, g, H, xpad, W1, b1, stride, cv, pooled, pool_h, pool_w, pool_stride,
                            *chain.model(), chain.bufZ, chain.bufA, dP, chain.flags)
         conv_grads.append(g.reshape(shape))
-    return {"W1": conv_grads[0], "b1": conv_grads[1],
-            "W2": chain.grad(0, 0, Ws[0].shape), "b2": chain.grad(1, 0, bs[0].shape),
-            "W3": chain.grad(0, 1, Ws[1].shape), "b3": chain.grad(1, 1, bs[1].shape)}
+    dense = chain.grads([("W2", 0, 0, Ws[0].shape), ("b2", 1, 0, bs[0].shape),
+                         ("W3", 0, 1, Ws[1].shape), ("b3", 1, 1, bs[1].shape)])
+    return {"W1": conv_grads[0], "b1": conv_grads[1], **dense}
 
 
 def incremental_numerical_gradient(network, x, t):

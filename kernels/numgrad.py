@@ -136,6 +136,52 @@ def _exp_small(u):
 
 
 @kernel
+def _expm1_small(u):
+    """exp(u) - 1 for |u| < 1e-3, by its Taylor series to u**6 / 720 (remainder < 2e-22 relative)."""
+    return u * (1.0 + u * (0.5 + u * (1.0 / 6.0 + u * (1.0 / 24.0 + u * (1.0 / 120.0 + u * (1.0 / 720.0))))))
+
+
+@kernel
+def _log1p_small(z):
+    """log(1 + z): by its series to z**7 / 7 where |z| < 2e-3 (remainder < 2e-20 relative), else log1p."""
+    if abs(z) < 2e-3:
+        return z * (1.0 - z * (0.5 - z * (1.0 / 3.0 - z * (0.25 - z * (0.2 - z * (1.0 / 6.0 - z / 7.0))))))
+    return math.log1p(z)
+
+
+@kernel
+def logit_moments(Eb, W, n, hidden, k_classes, mom, wmax):
+    """Per row r and hidden unit j, the moments of the logit row r's softmax terms along W[j, :].
+
+    Eb : (n*K,) exp(z - max z) of the unperturbed logits; W : (hidden*K,) the
+    logits layer's weights. Writes mom[(r*hidden + j)*5 + m - 1] = sum_k Eb[r, k]
+    * W[j, k]**m for m = 1..5 and wmax[j] = max_k |W[j, k]|.
+
+    With them, moving hidden unit j of row r by dc moves the softmax
+    denominator by sum_k e_k (exp(dc W[j, k]) - 1) = sum_m dc**m mom_m / m!,
+    a five-term polynomial instead of K exponentials (exact to rounding while
+    |dc| * wmax[j] < 1e-3: the sixth term is below 1.4e-21 of the sum).
+    """
+    for j in range(hidden):
+        mx = 0.0
+        for k in range(k_classes):
+            mx = max(mx, abs(W[j * k_classes + k]))
+        wmax[j] = mx
+    for r in range(n):
+        for j in range(hidden):
+            o = (r * hidden + j) * 5
+            for m in range(5):
+                mom[o + m] = 0.0
+            for k in range(k_classes):
+                e = Eb[r * k_classes + k]
+                w = W[j * k_classes + k]
+                p = e
+                for m in range(5):
+                    p *= w
+                    mom[o + m] += p
+
+
+@kernel
 def _activate(v, act):
     """The layer's activation of one value: ReLU (x <= 0 -> 0), sigmoid 1 / (1 + exp(-x)), or none."""
     if act == ACT_RELU:
@@ -367,58 +413,86 @@ def _eval_dense(kind, l, p, v, w, dims, woff, boff, aoff, hasbn, act, Wf, gf, tf
 
 
 @parallel_kernel
-def dense_param_grad(kind, l, grad, h, lam, dims, woff, boff, aoff, hasbn, act, Wf, bf, gf, tf, maskf,
-                     X0, labels, Zb, XNb, Ab, lgb, Eb, Sx, nzptr, nzrows, nzvals, bufZ, bufA, colv, flags):
-    """Numerical gradient of the loss over every element of one parameter of a dense chain.
+def dense_param_grad(tkind, tlayer, tstart, grad, h, lam, dims, woff, boff, aoff, hasbn, act, Wf, bf, gf,
+                     tf, maskf, X0, labels, Zb, XNb, Ab, lgb, Eb, Sx, mom, wmax, ptroff, nzptr, nzrows,
+                     nzvals, bufZ, bufA, colv, flags):
+    """Numerical gradient of the loss over every element of a list of parameters of a dense chain.
 
     Parameters
     ----------
-    kind : int, 0 W_l (D_l, D_{l+1}), 1 b_l, 2 gamma_l, 3 beta_l (D_{l+1},)
-    l : int, the layer
-    grad : ndarray of shape (size of the parameter,), written in place
+    tkind, tlayer : ndarray of shape (T,) int64, the parameters: kind (0 W_l of
+        shape (D_l, D_{l+1}), 1 b_l, 2 gamma_l, 3 beta_l, (D_{l+1},)) and layer l
+    tstart : ndarray of shape (T + 1,) int64, parameter u's elements are
+        grad[tstart[u]:tstart[u + 1]] (C order)
+    grad : ndarray of shape (tstart[T],), written in place
     h : float64, the step; lam : float64, weight-decay lambda (applies to W only)
     dims .. lgb : the chain and its unperturbed activations (module docstring)
-    bufZ, bufA : ndarray of shape (S, N * max D), per-slot scratch
-    nzptr (D_l + 1,), nzrows (nnz,) int64, nzvals (nnz,) float64 : the nonzero
-        entries of layer l's input by input feature (CSR of its transpose):
-        feature i is nonzero in rows nzrows[nzptr[i]:nzptr[i + 1]]
-    colv : (S, N) float64, flags : (S, N) int8: per-slot scratch
+    Eb, Sx : (N*K,) from ``dense_log_probs``
+    mom, wmax : ``logit_moments`` of the logits layer (size 0 when no listed
+        parameter belongs to the layer that feeds the logits)
+    ptroff (L + 1,), nzptr, nzrows, nzvals : the nonzero entries of each layer's
+        input by feature: feature i of layer l's input is nonzero in rows
+        nzrows[q] (values nzvals[q]) for q in nzptr[ptroff[l] + i] .. nzptr[ptroff[l] + i + 1]
+    bufZ, bufA : (S, N * max D), colv : (S, N) float64, flags : (S, N) int8: per-slot scratch
 
     Notes
     -----
-    Slot s (one per thread) handles elements s, s + S, s + 2S, ... with its own
-    scratch; every element's value depends only on the inputs, so the result
-    is bitwise the same for any slot count. Each element follows the book:
+    One launch for all the parameters. Slot s (one per thread) handles the
+    elements s, s + S, s + 2S, ... of the concatenated list with its own
+    scratch; an element's value depends only on the inputs, so the result is
+    bitwise the same for any slot count. Each element follows the book:
     v = w + h and w - h, loss difference over 2h; the weight-decay term of a
     weight changes by 0.5 * lam * (v**2 - w**2).
     """
     n_slots = bufZ.shape[0]
     n = labels.size
-    size = grad.size
+    total = grad.size
     n_layers = dims.size - 1
-    d = dims[l + 1]
-    # the hot case (a hidden layer feeding the logits, no batch norm: TwoLayerNet's
-    # W1, b1) runs inline below, row by changed row, without the generic machinery
-    direct = kind <= 1 and l == n_layers - 2 and not hasbn[l]
     k_classes = dims[n_layers]
-    zo = aoff[l]
-    a = act[l]
     for s in prange(n_slots):
-        for p in range(s, size, n_slots):
-            if direct:
-                w = Wf[woff[l] + p] if kind == 0 else bf[boff[l] + p]
-                i = p // d if kind == 0 else 0
-                j = p % d if kind == 0 else p
+        u = 0
+        for p in range(s, total, n_slots):
+            while tstart[u + 1] <= p:
+                u += 1
+            kind = tkind[u]
+            l = tlayer[u]
+            e = p - tstart[u]
+            d = dims[l + 1]
+            zo = aoff[l]
+            po = ptroff[l]
+            if kind == 0:
+                w = Wf[woff[l] + e]
+                i = e // d
+                j = e % d
+            else:
+                i = 0
+                j = e
+                if kind == 1:
+                    w = bf[boff[l] + e]
+                elif kind == 2:
+                    w = gf[boff[l] + e]
+                else:
+                    w = tf[boff[l] + e]
+            wp = w + h
+            wm = w - h
+            dloss = 0.5 * lam * (wp * wp - wm * wm) if kind == 0 else 0.0
+            # a weight whose input is zero in every row changes no activation
+            # (the common case for image borders)
+            if kind == 0 and nzptr[po + i] == nzptr[po + i + 1]:
+                grad[p] = dloss / (2.0 * h)
+                continue
+            if kind <= 1 and l == n_layers - 2 and not hasbn[l]:
+                # the hot case (a hidden layer feeding the logits, no batch norm:
+                # TwoLayerNet's W1, b1), row by changed row, without the generic machinery
+                a = act[l]
                 wo2 = woff[l + 1] + j * k_classes
-                wp = w + h
-                wm = w - h
                 sp = 0.0
                 sm = 0.0
                 for sign in range(2):
                     delta = (wp if sign == 0 else wm) - w
                     acc = 0.0
-                    q0 = nzptr[i] if kind == 0 else 0
-                    q1 = nzptr[i + 1] if kind == 0 else n
+                    q0 = nzptr[po + i] if kind == 0 else 0
+                    q1 = nzptr[po + i + 1] if kind == 0 else n
                     for q in range(q0, q1):
                         r = nzrows[q] if kind == 0 else q
                         z0 = Zb[zo + r * d + j]
@@ -429,46 +503,35 @@ def dense_param_grad(kind, l, grad, h, lam, dims, woff, boff, aoff, hasbn, act, 
                         if dc == 0.0:
                             continue
                         t = labels[r]
-                        ssum = 0.0
-                        et = 0.0
-                        for k in range(k_classes):
-                            e = Eb[r * k_classes + k] * _exp_small(dc * Wf[wo2 + k])
-                            ssum += e
-                            if k == t:
-                                et = e
-                        acc += math.log(et / ssum + CEE_DELTA) - lgb[r]
+                        et = Eb[r * k_classes + t]
+                        if abs(dc) * wmax[j] < 1e-3:
+                            # log(y' + 1e-7) - log(y + 1e-7) = log1p((y' - y) / (y + 1e-7)), with
+                            # y' - y from the moments: no exp over the K logits, no cancellation
+                            o = (r * d + j) * 5
+                            s0 = Sx[r * k_classes] + Eb[r * k_classes]  # the unperturbed sum
+                            ds = dc * (mom[o] + dc * (mom[o + 1] * 0.5 + dc * (mom[o + 2] * (1.0 / 6.0) + dc * (
+                                mom[o + 3] * (1.0 / 24.0) + dc * mom[o + 4] * (1.0 / 120.0)))))
+                            det = et * _expm1_small(dc * Wf[wo2 + t])
+                            dy = (det * s0 - et * ds) / (s0 * (s0 + ds))
+                            acc += _log1p_small(dy / (et / s0 + CEE_DELTA))
+                        else:
+                            ssum = 0.0
+                            for k in range(k_classes):
+                                ek = Eb[r * k_classes + k] * _exp_small(dc * Wf[wo2 + k])
+                                ssum += ek
+                                if k == t:
+                                    et = ek
+                            acc += math.log(et / ssum + CEE_DELTA) - lgb[r]
                     if sign == 0:
                         sp = acc
                     else:
                         sm = acc
-                dloss = 0.5 * lam * (wp * wp - wm * wm) if kind == 0 else 0.0
-                grad[p] = (dloss + -(sp - sm) / n) / (2.0 * h)
-                continue
-            if kind == 0:
-                w = Wf[woff[l] + p]
-            elif kind == 1:
-                w = bf[boff[l] + p]
-            elif kind == 2:
-                w = gf[boff[l] + p]
             else:
-                w = tf[boff[l] + p]
-            wp = w + h
-            wm = w - h
-            dloss = 0.0
-            if kind == 0:
-                dloss = 0.5 * lam * (wp * wp - wm * wm)
-                # a weight whose input is zero in every row changes no activation
-                # (the common case for image borders)
-                i = p // d
-                if nzptr[i] == nzptr[i + 1]:
-                    grad[p] = dloss / (2.0 * h)
-                    continue
-            sp = _eval_dense(kind, l, p, wp, w, dims, woff, boff, aoff, hasbn, act, Wf, gf, tf, maskf,
-                             X0, labels, Zb, XNb, Ab, lgb, Eb, Sx, bufZ[s], bufA[s], colv[s], flags[s])
-            sm = _eval_dense(kind, l, p, wm, w, dims, woff, boff, aoff, hasbn, act, Wf, gf, tf, maskf,
-                             X0, labels, Zb, XNb, Ab, lgb, Eb, Sx, bufZ[s], bufA[s], colv[s], flags[s])
-            dloss += -(sp - sm) / n
-            grad[p] = dloss / (2.0 * h)
+                sp = _eval_dense(kind, l, e, wp, w, dims, woff, boff, aoff, hasbn, act, Wf, gf, tf, maskf,
+                                 X0, labels, Zb, XNb, Ab, lgb, Eb, Sx, bufZ[s], bufA[s], colv[s], flags[s])
+                sm = _eval_dense(kind, l, e, wm, w, dims, woff, boff, aoff, hasbn, act, Wf, gf, tf, maskf,
+                                 X0, labels, Zb, XNb, Ab, lgb, Eb, Sx, bufZ[s], bufA[s], colv[s], flags[s])
+            grad[p] = (dloss + -(sp - sm) / n) / (2.0 * h)
 
 
 @kernel

@@ -1,0 +1,197 @@
+"""Numerical gradients (numgrad kernels): a compiled f, the book's networks, chapter 4's training.
+
+- ``numerical_gradient(f, x)`` with f a Numba-compiled loss of a small
+  Affine-ReLU-Affine-softmax network over a flat parameter vector of 9,950
+  elements: the book's loop calling f from Python vs one parallel kernel.
+- ``TwoLayerNet(784, 50, 10).numerical_gradient`` on the first 3 / 100 MNIST
+  training images (chapter 5's gradient check): the reference re-runs the
+  network twice per parameter element (about 2 s at batch 3 on an idle core;
+  batch 100 is skipped on the reference, it takes minutes), the kernels
+  re-evaluate only what each element changes.
+- Chapter 4's training loop with the numerical gradient (TwoLayerNet hidden
+  50, batch 100, SGD lr 0.1), 100 iterations, on the kernels only.
+"""
+import timeit
+
+import numba
+import numpy as np
+
+from .common import IMPLS, Benchmark, api
+
+#: Affine(D_IN, HIDDEN) - ReLU - Affine(HIDDEN, K): 60*140 + 140 + 140*10 + 10 = 9,950 parameters
+D_IN, HIDDEN, K, BATCH = 60, 140, 10, 2
+
+
+def _mnist(n):
+    from fastscratch.dataset.mnist import load_mnist
+    (x, t), _ = load_mnist(one_hot_label=True)
+    return x[:n], t[:n]
+
+
+def _compiled_loss():
+    """A compiled loss of a flat parameter vector, and a starting point (9,950 float64 elements)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, D_IN))
+    labels = rng.integers(0, K, size=BATCH)
+
+    @numba.njit(cache=False)  # a closure over the data: nothing to cache across processes
+    def loss(w):
+        W1 = w[:D_IN * HIDDEN].reshape(D_IN, HIDDEN)
+        o = D_IN * HIDDEN
+        b1 = w[o:o + HIDDEN]
+        o += HIDDEN
+        W2 = w[o:o + HIDDEN * K].reshape(HIDDEN, K)
+        b2 = w[o + HIDDEN * K:]
+        total = 0.0
+        hid = np.empty(HIDDEN)
+        z = np.empty(K)
+        for n in range(BATCH):
+            for j in range(HIDDEN):
+                s = b1[j]
+                for i in range(D_IN):
+                    s += x[n, i] * W1[i, j]
+                hid[j] = s if s > 0.0 else 0.0
+            for k in range(K):
+                s = b2[k]
+                for j in range(HIDDEN):
+                    s += hid[j] * W2[j, k]
+                z[k] = s
+            m = z.max()
+            e = np.exp(z - m)
+            total -= np.log(e[labels[n]] / e.sum() + 1e-7)
+        return total / BATCH
+
+    w = rng.normal(scale=0.1, size=D_IN * HIDDEN + HIDDEN + HIDDEN * K + K)
+    return loss, w
+
+
+def _best(fn, repeat):
+    return min(timeit.repeat(fn, number=1, repeat=repeat))
+
+
+class NumgradCompiledF(Benchmark):
+    """numerical_gradient(f, x) for a compiled f of 9,950 elements."""
+
+    params = [IMPLS]
+    param_names = ["impl"]
+    number = 1
+    repeat = (1, 5, 30.0)
+    timeout = 300
+
+    def setup(self, impl):
+        self.numerical_gradient = api(impl).gradient.numerical_gradient
+        self.f, self.w = _compiled_loss()
+        self.numerical_gradient(self.f, self.w)  # compiles f (and, for the kernels, the kernel with f)
+
+    def time_numerical_gradient(self, impl):
+        self.numerical_gradient(self.f, self.w)
+
+
+class NumgradCompiledFSpeedup(Benchmark):
+    """Reference loop time over kernel time for the same compiled f, in this process."""
+
+    unit = "x"
+    timeout = 300
+
+    def setup(self):
+        self.f, self.w = _compiled_loss()
+        self.ref = api("reference").gradient.numerical_gradient
+        self.fast = api("kernels").gradient.numerical_gradient
+        self.fast(self.f, self.w)
+
+    def track_speedup_numgrad_compiled_f(self):
+        return _best(lambda: self.ref(self.f, self.w), 1) / _best(lambda: self.fast(self.f, self.w), 5)
+
+
+def _two_layer_net(impl, batch):
+    np.random.seed(0)
+    net = api(impl).TwoLayerNet(input_size=784, hidden_size=50, output_size=10)
+    x, t = _mnist(batch)
+    return net, x, t
+
+
+class NumgradNetwork(Benchmark):
+    """TwoLayerNet(784, 50, 10).numerical_gradient on the first `batch` MNIST images."""
+
+    params = [["3", "100"], IMPLS]
+    param_names = ["batch", "impl"]
+    number = 1
+    repeat = (1, 10, 20.0)
+    timeout = 300
+
+    def setup(self, batch, impl):
+        if impl == "reference" and batch != "3":
+            raise NotImplementedError("the reference takes minutes at batch 100")
+        self.net, self.x, self.t = _two_layer_net(impl, int(batch))
+        if impl == "kernels":
+            self.net.numerical_gradient(self.x, self.t)  # not timing the JIT compilation
+
+    def time_network_numerical_gradient(self, batch, impl):
+        self.net.numerical_gradient(self.x, self.t)
+
+
+class NumgradNetworkSpeedup(Benchmark):
+    """Reference over kernels for chapter 5's gradient check set-up (batch 3), in this process."""
+
+    unit = "x"
+    timeout = 300
+
+    def setup(self):
+        self.ref = _two_layer_net("reference", 3)
+        self.fast = _two_layer_net("kernels", 3)
+        self.fast[0].numerical_gradient(*self.fast[1:])
+
+    def track_speedup_numgrad_network(self):
+        ref_s = _best(lambda: self.ref[0].numerical_gradient(*self.ref[1:]), 1)
+        return ref_s / _best(lambda: self.fast[0].numerical_gradient(*self.fast[1:]), 20)
+
+
+class NumgradChapter4Training(Benchmark):
+    """Chapter 4's train_neuralnet.py with network.numerical_gradient: 100 iterations, batch 100, lr 0.1.
+
+    Kernels only: the reference would take hours (about a minute per iteration).
+    """
+
+    number = 1
+    repeat = (1, 3, 60.0)
+    timeout = 300
+
+    def setup(self):
+        from fastscratch.dataset.mnist import load_mnist
+        import fastscratch
+        (self.x_train, self.t_train), _ = load_mnist(normalize=True, one_hot_label=True)
+        np.random.seed(0)
+        self.net = fastscratch.TwoLayerNet(input_size=784, hidden_size=50, output_size=10)
+        self.net.numerical_gradient(self.x_train[:100], self.t_train[:100])  # compile
+
+    def time_train_100_iterations(self):
+        train(self.net, self.x_train, self.t_train, iters_num=100)
+
+
+def train(network, x_train, t_train, iters_num=100, batch_size=100, learning_rate=0.1):
+    """The book's chapter 4 loop, with the numerical gradient; returns the loss of every iteration."""
+    losses = []
+    for _ in range(iters_num):
+        batch_mask = np.random.choice(x_train.shape[0], batch_size)
+        x_batch, t_batch = x_train[batch_mask], t_train[batch_mask]
+        grad = network.numerical_gradient(x_batch, t_batch)
+        for key in ('W1', 'b1', 'W2', 'b2'):
+            network.params[key] -= learning_rate * grad[key]
+        losses.append(network.loss(x_batch, t_batch))
+    return losses
+
+
+if __name__ == "__main__":
+    # python -m benchmarks.bench_numgrad: the chapter 4 figure in one go
+    import time
+
+    import fastscratch
+    from fastscratch.dataset.mnist import load_mnist
+    (x_train, t_train), _ = load_mnist(normalize=True, one_hot_label=True)
+    np.random.seed(0)
+    net = fastscratch.TwoLayerNet(input_size=784, hidden_size=50, output_size=10)
+    net.numerical_gradient(x_train[:100], t_train[:100])
+    start = time.perf_counter()
+    losses = train(net, x_train, t_train)
+    print(f"chapter 4, 100 iterations by numerical gradient: {time.perf_counter() - start:.2f} s; "
+          f"loss {losses[0]:.3f} -> {losses[-1]:.3f}")
