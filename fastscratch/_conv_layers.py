@@ -183,6 +183,7 @@ class Pooling:
         """x : ndarray of shape (N, C, H, W) -> ndarray of shape (N, C, out_h, out_w)."""
         ph, pw, stride, pad = self._hparams()
         xf = check_image_batch(x, "x")
+        V.check_nonempty(xf, "x")  # the reference fails on N = 0 (reshape of an empty col)
         N, C, H, W = xf.shape
         out_h, out_w = window_output_size((H, W), ph, pw, stride, pad, "Pooling")
         if xf.dtype not in KERNEL_DTYPES:

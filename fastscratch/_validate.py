@@ -117,3 +117,10 @@ def check_min_ndim(x, name, minimum, layout=None):
         lay = f" {layout}" if layout else ""
         raise ValueError(f"{name} must be at least {minimum}-D{lay}; got shape {x.shape}")
     return x
+
+
+def check_callable(f, name):
+    """f must be callable (a function, a compiled function, ...); returns it unchanged."""
+    if not callable(f):
+        raise TypeError(f"{name} must be callable, f(x) -> scalar; got {type(f).__name__}")
+    return f

@@ -33,9 +33,17 @@ def _elementwise(x, parallel, serial):
     return out
 
 
+def _check_real_if_array(x):
+    # Python and NumPy scalars, lists: the reference's NumPy expression handles them;
+    # an array must be real (complex, object, strings refused, as the layers do)
+    if isinstance(x, np.ndarray):
+        check_real_dtype(x, "x")
+
+
 def sigmoid(x):
     """1 / (1 + exp(-x)), element-wise; float32 stays float32."""
     if not _is_float_array(x):
+        _check_real_if_array(x)
         return _reference.sigmoid(x)
     return _elementwise(x, _kd.sigmoid, _kd.sigmoid_serial)
 
@@ -43,6 +51,7 @@ def sigmoid(x):
 def relu(x):
     """np.maximum(0, x), element-wise (NaN propagates)."""
     if not _is_float_array(x):
+        _check_real_if_array(x)
         return _reference.relu(x)
     return _elementwise(x, _kd.relu, _kd.relu_serial)
 

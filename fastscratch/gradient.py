@@ -19,7 +19,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from ._validate import check_array
+from ._validate import check_array, check_callable
 from .kernels import numgrad as _k
 
 #: The book's step.
@@ -100,6 +100,7 @@ def numerical_gradient(f, x):
     grad[i] = (f(x with x[i] = float(x[i]) + h) - f(x with x[i] = x[i] - h)) / (2h),
     h = 1e-4, each perturbed value computed as the book computes it.
     """
+    check_callable(f, "f")
     check_array(x, "x")
     grad = np.zeros_like(x)
     if _use_kernel(f, x):

@@ -12,7 +12,7 @@ gradient has another shape or dtype, takes the reference formula instead.
 """
 import numpy as np
 
-from ._validate import check_array
+from ._validate import check_array, check_real_dtype, check_shape
 from .kernels import optim as _k
 from .reference import optimizer as _reference
 
@@ -34,6 +34,11 @@ def _check_dicts(params, grads):
     missing = [key for key in params if key not in grads]
     if missing:
         raise KeyError(f"grads has no entry for parameter(s) {missing}")
+    for key, p in params.items():
+        if isinstance(p, np.ndarray):
+            # the reference would broadcast a wrong-shaped gradient silently (or fail naming no argument)
+            name = f"grads[{key!r}]"
+            check_shape(check_real_dtype(check_array(grads[key], name), name), name, p.shape)
 
 
 def _flat(p, g, *state):

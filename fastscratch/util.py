@@ -62,6 +62,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
         dtype; bool and integer inputs give float64, as in the reference.
     """
     x = check_image_batch(input_data, "input_data")
+    V.check_nonempty(x, "input_data")  # the reference fails on N = 0 (reshape of an empty col)
     filter_h, filter_w, stride, pad = V.check_conv_hparams(filter_h, filter_w, stride, pad)
     out_h, out_w = window_output_size(x.shape[2:], filter_h, filter_w, stride, pad, "im2col")
     if x.dtype not in KERNEL_DTYPES:
