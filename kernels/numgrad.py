@@ -181,6 +181,33 @@ def logit_moments(Eb, W, n, hidden, k_classes, mom, wmax):
                     mom[o + m] += p
 
 
+@kernel(inline="always")  # a call passing arrays costs refcounting per row
+def _logit_row_change(dc, r, j, t, k_classes, hidden, wo2, Wf, Eb, Sx, lgb, mom, wmax):
+    """log(y[r, t] + 1e-7) after hidden unit j of row r moves by dc, minus its unperturbed value.
+
+    The logits of row r move by dc * W[j, :] (W[j, k] = Wf[wo2 + k]). While
+    |dc| * max |W[j, :]| < 1e-3 this is log1p((y' - y) / (y + 1e-7)) with
+    y' - y from ``logit_moments`` (no exp over the K logits, no cancellation);
+    otherwise the K exponentials, shifted by the unperturbed maximum.
+    """
+    et = Eb[r * k_classes + t]
+    if abs(dc) * wmax[j] < 1e-3:
+        o = (r * hidden + j) * 5
+        s0 = Sx[r * k_classes] + Eb[r * k_classes]  # the unperturbed sum
+        ds = dc * (mom[o] + dc * (mom[o + 1] * 0.5 + dc * (mom[o + 2] * (1.0 / 6.0) + dc * (
+            mom[o + 3] * (1.0 / 24.0) + dc * mom[o + 4] * (1.0 / 120.0)))))
+        det = et * _expm1_small(dc * Wf[wo2 + t])
+        dy = (det * s0 - et * ds) / (s0 * (s0 + ds))
+        return _log1p_small(dy / (et / s0 + CEE_DELTA))
+    ssum = 0.0
+    for k in range(k_classes):
+        ek = Eb[r * k_classes + k] * _exp_small(dc * Wf[wo2 + k])
+        ssum += ek
+        if k == t:
+            et = ek
+    return math.log(et / ssum + CEE_DELTA) - lgb[r]
+
+
 @kernel
 def _activate(v, act):
     """The layer's activation of one value: ReLU (x <= 0 -> 0), sigmoid 1 / (1 + exp(-x)), or none."""
@@ -486,46 +513,31 @@ def dense_param_grad(tkind, tlayer, tstart, grad, h, lam, dims, woff, boff, aoff
                 # TwoLayerNet's W1, b1), row by changed row, without the generic machinery
                 a = act[l]
                 wo2 = woff[l + 1] + j * k_classes
+                dp = wp - w
+                dm = wm - w
                 sp = 0.0
                 sm = 0.0
-                for sign in range(2):
-                    delta = (wp if sign == 0 else wm) - w
-                    acc = 0.0
-                    q0 = nzptr[po + i] if kind == 0 else 0
-                    q1 = nzptr[po + i + 1] if kind == 0 else n
-                    for q in range(q0, q1):
-                        r = nzrows[q] if kind == 0 else q
-                        z0 = Zb[zo + r * d + j]
-                        c = z0 + (nzvals[q] * delta if kind == 0 else delta)
-                        if c == z0:
-                            continue
-                        dc = _activate(c, a) * maskf[zo + r * d + j] - Ab[zo + r * d + j]
-                        if dc == 0.0:
-                            continue
-                        t = labels[r]
-                        et = Eb[r * k_classes + t]
-                        if abs(dc) * wmax[j] < 1e-3:
-                            # log(y' + 1e-7) - log(y + 1e-7) = log1p((y' - y) / (y + 1e-7)), with
-                            # y' - y from the moments: no exp over the K logits, no cancellation
-                            o = (r * d + j) * 5
-                            s0 = Sx[r * k_classes] + Eb[r * k_classes]  # the unperturbed sum
-                            ds = dc * (mom[o] + dc * (mom[o + 1] * 0.5 + dc * (mom[o + 2] * (1.0 / 6.0) + dc * (
-                                mom[o + 3] * (1.0 / 24.0) + dc * mom[o + 4] * (1.0 / 120.0)))))
-                            det = et * _expm1_small(dc * Wf[wo2 + t])
-                            dy = (det * s0 - et * ds) / (s0 * (s0 + ds))
-                            acc += _log1p_small(dy / (et / s0 + CEE_DELTA))
-                        else:
-                            ssum = 0.0
-                            for k in range(k_classes):
-                                ek = Eb[r * k_classes + k] * _exp_small(dc * Wf[wo2 + k])
-                                ssum += ek
-                                if k == t:
-                                    et = ek
-                            acc += math.log(et / ssum + CEE_DELTA) - lgb[r]
-                    if sign == 0:
-                        sp = acc
-                    else:
-                        sm = acc
+                q0 = nzptr[po + i] if kind == 0 else 0
+                q1 = nzptr[po + i + 1] if kind == 0 else n
+                for q in range(q0, q1):
+                    # both steps of one row share its loads
+                    r = nzrows[q] if kind == 0 else q
+                    x = nzvals[q] if kind == 0 else 1.0
+                    z0 = Zb[zo + r * d + j]
+                    cp = z0 + x * dp
+                    cm = z0 + x * dm
+                    if cp == z0 and cm == z0:
+                        continue
+                    mk = maskf[zo + r * d + j]
+                    a0 = Ab[zo + r * d + j]
+                    dcp = _activate(cp, a) * mk - a0 if cp != z0 else 0.0
+                    dcm = _activate(cm, a) * mk - a0 if cm != z0 else 0.0
+                    if dcp != 0.0:
+                        sp += _logit_row_change(dcp, r, j, labels[r], k_classes, d, wo2, Wf, Eb, Sx, lgb,
+                                                mom, wmax)
+                    if dcm != 0.0:
+                        sm += _logit_row_change(dcm, r, j, labels[r], k_classes, d, wo2, Wf, Eb, Sx, lgb,
+                                                mom, wmax)
             else:
                 sp = _eval_dense(kind, l, e, wp, w, dims, woff, boff, aoff, hasbn, act, Wf, gf, tf, maskf,
                                  X0, labels, Zb, XNb, Ab, lgb, Eb, Sx, bufZ[s], bufA[s], colv[s], flags[s])

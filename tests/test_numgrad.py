@@ -295,6 +295,17 @@ def test_numgrad_network_multi_layer_net_extend(activation, use_batchnorm):
         assert all(fast.layers["BatchNorm%d" % i].running_mean is None for i in (1, 2, 3))
 
 
+@pytest.mark.parametrize("scale", [1.0, 40.0], ids=["small-steps", "large-steps"])
+def test_numgrad_network_two_layer_net_large_weights(scale):
+    # large weights and inputs move the logits by more than 1e-3 per step: the
+    # kernels leave their series (moments, log1p) for the plain exp/log path
+    fast, ref = fast_and_reference("TwoLayerNet", 12, 9, 6, 4, weight_init_std=1.0)
+    rng = np.random.default_rng(5)
+    x = rng.normal(scale=scale, size=(7, 9))
+    x[:, 2] = 0.0  # a feature that is zero in every row
+    check_network(fast, ref, x, rng.integers(0, 4, size=7))
+
+
 def _fixed_mask_dropout(layer, mask):
     """Make a reference Dropout layer apply one fixed mask in training mode (the oracle for fixed masks)."""
     def forward(x, train_flg=True):
