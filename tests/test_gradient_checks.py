@@ -71,7 +71,7 @@ def test_multi_layer_net_extend_batchnorm(api):
     assert max(diffs.values()) < 1e-6, diffs
 
 
-def sampled_numerical_gradient(f, x, flat_indices, h=1e-4):
+def sampled_numerical_gradient(f, x, flat_indices, h=1e-6):
     """Central differences at a few elements of x (perturbed in place and restored)."""
     out = []
     flat = x.reshape(-1)  # a view: the network reads x itself
@@ -90,6 +90,8 @@ def test_deep_convnet_sampled(api):
     # The full numerical gradient of DeepConvNet is ~120,000 elements x 2
     # forward passes; check 6 elements of each parameter. Dropout draws a new
     # mask on every loss call: reseeding before each call holds the masks fixed.
+    # With ~40,000 ReLU inputs, some lie within the book's h = 1e-4 of the kink
+    # for W1; h = 1e-6 keeps the difference quotient on one side of it.
     np.random.seed(3)
     net = api.DeepConvNet()
     x = np.random.rand(2, 1, 28, 28)
