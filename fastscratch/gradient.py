@@ -14,6 +14,10 @@ central differences, element by element):
   argument and reads the parameter array that *is* x.
 
 ``gradient_check(network, x, t)`` is chapter 5's gradient_check.py as a function.
+
+The fast networks' ``numerical_gradient(x, t)`` methods do not go through this
+element loop at all where they can: see ``fastscratch._netgrad`` (incremental
+network numerical gradients, milliseconds instead of seconds).
 """
 import numba
 import numpy as np
