@@ -14,7 +14,7 @@ class FastNetwork:
     numerical_gradient_fn = staticmethod(_gradient.numerical_gradient)
 
     def numerical_gradient(self, x, t):
-        """The reference's numerical gradient (same keys, shapes, dtypes; within 1e-7), computed incrementally.
+        """The reference's numerical gradient (same keys, shapes, dtypes; within 1e-7), incrementally.
 
         TwoLayerNet, MultiLayerNet, MultiLayerNetExtend and SimpleConvNet (as the
         book builds them, float64 parameters) run ``fastscratch._netgrad``: the

@@ -94,8 +94,10 @@ class _DenseChain:
         self.aoff = n * self.boff
         self.Wf = np.concatenate([W.ravel() for W in Ws])
         self.bf = np.concatenate([b.ravel() for b in bs])
-        self.gf = np.concatenate([np.ones(d[l + 1]) if g is None else g.ravel() for l, g in enumerate(gammas)])
-        self.tf = np.concatenate([np.zeros(d[l + 1]) if b is None else b.ravel() for l, b in enumerate(betas)])
+        self.gf = np.concatenate([np.ones(d[l + 1]) if g is None else g.ravel()
+                                  for l, g in enumerate(gammas)])
+        self.tf = np.concatenate([np.zeros(d[l + 1]) if b is None else b.ravel()
+                                  for l, b in enumerate(betas)])
         self.hasbn = np.array([g is not None for g in gammas], dtype=np.int64)
         self.act = np.array(acts, dtype=np.int64)
         self.maskf = np.concatenate([np.ones(n * d[l + 1]) if m is None else m.ravel().astype(np.float64)

@@ -331,7 +331,8 @@ def test_numgrad_network_dropout_mask_held_fixed(use_batchnorm):
     np.random.seed(11)
     got = fast.numerical_gradient(x, t)
     after = np.random.get_state()
-    assert after[1].tobytes() == state_after_one_forward[1].tobytes() and after[2] == state_after_one_forward[2]
+    assert after[1].tobytes() == state_after_one_forward[1].tobytes()
+    assert after[2] == state_after_one_forward[2]
     for idx, mask in enumerate(masks, start=1):
         _fixed_mask_dropout(ref.layers["Dropout%d" % idx], mask)
     assert_same_grads(got, ref.numerical_gradient(x, t))
