@@ -306,6 +306,21 @@ def test_numgrad_network_two_layer_net_large_weights(scale):
     check_network(fast, ref, x, rng.integers(0, 4, size=7))
 
 
+def test_numgrad_network_edge_inputs():
+    # no hidden layer; a negative label (NumPy indexing wraps it); int, 3-D inputs (Affine flattens)
+    fast, ref = fast_and_reference("MultiLayerNet", 0, 6, [], 3, weight_decay_lambda=0.2)
+    check_network(fast, ref, np.random.rand(4, 6), np.array([0, 2, 1, -1]))
+    fast, ref = fast_and_reference("TwoLayerNet", 0, 6, 5, 3)
+    x = np.random.randint(0, 3, size=(4, 2, 3))
+    check_network(fast, ref, x, np.array([0, 2, 1, 1]))
+    from fastscratch._netgrad import incremental_numerical_gradient
+    # an out-of-range label is an error of the reference: the fallback runs it, and raises too
+    # (IndexError from the book's layers, ValueError from the fast layers' checks)
+    assert incremental_numerical_gradient(fast, x, np.array([0, 5, 1, 1])) is None
+    with pytest.raises((IndexError, ValueError)):
+        fast.numerical_gradient(x, np.array([0, 5, 1, 1]))
+
+
 def _fixed_mask_dropout(layer, mask):
     """Make a reference Dropout layer apply one fixed mask in training mode (the oracle for fixed masks)."""
     def forward(x, train_flg=True):
