@@ -16,9 +16,10 @@ from .reference.util import _col_dtype
 from .util import KERNEL_DTYPES, check_image_batch, im2col_into, window_output_size
 
 
-#: bytes of dcol made per chunk in Convolution.backward: about one core's L2, so col2im reads
-#: it from cache (1 MiB measured best of 1, 4 and 16 MiB at the book's shapes)
-_DCOL_CHUNK_BYTES = 1 << 20
+#: bytes of dcol made per chunk in Convolution.backward: small enough that col2im reads it
+#: from cache (L2/L3), large enough to keep the BLAS <-> kernel hand-overs few (each wakes
+#: the other thread pool); with one thread 1-4 MiB beat one whole-batch dcol by ~20%
+_DCOL_CHUNK_BYTES = 4 << 20
 
 
 def _check_forward_ran(layer, what):

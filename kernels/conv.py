@@ -11,6 +11,8 @@ fixed work partition, so every result is bitwise repeatable run to run.
 Arrays must be C-contiguous and all floating arrays of one call share a dtype
 (float32 or float64): the Python wrappers make sure of both.
 """
+import numpy as np
+
 from ._jit import kernel, parallel_kernel, prange
 
 
@@ -60,8 +62,9 @@ def _im2col_rows(xf, n, oy, C, H, W, filter_h, filter_w, stride, pad, out_w, cf,
                 else:
                     base = ((n * C + c) * H + iy) * W + x0
                     if inside_x:
+                        # unsigned offsets (all >= 0 here): Numba then skips the negative-index wraparound test
                         for fx in range(filter_w):
-                            cf[o + fx] = xf[base + fx]
+                            cf[np.uint64(o + fx)] = xf[np.uint64(base + fx)]
                     else:
                         for fx in range(filter_w):
                             ix = x0 + fx
