@@ -44,11 +44,15 @@ class MultiLayerNet(NetworkBase):
         for idx in range(1, self.hidden_layer_num + 1):
             self.layers['Affine' + str(idx)] = L.Affine(self.params['W' + str(idx)],
                                                         self.params['b' + str(idx)])
-            self.layers['Activation_function' + str(idx)] = activation_layer[activation]()
+            self._add_hidden_layers(idx, activation_layer[activation])
         idx = self.hidden_layer_num + 1
         self.layers['Affine' + str(idx)] = L.Affine(self.params['W' + str(idx)],
                                                     self.params['b' + str(idx)])
         self.last_layer = L.SoftmaxWithLoss()
+
+    def _add_hidden_layers(self, idx, activation_cls):
+        """What follows hidden Affine number idx: here only the activation."""
+        self.layers['Activation_function' + str(idx)] = activation_cls()
 
     def predict(self, x):
         for layer in self.layers.values():

@@ -1,9 +1,7 @@
 """The book's ``common/multi_layer_net_extend.py``: weight decay, dropout and batch norm."""
-from collections import OrderedDict
-
 import numpy as np
 
-from .multi_layer_net import MultiLayerNet, init_affine_weights
+from .multi_layer_net import MultiLayerNet
 from .network_base import plain_accuracy
 
 
@@ -16,35 +14,24 @@ class MultiLayerNetExtend(MultiLayerNet):
     def __init__(self, input_size, hidden_size_list, output_size,
                  activation='relu', weight_init_std='relu', weight_decay_lambda=0,
                  use_dropout=False, dropout_ration=0.5, use_batchnorm=False):
-        self.input_size = input_size
-        self.output_size = output_size
-        self.hidden_size_list = hidden_size_list
-        self.hidden_layer_num = len(hidden_size_list)
         self.use_dropout = use_dropout
-        self.weight_decay_lambda = weight_decay_lambda
+        self.dropout_ration = dropout_ration
         self.use_batchnorm = use_batchnorm
-        self.params = {}
-        init_affine_weights(self.params, [input_size] + list(hidden_size_list) + [output_size],
-                            weight_init_std)
+        super().__init__(input_size, hidden_size_list, output_size, activation=activation,
+                         weight_init_std=weight_init_std, weight_decay_lambda=weight_decay_lambda)
 
+    def _add_hidden_layers(self, idx, activation_cls):
+        """[BatchNorm] - activation - [Dropout] after hidden Affine number idx."""
         L = self.layer_lib
-        activation_layer = {'sigmoid': L.Sigmoid, 'relu': L.Relu}
-        self.layers = OrderedDict()
-        for idx in range(1, self.hidden_layer_num + 1):
-            self.layers['Affine' + str(idx)] = L.Affine(self.params['W' + str(idx)],
-                                                        self.params['b' + str(idx)])
-            if self.use_batchnorm:
-                self.params['gamma' + str(idx)] = np.ones(hidden_size_list[idx - 1])
-                self.params['beta' + str(idx)] = np.zeros(hidden_size_list[idx - 1])
-                self.layers['BatchNorm' + str(idx)] = L.BatchNormalization(
-                    self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
-            self.layers['Activation_function' + str(idx)] = activation_layer[activation]()
-            if self.use_dropout:
-                self.layers['Dropout' + str(idx)] = L.Dropout(dropout_ration)
-        idx = self.hidden_layer_num + 1
-        self.layers['Affine' + str(idx)] = L.Affine(self.params['W' + str(idx)],
-                                                    self.params['b' + str(idx)])
-        self.last_layer = L.SoftmaxWithLoss()
+        if self.use_batchnorm:
+            size = self.hidden_size_list[idx - 1]
+            self.params['gamma' + str(idx)] = np.ones(size)
+            self.params['beta' + str(idx)] = np.zeros(size)
+            self.layers['BatchNorm' + str(idx)] = L.BatchNormalization(
+                self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
+        self.layers['Activation_function' + str(idx)] = activation_cls()
+        if self.use_dropout:
+            self.layers['Dropout' + str(idx)] = L.Dropout(self.dropout_ration)
 
     def predict(self, x, train_flg=False):
         for key, layer in self.layers.items():
