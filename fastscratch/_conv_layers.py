@@ -16,10 +16,11 @@ from .reference.util import _col_dtype
 from .util import KERNEL_DTYPES, check_image_batch, im2col_into, window_output_size
 
 
-#: bytes of dcol made per chunk in Convolution.backward: small enough that col2im reads it
-#: from cache (L2/L3), large enough to keep the BLAS <-> kernel hand-overs few (each wakes
-#: the other thread pool); with one thread 1-4 MiB beat one whole-batch dcol by ~20%
-_DCOL_CHUNK_BYTES = 4 << 20
+#: bytes of dcol made per chunk in Convolution.backward. Small chunks stay in cache for
+#: col2im (~10% faster with one thread or with OMP_WAIT_POLICY=passive), but each chunk hands
+#: the cores from BLAS to the kernels and back, and with Numba's OpenMP pool busy-waiting
+#: (the default) many hand-overs made backward 2-6x slower; a few large chunks are safe in both.
+_DCOL_CHUNK_BYTES = 32 << 20
 
 
 def _check_forward_ran(layer, what):
@@ -60,7 +61,6 @@ class Convolution:
         self.col_W = None
         self.dW = None
         self.db = None
-        self._dcol_buf = None  # backward's scratch for dcol chunks, reused across calls
 
     def _check_params(self):
         W = V.check_array(self.W, "W")
@@ -130,8 +130,8 @@ class Convolution:
         """dx = col2im(rows @ col_W.T), a chunk of images at a time.
 
         The (N*out_h*out_w, C*FH*FW) dcol is the largest array of the layer;
-        made a few images at a time into one scratch buffer, each chunk is still
-        in cache when col2im reads it, and no fresh pages are touched per call.
+        made a chunk of images at a time into one scratch buffer, it is never
+        whole in memory and fewer fresh pages are touched.
         """
         N, C, H, W = x_shape
         FH, FW = self.W.shape[2:]
@@ -140,9 +140,7 @@ class Convolution:
         W_rows = np.ascontiguousarray(col_W.T, dtype=dtype)  # (FN, C*FH*FW)
         per_image = P * CK * np.dtype(dtype).itemsize
         chunk = int(max(1, min(N, _DCOL_CHUNK_BYTES // max(per_image, 1))))
-        buf = self._dcol_buf
-        if buf is None or buf.dtype != dtype or buf.shape[1] != CK or buf.shape[0] < chunk * P:
-            buf = self._dcol_buf = np.empty((chunk * P, CK), dtype=dtype)
+        buf = np.empty((chunk * P, CK), dtype=dtype)  # one scratch for every chunk of this call
         dx = np.empty(x_shape, dtype=dtype)
         for n0 in range(0, N, chunk):
             n1 = min(N, n0 + chunk)
