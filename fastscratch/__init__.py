@@ -10,6 +10,14 @@ import sys as _sys
 
 __version__ = "0.1.0"
 
+# Kernels and BLAS take turns (every GEMM is a NumPy call between two kernels).
+# With OpenMP's default wait policy, Numba's idle threads keep spinning after a
+# kernel returns and steal the cores from BLAS's threads: a SimpleConvNet step
+# took ~1.5x longer on 2 cores. Passive waiting hands the cores back at once.
+# It must be set before Numba starts its OpenMP pool (first parallel kernel);
+# a value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def _mount_kernels():
     # Installed, `kernels/` is the subpackage fastscratch.kernels (setuptools

@@ -8,7 +8,9 @@ from the calling thread (Numba keeps the setting per calling thread).
 BLAS and the kernels never oversubscribe the cores together: every GEMM is a
 NumPy call made from Python between two kernels, never inside a kernel (the
 kernels contain no ``np.dot``), so BLAS's pool and Numba's pool never run at
-the same time. Each may use all cores while it runs. BLAS's own thread count is
+the same time. Each may use all cores while it runs. So that Numba's OpenMP
+threads do not spin on the cores while BLAS works, ``import fastscratch`` sets
+``OMP_WAIT_POLICY=PASSIVE`` unless the environment already sets it. BLAS's own thread count is
 set as usual (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / threadpoolctl).
 
 Results do not depend on the thread count: every kernel splits its work into a
