@@ -1,18 +1,12 @@
 """PyTorch (CPU) at the shapes of the other modules, for comparison: skipped where torch is absent.
 
 Everything float64, torch.set_num_threads equal to Numba's thread count, so the
-figures sit beside bench_conv (same shape labels), bench_pooling and
-bench_training. PyTorch is never a dependency of fastscratch: install it into
+figures sit beside bench_pooling and bench_training (the convolution's PyTorch
+comparison is bench_conv.TorchConv). PyTorch is never a dependency of fastscratch: install it into
 the environment that runs these (e.g. ``asv run -E existing ...``).
 """
 from .common import Benchmark, rng
 
-# label -> (x shape, filter count, filter size, pad); stride 1. Labels as in bench_conv.
-CONV_SHAPES = {
-    "conv1-100x1x28x28-f30k5": ((100, 1, 28, 28), 30, 5, 0),     # SimpleConvNet conv1
-    "conv2-100x16x28x28-f16k3p1": ((100, 16, 28, 28), 16, 3, 1),  # DeepConvNet conv2
-    "conv4-100x32x14x14-f64k3p1": ((100, 32, 14, 14), 64, 3, 1),  # DeepConvNet conv4-like
-}
 # label -> x shape of a 2x2 stride-2 max pooling. Label as in bench_pooling.
 POOL_SHAPES = {"100x30x24x24-p2s2": (100, 30, 24, 24)}  # SimpleConvNet Pool1
 
@@ -32,30 +26,6 @@ def _grads(torch, out, inputs, dout):
     # autograd.grad returns fresh gradients: nothing accumulates between calls,
     # as the book's backward overwrites dW and db.
     return torch.autograd.grad(out, inputs, dout)
-
-
-class TorchConv(Benchmark):
-    """F.conv2d forward, then the gradients of x, W and b."""
-
-    params = [list(CONV_SHAPES)]
-    param_names = ["shape"]
-
-    def setup(self, label):
-        torch = self.torch = _torch()
-        x_shape, fn, k, self.pad = CONV_SHAPES[label]
-        r = rng(0)
-        self.x = torch.tensor(r.standard_normal(x_shape), requires_grad=True)
-        self.W = torch.tensor(r.standard_normal((fn, x_shape[1], k, k)) * 0.1, requires_grad=True)
-        self.b = torch.tensor(r.standard_normal(fn), requires_grad=True)
-        out = self._forward()
-        self.dout = torch.tensor(rng(1).standard_normal(tuple(out.shape)))
-        self.time_forward_backward(label)
-
-    def _forward(self):
-        return self.torch.nn.functional.conv2d(self.x, self.W, self.b, padding=self.pad)
-
-    def time_forward_backward(self, label):
-        _grads(self.torch, self._forward(), (self.x, self.W, self.b), self.dout)
 
 
 class TorchPooling(Benchmark):
