@@ -1,0 +1,58 @@
+"""Run the asv suite's time_ benchmarks in this interpreter, best of several runs, for the README.
+
+    python -m benchmarks.measure [module-regex]
+
+asv measures the same benchmarks commit by commit; this prints one table from
+the current checkout (after each benchmark's setup, so compilation is not
+timed), which is how the README's figures were taken.
+"""
+import importlib
+import itertools
+import pkgutil
+import re
+import sys
+import timeit
+
+import benchmarks
+
+
+def _cases(pattern):
+    for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
+        if not info.name.startswith("bench_") or not re.search(pattern, info.name):
+            continue
+        mod = importlib.import_module("benchmarks." + info.name)
+        for cls in vars(mod).values():
+            if not isinstance(cls, type) or cls.__module__ != mod.__name__:
+                continue
+            methods = [m for m in vars(cls) if m.startswith("time_")]
+            if not methods:
+                continue
+            params = getattr(cls, "params", [])
+            if params and not isinstance(params[0], (list, tuple)):
+                params = [params]
+            for combo in itertools.product(*params) if params else [()]:
+                yield info.name, cls, methods, combo
+
+
+def main(argv=None):
+    pattern = (argv or sys.argv[1:] or [""])[0]
+    for name, cls, methods, combo in _cases(pattern):
+        bench = cls()
+        try:
+            bench.setup(*combo)
+        except NotImplementedError as exc:
+            print(f"{name}.{cls.__name__}{combo}: skipped ({exc})")
+            continue
+        for m in methods:
+            fn = getattr(bench, m)
+            once = timeit.timeit(lambda: fn(*combo), number=1)
+            number = max(1, int(0.2 / max(once, 1e-6)))
+            repeat = 5 if once < 2 else 2
+            best = min(timeit.repeat(lambda: fn(*combo), number=number, repeat=repeat)) / number
+            print(f"{name}.{cls.__name__}.{m}{combo}: {best * 1e3:.3f} ms", flush=True)
+        if hasattr(bench, "teardown"):
+            bench.teardown(*combo)
+
+
+if __name__ == "__main__":
+    main()
