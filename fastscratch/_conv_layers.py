@@ -33,7 +33,7 @@ def _check_dout(dout, expected_shape):
     return V.as_float(dout, "dout")
 
 
-class Convolution:
+class Convolution(_ref_layers.Convolution):
     """2-D convolution by im2col and one GEMM (the book's layer, same attributes).
 
     Parameters
@@ -51,16 +51,7 @@ class Convolution:
     (optimizers update them in place and load_params rebinds them).
     """
 
-    def __init__(self, W, b, stride=1, pad=0):
-        self.W = W
-        self.b = b
-        self.stride = stride
-        self.pad = pad
-        self.x = None
-        self.col = None
-        self.col_W = None
-        self.dW = None
-        self.db = None
+    # the constructor and attributes are the reference's (inherited)
 
     def _check_params(self):
         W = V.check_array(self.W, "W")
@@ -150,7 +141,7 @@ class Convolution:
         return dx
 
 
-class Pooling:
+class Pooling(_ref_layers.Pooling):
     """Max pooling over pool_h x pool_w windows (the book's layer, same attributes).
 
     Parameters
@@ -166,13 +157,7 @@ class Pooling:
     order. ``arg_max`` : int64 (N*out_h*out_w*C,) window offsets, as the reference.
     """
 
-    def __init__(self, pool_h, pool_w, stride=2, pad=0):
-        self.pool_h = pool_h
-        self.pool_w = pool_w
-        self.stride = stride
-        self.pad = pad
-        self.x = None
-        self.arg_max = None
+    # the constructor and attributes are the reference's (inherited)
 
     def _hparams(self):
         return (V.check_int(self.pool_h, "pool_h", 1), V.check_int(self.pool_w, "pool_w", 1),
