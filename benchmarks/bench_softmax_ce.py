@@ -1,4 +1,4 @@
-"""SoftmaxWithLoss forward + backward (one kernel pass per row each), label targets; reference vs kernels."""
+"""SoftmaxWithLoss forward + backward (kernels/softmax_ce.py: one pass per row each), label targets; reference vs kernels."""
 from .bench_dense import speedup
 from .common import IMPLS, Benchmark, api, rng
 
