@@ -41,25 +41,19 @@ def _python_loop(f, x, grad):
     """
     if x.flags.c_contiguous or x.flags.f_contiguous:
         # x.T of an F-contiguous x is C-contiguous: its flat view walks memory order
-        xf = x.reshape(-1) if x.flags.c_contiguous else x.T.reshape(-1)
-        gf = grad.reshape(-1) if x.flags.c_contiguous else grad.T.reshape(-1)
-        for i in range(xf.size):
-            tmp_val = xf[i]
-            xf[i] = float(tmp_val) + H
-            fxh1 = f(x)
-            xf[i] = tmp_val - H
-            fxh2 = f(x)
-            gf[i] = (fxh1 - fxh2) / (2 * H)
-            xf[i] = tmp_val
-        return grad
-    for idx in np.ndindex(x.shape):
-        tmp_val = x[idx]
-        x[idx] = float(tmp_val) + H
+        xv = x.reshape(-1) if x.flags.c_contiguous else x.T.reshape(-1)
+        gv = grad.reshape(-1) if x.flags.c_contiguous else grad.T.reshape(-1)
+        indices = range(xv.size)
+    else:
+        xv, gv, indices = x, grad, np.ndindex(x.shape)
+    for idx in indices:
+        tmp_val = xv[idx]
+        xv[idx] = float(tmp_val) + H
         fxh1 = f(x)
-        x[idx] = tmp_val - H
+        xv[idx] = tmp_val - H
         fxh2 = f(x)
-        grad[idx] = (fxh1 - fxh2) / (2 * H)
-        x[idx] = tmp_val
+        gv[idx] = (fxh1 - fxh2) / (2 * H)
+        xv[idx] = tmp_val
     return grad
 
 
