@@ -4,7 +4,6 @@ Each fast network is ``class X(FastNetwork, reference.X)``: the network code is
 the reference's, written once; only ``layer_lib`` and ``numerical_gradient_fn``
 differ, and ``numerical_gradient`` takes the incremental kernels where they apply.
 """
-from . import _netgrad
 from . import gradient as _gradient
 from . import layers as _layers
 
@@ -24,6 +23,8 @@ class FastNetwork:
         (dropout masks held fixed, batch-norm running statistics untouched),
         see ``fastscratch._netgrad``.
         """
+        from . import _netgrad  # on first use: its kernels are not needed to train
+
         grads = _netgrad.incremental_numerical_gradient(self, x, t)
         if grads is None:
             return super().numerical_gradient(x, t)

@@ -24,7 +24,6 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from ._validate import check_array, check_callable
-from .kernels import numgrad as _k
 
 #: The book's step.
 H = 1e-4
@@ -63,6 +62,8 @@ def _compiled_loop(f, x, grad):
     n_chunks = max(1, min(numba.get_num_threads(), xc.size))
     scratch = np.empty((n_chunks,) + xc.shape, dtype=xc.dtype)
     gflat = np.empty(xc.size, dtype=xc.dtype)
+    from .kernels import numgrad as _k  # on first use: not needed to train
+
     _k.numgrad_compiled(f, xc.reshape(-1), scratch, scratch.reshape(n_chunks, -1), gflat,
                         H, xc.dtype.type(H), 2 * H)
     grad[...] = gflat.reshape(x.shape)

@@ -6,6 +6,7 @@ Running this file as a script prints the cold and warm figures of one
 SimpleConvNet training step in a new process: ``python tests/test_warm_start.py``.
 """
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -181,8 +182,27 @@ def _report(label, r):
           f"{r['hits']} signatures loaded from cache, {r['misses']} compiled")
 
 
+#: The same step with nothing else in the process: its wall time is the "in all" figure.
+BARE_STEP = STEP.split("t2 = time.perf_counter()")[0]
+
+
+def bare_wall(cache_dir):
+    """Wall seconds of a new process that imports fastscratch and runs the step, nothing more."""
+    start = time.perf_counter()
+    proc = run_python(BARE_STEP, env={"NUMBA_CACHE_DIR": cache_dir}, timeout=900)
+    wall = time.perf_counter() - start
+    assert proc.returncode == 0, describe(proc, "the bare training step")
+    return wall
+
+
 if __name__ == "__main__":
+    # Numba imports scipy.linalg (when installed) on its first kernel load, to
+    # offer np.dot in compiled code: about 0.3 s more on this machine.
+    has_scipy = importlib.util.find_spec("scipy") is not None
+    print(f"python {sys.executable}; numba {numba.__version__}; scipy {'installed' if has_scipy else 'absent'}")
     with tempfile.TemporaryDirectory() as d:
         _report("cold (empty NUMBA_CACHE_DIR)", run_step(d))
         for _ in range(3):
             _report("warm", run_step(d))
+        walls = sorted(bare_wall(d) for _ in range(5))
+        print("warm, import + step in a bare process (5 runs): " + ", ".join(f"{w:.2f} s" for w in walls))
