@@ -65,6 +65,15 @@ def _compiled_loss():
     return loss, w
 
 
+@numba.njit(cache=False)  # compiled per f, a closure that cannot be cached either
+def _call_f(f, x, n_calls):
+    """n_calls evaluations of f(x), back to back, in compiled code."""
+    total = 0.0
+    for _ in range(n_calls):
+        total += f(x)
+    return total
+
+
 def _best(fn, repeat):
     return min(timeit.repeat(fn, number=1, repeat=repeat))
 
@@ -101,6 +110,19 @@ class NumgradCompiledFSpeedup(Benchmark):
 
     def track_speedup_numgrad_compiled_f(self):
         return _best(lambda: self.ref(self.f, self.w), 1) / _best(lambda: self.fast(self.f, self.w), 5)
+
+    def track_speedup_bound_numgrad_compiled_f(self):
+        """The most any implementation could gain: the reference's time over 2n calls of f split over the threads.
+
+        A central difference needs f(x + h e_i) and f(x - h e_i) for every element
+        i, and a black-box f reads all of x on each call, so 2n calls of f, run
+        back to back in compiled code and shared perfectly among the threads, are
+        the floor. The kernel's speedup above sits against this ceiling.
+        """
+        n_calls = 2 * self.w.size
+        _call_f(self.f, self.w, 1)
+        floor = _best(lambda: _call_f(self.f, self.w, n_calls), 3) / numba.get_num_threads()
+        return _best(lambda: self.ref(self.f, self.w), 1) / floor
 
 
 def _two_layer_net(impl, batch):
