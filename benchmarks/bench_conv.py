@@ -57,6 +57,28 @@ class Im2colYardstick(Benchmark):
     def time_copyto(self, label):
         np.copyto(self.dst, self.src)
 
+    def time_copy_new(self, label):
+        # what im2col does too: a fresh array each call, so its first-touch page faults count
+        self.src.copy()
+
+
+class Im2colKernel(Benchmark):
+    """The im2col kernel alone, into a preallocated col: the figure to hold against time_copyto."""
+    params = (LABELS,)
+    param_names = ["shape"]
+
+    def setup(self, label):
+        from fastscratch.kernels import conv
+        self.x, W, _, self.stride, self.pad = conv_inputs(label)
+        self.k = W.shape[2]
+        out = (self.x.shape[2] + 2 * self.pad - self.k) // self.stride + 1
+        self.col = np.empty((self.x.shape[0] * out * out, self.x.shape[1] * self.k * self.k))
+        self.kernel = conv.im2col
+        self.kernel(self.x, self.k, self.k, self.stride, self.pad, self.col)
+
+    def time_im2col_into(self, label):
+        self.kernel(self.x, self.k, self.k, self.stride, self.pad, self.col)
+
 
 class Col2im(Benchmark):
     params = (LABELS, IMPLS)
