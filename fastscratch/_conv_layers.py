@@ -6,6 +6,8 @@ transpose of dout and db in one pass before the backward GEMMs; col2im as a
 race-free gather. Pooling reads windows in place (no im2col) and scatters its
 gradient by argmax (no dense gradient matrix).
 """
+import sys
+
 import numpy as np
 
 from . import _validate as V
@@ -80,7 +82,9 @@ class Convolution(_ref_layers.Convolution):
             self.x, self.col, self.col_W = x, ref.col, ref.col_W
             return out
         # im2col straight into the GEMM's dtype (casting x first is exact, as the reference's dot does)
-        col = im2col_into(xf, FH, FW, stride, pad, out_h, out_w, gemm_dtype)
+        col_shape = (N * out_h * out_w, C * FH * FW)
+        col = im2col_into(xf, FH, FW, stride, pad, out_h, out_w, gemm_dtype,
+                          out=self._spare_col(col_shape, gemm_dtype))
         rows = np.dot(col, col_W.astype(gemm_dtype, copy=False))  # (N*out_h*out_w, FN)
         if rows.dtype != out_dtype:
             rows = rows.astype(out_dtype)  # float32 GEMM + float64 bias: widen exactly, as NumPy's add does
@@ -91,6 +95,23 @@ class Convolution(_ref_layers.Convolution):
         self.col = col if col.dtype == _col_dtype(xf.dtype) else col.astype(_col_dtype(xf.dtype))
         self.col_W = col_W
         return out
+
+    def _spare_col(self, shape, dtype):
+        """The previous forward's col, to write this one over, if nothing but this layer refers to it; else None.
+
+        A fresh col is the layer's largest array (90 MB at DeepConvNet's second
+        layer) and each of its pages faults on first write: 10-20 % of a
+        DeepConvNet training step. Writing over an array no one else can reach
+        cannot be told from the reference's fresh one. Anyone holding
+        ``layer.col`` or a view of it keeps it unchanged: then a new col is made.
+        """
+        prev = self.__dict__.get("col")
+        if (type(prev) is np.ndarray and prev.shape == shape and prev.dtype == dtype
+                and prev.flags.c_contiguous and prev.flags.writeable and prev.flags.owndata
+                # references: the layer's attribute, `prev`, getrefcount's argument
+                and sys.getrefcount(prev) == 3):
+            return prev
+        return None
 
     def backward(self, dout):
         """dout : ndarray of shape (N, FN, out_h, out_w) -> dx of shape (N, C, H, W); sets dW and db."""

@@ -30,16 +30,19 @@ def window_output_size(input_hw, filter_h, filter_w, stride, pad, name):
     return out_h, out_w
 
 
-def im2col_into(x, filter_h, filter_w, stride, pad, out_h, out_w, dtype=None):
-    """im2col of an already checked floating x (N, C, H, W), as a new (N*out_h*out_w, C*fh*fw) array of dtype.
+def im2col_into(x, filter_h, filter_w, stride, pad, out_h, out_w, dtype=None, out=None):
+    """im2col of an already checked floating x (N, C, H, W) as an (N*out_h*out_w, C*fh*fw) array of dtype.
 
     dtype defaults to x's; a wider dtype converts x first (exact), so the
-    result is the reference's col cast to that dtype.
+    result is the reference's col cast to that dtype. out: an array of exactly
+    that shape and dtype, C-contiguous, to write over (the caller checks it);
+    None makes a new one.
     """
     dtype = x.dtype if dtype is None else np.dtype(dtype)
     N, C = x.shape[:2]
     xc = np.ascontiguousarray(x, dtype=dtype)  # copies only non-contiguous views or other dtypes
-    col = np.empty((N * out_h * out_w, C * filter_h * filter_w), dtype=dtype)
+    shape = (N * out_h * out_w, C * filter_h * filter_w)
+    col = np.empty(shape, dtype=dtype) if out is None else out
     _k.im2col(xc, filter_h, filter_w, stride, pad, col)
     return col
 
