@@ -125,14 +125,9 @@ class TorchConv(Benchmark):
     param_names = ["shape"]
 
     def setup(self, label):
-        try:
-            import torch
-        except ImportError:
-            raise NotImplementedError("torch is not installed")
-        import numba
-        torch.set_num_threads(numba.get_num_threads())  # the kernels' thread count
+        from .bench_torch import _torch
+        torch = self.torch = _torch()
         x, W, b, self.stride, self.pad = conv_inputs(label)
-        self.torch = torch
         self.x = torch.tensor(x, requires_grad=True)
         self.W = torch.tensor(W, requires_grad=True)
         self.b = torch.tensor(b, requires_grad=True)

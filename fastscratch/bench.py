@@ -245,14 +245,55 @@ def _fmt(seconds):
     return f"{seconds:.2f} s"
 
 
-def _load_torch():
+def torch_env():
+    """The environment for PyTorch's timings: the user's own thread settings, without fastscratch's defaults.
+
+    PyTorch and Numba share one OpenMP runtime in a process, and the
+    OMP_WAIT_POLICY=PASSIVE that suits the kernels made PyTorch's convolution
+    step ~1.5x slower here: PyTorch is timed in a child process with the
+    environment as the user set it.
+    """
+    import os
+
+    import fastscratch
+    env = dict(os.environ)
+    for name, value in fastscratch.USER_THREAD_ENV.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    env["FASTSCRATCH_THREAD_DEFAULTS"] = "0"
+    # the child imports this module: from wherever this process found it
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def torch_times(quick, repeat, threads):
+    """{case name: PyTorch's best time in seconds} from a child process (torch_env); None without torch.
+
+    Raises RuntimeError when the child fails.
+    """
+    import json
+    import subprocess
+    import sys
+    code = ("import json; from fastscratch.bench import _torch_child; "
+            f"print(json.dumps(_torch_child({bool(quick)!r}, {int(repeat)}, {int(threads)})))")
+    proc = subprocess.run([sys.executable, "-c", code], env=torch_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the PyTorch timings failed (exit status {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _torch_child(quick, repeat, threads):
+    """In the child process: time every case's PyTorch counterpart; None when torch is not importable."""
     try:
         import torch
     except ImportError:
         return None
-    import numba
-    torch.set_num_threads(numba.get_num_threads())  # same threads as the kernels
-    return torch
+    torch.set_num_threads(threads)  # the kernels' thread count
+    shapes = QUICK if quick else FULL
+    return {case.name: best_time(case.torch(torch, shapes), repeat) for case in CASES if case.torch}
 
 
 def main(quick=False, torch=False, out=None):
@@ -264,11 +305,14 @@ def main(quick=False, torch=False, out=None):
     out = sys.stdout if out is None else out
     shapes = QUICK if quick else FULL
     repeat = 3 if quick else 7
-    tmod = _load_torch() if torch else None
-    if torch and tmod is None:
-        print("PyTorch is not importable: no torch columns", file=out)
+    ttimes = None
+    if torch:
+        import numba
+        ttimes = torch_times(quick, repeat, numba.get_num_threads())
+        if ttimes is None:
+            print("PyTorch is not importable: no torch columns", file=out)
     header = f"{'hot path':<24}{'shape':<36}{'reference':>12}{'kernels':>12}{'speedup':>9}"
-    if tmod is not None:
+    if ttimes is not None:
         header += f"{'torch':>12}{'vs torch':>10}"
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -276,11 +320,12 @@ def main(quick=False, torch=False, out=None):
         ref = best_time(case.build(reference, shapes), repeat)
         fast = best_time(case.build(fastscratch, shapes), repeat)
         row = f"{case.name:<24}{case.label(shapes):<36}{_fmt(ref):>12}{_fmt(fast):>12}{ref / fast:>8.1f}x"
-        if tmod is not None:
-            tt = best_time(case.torch(tmod, shapes), repeat) if case.torch else None
+        if ttimes is not None:
+            tt = ttimes.get(case.name)
             row += f"{_fmt(tt):>12}" + (f"{tt / fast:>9.1f}x" if tt else f"{'-':>10}")
         print(row, file=out, flush=True)
     print("times: best of %d after a warm-up call (compilation excluded); speedup = reference / kernels"
-          % repeat + ("; vs torch = torch / kernels (float64, same threads)" if tmod is not None else ""),
+          % repeat + ("; vs torch = torch / kernels (float64, same threads; PyTorch timed in a child process"
+                      " with the environment's own OMP_WAIT_POLICY)" if ttimes is not None else ""),
           file=out)
     return 0

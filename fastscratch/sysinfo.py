@@ -45,6 +45,19 @@ def _numba_threads():
             f"threading layer {layer}")
 
 
+def _thread_waits():
+    """How idle threads of each pool wait: what keeps Numba's and BLAS's pools from spinning on each other's cores."""
+    import fastscratch
+    omp = os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    blas = fastscratch.BLAS_THREAD_TIMEOUT
+    if blas is None:
+        blas = ("OpenBLAS default, 2**28 cycles: NumPy loaded before fastscratch; set "
+                "OPENBLAS_THREAD_TIMEOUT=4 in the environment for faster conv training")
+    else:
+        blas = f"OPENBLAS_THREAD_TIMEOUT={blas} (2**{blas} cycles)"
+    return f"OMP_WAIT_POLICY={omp}; {blas}"
+
+
 def _numba_cache():
     import numba
     if numba.config.CACHE_DIR:
@@ -73,7 +86,7 @@ def collect():
     rows = [("fastscratch", f"{fastscratch.__version__} ({os.path.dirname(fastscratch.__file__)})"),
             ("Python", f"{platform.python_version()} ({sys.executable})"),
             ("NumPy", numpy.__version__), ("Numba", numba.__version__), ("llvmlite", llvmlite.__version__)]
-    for name, probe in (("Numba threads", _numba_threads), ("BLAS", _blas),
+    for name, probe in (("Numba threads", _numba_threads), ("BLAS", _blas), ("Idle threads", _thread_waits),
                         ("Numba cache", _numba_cache), ("CPU SIMD", _cpu)):
         try:
             rows.append((name, probe()))

@@ -1,5 +1,7 @@
 """fastscratch.set_num_threads / get_num_threads, NUMBA_NUM_THREADS, and no BLAS inside kernels."""
 import inspect
+import json
+import os
 import pkgutil
 import re
 
@@ -75,3 +77,62 @@ def test_no_blas_inside_kernels():
         body = "\n".join(line.split("#", 1)[0] for line in body.splitlines())
         body = re.sub(r'"""[\s\S]*?"""', "", body)
         assert not blas.search(body), f"kernel {name} calls BLAS"
+
+
+# --------------------------------------------------------------------------- idle-thread defaults
+
+_ENV_PROBE = """
+import json, os, sys
+{pre}
+import fastscratch
+print(json.dumps(dict(omp=os.environ.get("OMP_WAIT_POLICY"), blas=os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+                      seen=fastscratch.BLAS_THREAD_TIMEOUT, user=fastscratch.USER_THREAD_ENV)))
+"""
+
+
+def _probe(pre="", **env):
+    clean = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_THREAD_DEFAULTS": None}
+    proc = run_python(_ENV_PROBE.format(pre=pre), env={**clean, **env})
+    assert proc.returncode == 0, describe(proc, "import fastscratch")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("pre, env, expected", [
+    # imported before NumPy: both defaults, in time for OpenBLAS to read its timeout
+    ("", {}, dict(omp="PASSIVE", blas="4", seen="4", user={"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None})),
+    # NumPy already loaded: setting the timeout now would do nothing, so it is not set (and `info` says so)
+    ("import numpy", {}, dict(omp="PASSIVE", blas=None, seen=None,
+                              user={"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None})),
+    # the environment's own values win
+    ("", {"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "8"},
+     dict(omp="ACTIVE", blas="8", seen="8", user={"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "8"})),
+    # the opt-out sets neither
+    ("", {"FASTSCRATCH_THREAD_DEFAULTS": "0"},
+     dict(omp=None, blas=None, seen=None, user={"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None})),
+], ids=["before-numpy", "after-numpy", "user-values", "opt-out"])
+def test_idle_thread_defaults(pre, env, expected):
+    assert _probe(pre, **env) == expected
+
+
+def test_torch_is_timed_with_the_users_environment(monkeypatch):
+    from fastscratch import bench
+    monkeypatch.setattr(fastscratch, "USER_THREAD_ENV", {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": "7"})
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    env = bench.torch_env()
+    assert "OMP_WAIT_POLICY" not in env  # fastscratch's default undone
+    assert env["OPENBLAS_THREAD_TIMEOUT"] == "7"
+    assert env["FASTSCRATCH_THREAD_DEFAULTS"] == "0"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == root
+
+
+def test_torch_times_come_from_a_child_process():
+    from fastscratch import bench
+    times = bench.torch_times(quick=True, repeat=1, threads=1)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert times is None
+        return
+    with_torch = {case.name for case in bench.CASES if case.torch}
+    assert set(times) == with_torch and all(t > 0 for t in times.values())
