@@ -18,11 +18,12 @@ from .reference.util import _col_dtype
 from .util import KERNEL_DTYPES, check_image_batch, im2col_into, window_output_size
 
 
-#: bytes of dcol made per chunk in Convolution.backward. Small chunks stay in cache for
-#: col2im (~10% faster with one thread or with OMP_WAIT_POLICY=passive), but each chunk hands
-#: the cores from BLAS to the kernels and back, and with Numba's OpenMP pool busy-waiting
-#: (the default) many hand-overs made backward 2-6x slower; a few large chunks are safe in both.
-_DCOL_CHUNK_BYTES = 32 << 20
+#: bytes of dcol made per chunk in Convolution.backward. Smaller chunks stay in cache for
+#: col2im, but each chunk hands the cores from BLAS to the kernels and back. With both pools
+#: sleeping when idle (fastscratch/__init__.py), 8 MiB was faster than 32 MiB at DeepConvNet's
+#: 16-channel 28x28 layer (backward 39-54 vs 48-58 ms in four runs) and no slower elsewhere;
+#: below 2 MiB the hand-overs cost more than the cache saves.
+_DCOL_CHUNK_BYTES = 8 << 20
 
 
 def _check_forward_ran(layer, what):
