@@ -21,7 +21,7 @@ from .util import KERNEL_DTYPES, check_image_batch, im2col_into, window_output_s
 #: bytes of dcol made per chunk in Convolution.backward. Smaller chunks stay in cache for
 #: col2im, but each chunk hands the cores from BLAS to the kernels and back. With both pools
 #: sleeping when idle (fastscratch/__init__.py), 8 MiB was faster than 32 MiB at DeepConvNet's
-#: 16-channel 28x28 layer (backward 39-54 vs 48-58 ms in four runs) and no slower elsewhere;
+#: 16-channel 28x28 layer in 7 of 8 runs (backward 37-53 vs 54-59 ms) and no slower elsewhere;
 #: below 2 MiB the hand-overs cost more than the cache saves.
 _DCOL_CHUNK_BYTES = 8 << 20
 
