@@ -97,6 +97,10 @@ class Convolution(_ref_layers.Convolution):
         self.col_W = col_W
         return out
 
+    #: True only while a fast network back-propagates into its first layer: backward
+    #: then sets dW and db and returns None instead of computing dx.
+    skip_input_grad = False
+
     def _spare_col(self, shape, dtype):
         """The previous forward's col, to write this one over, if nothing but this layer refers to it; else None.
 
@@ -137,6 +141,8 @@ class Convolution(_ref_layers.Convolution):
         # dW: (FN, C*FH*FW) = rows.T @ col, the transpose of the reference's col.T @ rows
         self.dW = np.dot(rows.T, col.astype(dw_dtype, copy=False)).astype(dw_dtype, copy=False)
         self.dW = self.dW.reshape(FN, C, FH, FW)
+        if self.skip_input_grad:
+            return None  # a network's first layer (FastNetwork._backprop): no one reads dx
         return self._input_grad(rows, col_W, (N, C, H, Wd), out_h * out_w, dx_dtype)
 
     def _input_grad(self, rows, col_W, x_shape, P, dtype):

@@ -113,12 +113,16 @@ class Affine(_reference.Affine):
         _pick(out.size, _kd.bias_add, _kd.bias_add_serial, True)(out, b)
         return out
 
+    #: True only while a fast network back-propagates into its first layer: backward
+    #: then sets dW and db and returns None instead of computing dx.
+    skip_input_grad = False
+
     def backward(self, dout):
         check_forward_done(self.x, "Affine")
         W = self.W
         _check_real(dout, "dout")
         check_shape(dout, "dout", (self.x.shape[0], W.shape[1]))
-        dx = np.dot(dout, W.T)
+        dx = None if self.skip_input_grad else np.dot(dout, W.T)
         self.dW = np.dot(self.x.T, dout)
         if dout.dtype.char in _FLOAT_CHARS and dout.flags.c_contiguous:
             db = np.empty(dout.shape[1], dtype=dout.dtype)
@@ -126,7 +130,7 @@ class Affine(_reference.Affine):
             self.db = db
         else:
             self.db = np.sum(dout, axis=0)
-        return dx.reshape(*self.original_x_shape)
+        return None if dx is None else dx.reshape(*self.original_x_shape)
 
 
 class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
