@@ -10,29 +10,9 @@ import sys as _sys
 
 __version__ = "0.1.0"
 
-# How idle threads wait. Kernels and BLAS take turns on the cores (every GEMM is
-# a NumPy call between two kernels), so neither pool may keep spinning while the
-# other works:
-# - OMP_WAIT_POLICY=PASSIVE: with OpenMP's default, Numba's idle threads spin
-#   after a kernel returns and steal the cores from BLAS (a SimpleConvNet step
-#   took ~1.5x longer on 2 cores). Read when Numba starts its OpenMP pool (first
-#   parallel kernel).
-# - OPENBLAS_THREAD_TIMEOUT=4 (2**4 cycles): OpenBLAS's idle threads spin for
-#   2**28 cycles (~0.1 s) after each GEMM, so one core was always taken during
-#   the kernels between two GEMMs (SimpleConvNet step ~48 -> ~40 ms, DeepConvNet
-#   ~357 -> ~301 ms without it). Read once, when NumPy loads: it takes effect only
-#   if fastscratch is imported before NumPy (as `python -m fastscratch ...` and
-#   the `fastscratch` command are) or if the environment sets it.
-# A value the environment sets wins; FASTSCRATCH_THREAD_DEFAULTS=0 sets neither.
-#: The environment's own values of these variables, before fastscratch's defaults (None: unset).
-USER_THREAD_ENV = {name: _os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}
-if _os.environ.get("FASTSCRATCH_THREAD_DEFAULTS", "1") != "0":
-    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if "numpy" not in _sys.modules:
-        _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-#: OpenBLAS's thread timeout as NumPy's OpenBLAS read it (None: its default, 2**28 cycles),
-#: assuming a value in the environment was there when NumPy loaded. Shown by `fastscratch info`.
-BLAS_THREAD_TIMEOUT = _os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+# Process-wide defaults (idle threads, freed memory), before anything loads NumPy:
+# see fastscratch/_process_defaults.py.
+from ._process_defaults import BLAS_THREAD_TIMEOUT, MALLOC_TUNED, USER_THREAD_ENV  # noqa: E402,F401
 
 
 def _mount_kernels():

@@ -262,7 +262,7 @@ def torch_env():
             env.pop(name, None)
         else:
             env[name] = value
-    env["FASTSCRATCH_THREAD_DEFAULTS"] = "0"
+    env["FASTSCRATCH_PROCESS_DEFAULTS"] = "0"
     # the child imports this module: from wherever this process found it
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

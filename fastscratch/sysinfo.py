@@ -58,6 +58,13 @@ def _thread_waits():
     return f"OMP_WAIT_POLICY={omp}; {blas}"
 
 
+def _freed_memory():
+    import fastscratch
+    if fastscratch.MALLOC_TUNED:
+        return "kept for reuse (glibc mallopt: blocks up to 32 MiB from the heap, up to 1 GiB of free heap kept)"
+    return "malloc's defaults (no glibc, FASTSCRATCH_PROCESS_DEFAULTS=0, or MALLOC_*/GLIBC_TUNABLES set)"
+
+
 def _numba_cache():
     import numba
     if numba.config.CACHE_DIR:
@@ -86,7 +93,7 @@ def collect():
     rows = [("fastscratch", f"{fastscratch.__version__} ({os.path.dirname(fastscratch.__file__)})"),
             ("Python", f"{platform.python_version()} ({sys.executable})"),
             ("NumPy", numpy.__version__), ("Numba", numba.__version__), ("llvmlite", llvmlite.__version__)]
-    for name, probe in (("Numba threads", _numba_threads), ("BLAS", _blas), ("Idle threads", _thread_waits),
+    for name, probe in (("Numba threads", _numba_threads), ("BLAS", _blas), ("Idle threads", _thread_waits), ("Freed memory", _freed_memory),
                         ("Numba cache", _numba_cache), ("CPU SIMD", _cpu)):
         try:
             rows.append((name, probe()))

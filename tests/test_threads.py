@@ -91,7 +91,7 @@ print(json.dumps(dict(omp=os.environ.get("OMP_WAIT_POLICY"), blas=os.environ.get
 
 
 def _probe(pre="", **env):
-    clean = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_THREAD_DEFAULTS": None}
+    clean = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None}
     proc = run_python(_ENV_PROBE.format(pre=pre), env={**clean, **env})
     assert proc.returncode == 0, describe(proc, "import fastscratch")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -107,7 +107,7 @@ def _probe(pre="", **env):
     ("", {"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "8"},
      dict(omp="ACTIVE", blas="8", seen="8", user={"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "8"})),
     # the opt-out sets neither
-    ("", {"FASTSCRATCH_THREAD_DEFAULTS": "0"},
+    ("", {"FASTSCRATCH_PROCESS_DEFAULTS": "0"},
      dict(omp=None, blas=None, seen=None, user={"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None})),
 ], ids=["before-numpy", "after-numpy", "user-values", "opt-out"])
 def test_idle_thread_defaults(pre, env, expected):
@@ -121,7 +121,7 @@ def test_torch_is_timed_with_the_users_environment(monkeypatch):
     env = bench.torch_env()
     assert "OMP_WAIT_POLICY" not in env  # fastscratch's default undone
     assert env["OPENBLAS_THREAD_TIMEOUT"] == "7"
-    assert env["FASTSCRATCH_THREAD_DEFAULTS"] == "0"
+    assert env["FASTSCRATCH_PROCESS_DEFAULTS"] == "0"
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
     assert env["PYTHONPATH"].split(os.pathsep)[0] == root
 
@@ -136,3 +136,35 @@ def test_torch_times_come_from_a_child_process():
         return
     with_torch = {case.name for case in bench.CASES if case.torch}
     assert set(times) == with_torch and all(t > 0 for t in times.values())
+
+
+_RSS_PROBE = """
+{pre}
+import numpy as np
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+before = rss()
+a = np.ones(20 << 17)  # 20 MiB, every page touched
+del a
+print((rss() - before) >> 20)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux's /proc to read the resident size")
+def test_freed_memory_is_kept_for_reuse_unless_opted_out():
+    import fastscratch
+    if not fastscratch.MALLOC_TUNED:
+        pytest.skip("no glibc mallopt here: fastscratch leaves malloc alone")
+    runs = {}
+    for label, pre, env in [("tuned", "import fastscratch", {}),
+                            ("opt-out", "import fastscratch", {"FASTSCRATCH_PROCESS_DEFAULTS": "0"}),
+                            ("plain", "", {})]:
+        proc = run_python(_RSS_PROBE.format(pre=pre), env={"FASTSCRATCH_PROCESS_DEFAULTS": None,
+                                                           "MALLOC_MMAP_THRESHOLD_": None,
+                                                           "MALLOC_TRIM_THRESHOLD_": None, **env})
+        assert proc.returncode == 0, describe(proc, label)
+        runs[label] = int(proc.stdout.strip().splitlines()[-1])
+    # tuned: the freed 20 MiB stays in the heap for the next array; otherwise glibc unmaps it at once
+    assert runs["tuned"] >= 18, runs
+    assert runs["opt-out"] <= 2 and runs["plain"] <= 2, runs
