@@ -51,8 +51,9 @@ def _thread_waits():
     omp = os.environ.get("OMP_WAIT_POLICY", "(unset)")
     blas = fastscratch.BLAS_THREAD_TIMEOUT
     if blas is None:
-        blas = ("OpenBLAS default, 2**28 cycles: NumPy loaded before fastscratch; set "
-                "OPENBLAS_THREAD_TIMEOUT=4 in the environment for faster conv training")
+        blas = ("OpenBLAS default, 2**28 cycles (NumPy loaded before fastscratch, or "
+                "FASTSCRATCH_PROCESS_DEFAULTS=0); OPENBLAS_THREAD_TIMEOUT=4 in the environment "
+                "makes conv training faster")
     else:
         blas = f"OPENBLAS_THREAD_TIMEOUT={blas} (2**{blas} cycles)"
     return f"OMP_WAIT_POLICY={omp}; {blas}"
