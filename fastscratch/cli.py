@@ -1,4 +1,4 @@
-"""The ``fastscratch`` command: run, train, bench, info.
+"""The ``fastscratch`` command: run, train, search, bench, info.
 
 ``build_parser()`` defines the subcommands; each sets ``func`` to the function
 that carries it out and returns the exit status. Usage errors give one line on
@@ -70,7 +70,14 @@ def build_parser():
     train.add_argument("--seed", type=int, default=None, help="seed NumPy's global generator")
     train.add_argument("--out", default="fastscratch-run", help="output directory (default %(default)s)")
     train.add_argument("--reference", action="store_true", help="train with fastscratch.reference")
+    train.add_argument("--resume", metavar="DIR", default=None,
+                       help="continue the run whose --out was DIR from its last checkpoint, "
+                            "with that run's settings")
+    train.add_argument("--checkpoint-every", metavar="STEPS", type=_positive(int), default=None,
+                       help="also checkpoint every STEPS steps (always: at the end of each epoch)")
     train.set_defaults(func=cmd_train, parser=train)
+
+    _add_search_parser(sub)
 
     bench = sub.add_parser("bench", help="time the hot paths: reference vs kernels",
                            description="Time each hot path for the reference and the kernels "
@@ -184,10 +191,38 @@ def reference_steps_per_second(net_name, x, t, batch_size, optimizer, lr, steps=
     return steps / (time.perf_counter() - start)
 
 
+#: train options that are not settings of the run (a resumed run may change them)
+_NOT_SETTINGS = ("command", "func", "parser", "resume", "checkpoint_every", "out")
+
+
+def _resume_settings(args):
+    """Load args.resume's checkpoint and take its settings into args; (checkpoint, None) or (None, error)."""
+    from . import checkpoint
+    parser = args.parser
+    if args.out != parser.get_default("out") and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        return None, f"--out {args.out!r} differs from --resume {args.resume!r}; give only --resume"
+    try:
+        ckpt = checkpoint.load(args.resume)
+        given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+        merged = checkpoint.merge_settings(given, {k: parser.get_default(k) for k in given}, ckpt.config)
+    except checkpoint.CheckpointError as exc:
+        return None, str(exc)
+    vars(args).update(merged, out=args.resume)
+    return ckpt, None
+
+
 def cmd_train(args):
     import numpy as np
 
+    from . import checkpoint
+
     parser = args.parser
+    ckpt = None
+    if args.resume is not None:
+        ckpt, error = _resume_settings(args)
+        if error:
+            print(f"fastscratch train: error: {error}", file=sys.stderr)
+            return 2
     try:
         _check_writable(args.out)
     except OSError as exc:
@@ -216,22 +251,37 @@ def cmd_train(args):
                           optimizer_param={"lr": args.lr},
                           evaluate_sample_num_per_epoch=min(1000, len(x_test)),
                           verbose=False, progress=True, checkpoint_dir=args.out)
+    settings = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    epoch_acc = []
+    if ckpt is not None:
+        try:
+            checkpoint.restore(trainer, ckpt)
+        except checkpoint.CheckpointError as exc:
+            print(f"fastscratch train: error: {exc}", file=sys.stderr)
+            return 2
+        epoch_acc = [float(a) for a in ckpt.extra.get("epoch_acc", [])]
     print(f"fastscratch train: {args.net} on {len(x_train)} MNIST images ({impl}), "
           f"{args.epochs} epoch(s) of {trainer.max_iter // args.epochs} steps, batch {args.batch_size}, "
           f"{args.optimizer} lr {args.lr}", flush=True)
+    if ckpt is not None:
+        print(f"resuming from {ckpt.path} at step {trainer.current_iter}/{trainer.max_iter}", flush=True)
 
-    epoch_acc = []
     step_times = []
     with _StopOnInterrupt() as stop:
-        for _ in range(trainer.max_iter):
+        for _ in range(trainer.max_iter - trainer.current_iter):
             start = time.perf_counter()
             trainer.train_step()
             step_times.append(time.perf_counter() - start)
-            if trainer.completed_epochs > len(epoch_acc):
+            epoch_end = trainer.completed_epochs > len(epoch_acc)
+            if epoch_end:
                 acc = float(network.accuracy(x_test, t_test))
                 epoch_acc.append(acc)
                 trainer.progress_bar.write(f"epoch {len(epoch_acc)}/{args.epochs}: "
                                            f"test accuracy {acc:.4f} ({len(x_test)} images)")
+            every = args.checkpoint_every
+            if (epoch_end or stop.requested or (every and trainer.current_iter % every == 0)) \
+                    and trainer.current_iter < trainer.max_iter:
+                checkpoint.save(args.out, trainer, settings, {"epoch_acc": epoch_acc})
             if stop.requested:
                 break
     trainer.close_progress()
@@ -242,8 +292,9 @@ def cmd_train(args):
     params_io.save_params(network.params, npz)
     if stop.requested:
         print(f"interrupted after step {trainer.current_iter}/{trainer.max_iter}: "
-              f"saved {pkl}, {npz}", file=sys.stderr)
+              f"saved {pkl}, {npz}; continue with: fastscratch train --resume {args.out}", file=sys.stderr)
         return 130
+    checkpoint.remove(args.out)  # the run is complete: nothing left to resume
     saved = [pkl, npz]
     png = os.path.join(args.out, "curves.png")
     if _save_curves(png, trainer.train_loss_list, epoch_acc):
@@ -251,6 +302,8 @@ def cmd_train(args):
     print(f"test accuracy: {epoch_acc[-1]:.4f}")
     print("saved " + ", ".join(saved))
 
+    if not step_times:
+        return 0
     # Steady-state speed: the first step includes JIT compilation (or loading the cache).
     steady = step_times[1:] or step_times
     speed = len(steady) / sum(steady)
@@ -261,6 +314,78 @@ def cmd_train(args):
         line += (f"; reference {ref:.2f} steps/s ({REFERENCE_TIMED_STEPS} steps timed): "
                  f"speedup {speed / ref:.1f}x")
     print(line)
+    return 0
+
+
+# --- search ---------------------------------------------------------------------------------
+
+def _add_search_parser(sub):
+    from .search import NETWORKS, SearchSpec
+    d = SearchSpec()
+    search = sub.add_parser(
+        "search", help="random search of lr and weight decay on a Dask cluster (the book's ch06)",
+        description="Train one network per trial with lr and weight decay drawn log-uniformly; "
+                    "trials run on Dask workers. DIR/trials.jsonl gets a line per finished trial; "
+                    "the same command on the same DIR continues the search.")
+    search.add_argument("--net", choices=sorted(NETWORKS), default=d.net,
+                        help="multi_layer: the book's 784-100x6-10 MultiLayerNet")
+    search.add_argument("--trials", type=_positive(int), default=d.trials)
+    search.add_argument("--subset", type=_positive(int), default=d.subset,
+                        help="the first N training images; 20%% of them (shuffled) validate")
+    search.add_argument("--epochs", type=_positive(int), default=d.epochs)
+    search.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
+    search.add_argument("--optimizer", type=str.lower, choices=OPTIMIZERS, default=d.optimizer)
+    search.add_argument("--seed", type=int, default=d.seed,
+                        help="with the trial number, fixes each trial's draws (default %(default)s)")
+    search.add_argument("--lr-range", nargs=2, type=_positive(float), metavar=("LOW", "HIGH"),
+                        default=list(d.lr_range))
+    search.add_argument("--weight-decay-range", nargs=2, type=_positive(float), metavar=("LOW", "HIGH"),
+                        default=list(d.weight_decay_range))
+    search.add_argument("--out", default="fastscratch-search", help="output directory (default %(default)s)")
+    where = search.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive(int), default=None,
+                       help="start a local Dask cluster of N single-threaded worker processes "
+                            "(default: one per core)")
+    where.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       help="use an existing Dask scheduler, e.g. tcp://host:8786")
+    search.set_defaults(func=cmd_search, parser=search)
+
+
+def cmd_search(args):
+    import importlib.util
+
+    from . import search
+    if importlib.util.find_spec("distributed") is None:
+        print(search.INSTALL_HINT, file=sys.stderr)
+        return 2
+    try:
+        spec = search.SearchSpec(net=args.net, trials=args.trials, subset=args.subset, epochs=args.epochs,
+                                 batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed,
+                                 lr_range=tuple(args.lr_range),
+                                 weight_decay_range=tuple(args.weight_decay_range))
+        _check_writable(args.out)
+        print(f"fastscratch search: {spec.trials} trials of {spec.net} on {spec.subset} MNIST images "
+              f"(20% validating), {spec.epochs} epoch(s), batch {spec.batch_size}, {spec.optimizer}, "
+              f"seed {spec.seed}; results in {args.out}", flush=True)
+        result = search.run_search(spec, args.out, workers=args.workers, scheduler=args.scheduler)
+    except search.SearchError as exc:
+        print(f"fastscratch search: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"fastscratch search: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the finished trials are in trials.jsonl; the same command continues",
+              file=sys.stderr)
+        return 130
+    if result.best is not None:
+        b = result.best
+        print(f"best: trial {b['trial']} val acc {b['val_acc']:.4f} | lr {b['lr']:.4g}, "
+              f"weight decay {b['weight_decay']:.4g} ({os.path.join(args.out, 'best.json')})")
+    if result.failed:
+        print(f"{len(result.failed)} trial(s) failed: {result.failed}; the same command runs them again",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -87,18 +87,34 @@ def _is_npz(file_name):
     return os.fspath(file_name).lower().endswith(".npz")
 
 
+def _umask():
+    """The process's umask, read without changing it where Linux tells it (else set and restored)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(file_name, mode="wb"):
     """Open a temporary file beside file_name; on success replace file_name with it.
 
-    On an exception (or Ctrl-C) the temporary file is removed and file_name is
-    left as it was.
+    The file gets the mode a plain ``open`` would give it (0666 less the umask),
+    not mkstemp's private 0600. On an exception (or Ctrl-C) the temporary file is
+    removed and file_name is left as it was.
     """
     file_name = os.fspath(file_name)
     directory = os.path.dirname(os.path.abspath(file_name))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(file_name) + ".", suffix=".tmp",
                                dir=directory)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

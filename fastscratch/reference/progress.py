@@ -31,13 +31,15 @@ class ProgressBar:
         Force the bar (True) or plain lines (False) whatever the stream is.
     label : str
         Printed before the counts, e.g. ``"train"``.
+    start : int
+        Steps already done before this bar (a resumed run): counted, but not in the rate.
     """
 
     width = 24          # characters of the bar itself
     min_redraw = 0.1    # seconds between two redraws on a terminal
     plain_parts = 10    # plain lines per run when not on a terminal
 
-    def __init__(self, total, stream=None, tty=None, label="step"):
+    def __init__(self, total, stream=None, tty=None, label="step", start=0):
         self.total = max(int(total), 1)
         self.stream = sys.stdout if stream is None else stream
         if tty is None:
@@ -45,7 +47,7 @@ class ProgressBar:
             tty = bool(isatty and isatty())
         self.tty = tty
         self.label = label
-        self.n = 0
+        self.n = self.first = min(int(start), self.total)
         self.loss = None
         self.start = time.perf_counter()
         self._last_draw = 0.0
@@ -56,7 +58,7 @@ class ProgressBar:
     def rate(self):
         """Steps per second since the bar started."""
         elapsed = time.perf_counter() - self.start
-        return self.n / elapsed if elapsed > 0 else 0.0
+        return (self.n - self.first) / elapsed if elapsed > 0 else 0.0
 
     def _text(self):
         rate = self.rate

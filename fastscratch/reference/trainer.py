@@ -14,6 +14,11 @@ from . import optimizer as _reference_optimizer
 from . import params_io
 from .progress import ProgressBar
 
+#: The optimizer names the Trainer takes (case-insensitive).
+OPTIMIZER_NAMES = ('sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam')
+#: Layer attributes that carry state from one step to the next (batch norm's running statistics).
+_LAYER_STATE = ('running_mean', 'running_var')
+
 
 class Trainer:
     """Train ``network`` with mini-batches drawn by ``np.random.choice`` (with replacement, as the book).
@@ -61,8 +66,8 @@ class Trainer:
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
 
         opt = self.optimizer_module
-        optimizer_class_dict = {'sgd': opt.SGD, 'momentum': opt.Momentum, 'nesterov': opt.Nesterov,
-                                'adagrad': opt.AdaGrad, 'rmsprop': opt.RMSprop, 'adam': opt.Adam}
+        optimizer_class_dict = dict(zip(OPTIMIZER_NAMES, (opt.SGD, opt.Momentum, opt.Nesterov,
+                                                          opt.AdaGrad, opt.RMSprop, opt.Adam)))
         key = optimizer.lower()
         if key not in optimizer_class_dict:
             raise ValueError(f"optimizer must be one of {sorted(optimizer_class_dict)}; got {optimizer!r}")
@@ -80,7 +85,7 @@ class Trainer:
 
     def train_step(self):
         if self.progress and self.progress_bar is None:
-            self.progress_bar = ProgressBar(self.max_iter, label="train")
+            self.progress_bar = ProgressBar(self.max_iter, label="train", start=self.current_iter)
         batch_mask = np.random.choice(self.train_size, self.batch_size)
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
@@ -133,6 +138,124 @@ class Trainer:
         with params_io.atomic_file(os.path.join(directory, "history.json"), "w") as f:
             json.dump(history, f)
         return directory
+
+    def get_state(self):
+        """Everything a resumed run needs to continue this one step for step.
+
+        Returns
+        -------
+        arrays : dict of str -> ndarray
+            ``param/KEY`` (the network's params), ``layer/I/ATTR`` (batch norm's
+            running statistics of layer I), ``optimizer/ATTR/KEY`` (the optimizer's
+            per-parameter state: v, h, m), ``random/keys`` (NumPy's global MT19937 keys).
+        meta : dict
+            JSON-able: the position (iteration, epochs, the loss and accuracy lists),
+            the optimizer's class and scalars (lr, iter, ...), the rest of the
+            global generator's state and which state entries are still unset (None).
+        """
+        arrays = {f"param/{key}": val for key, val in self.network.params.items()}
+        layers = {}
+        for i, layer in enumerate(self.network._layer_sequence()):
+            for attr in _LAYER_STATE:
+                if hasattr(layer, attr):
+                    val = getattr(layer, attr)
+                    layers[f"{i}/{attr}"] = val is not None
+                    if val is not None:
+                        arrays[f"layer/{i}/{attr}"] = val
+        scalars, tables = {}, {}
+        for attr, val in vars(self.optimizer).items():
+            if isinstance(val, dict):
+                tables[attr] = list(val)
+                arrays.update({f"optimizer/{attr}/{key}": arr for key, arr in val.items()})
+            elif val is None:
+                tables[attr] = None
+            else:
+                scalars[attr] = val.item() if isinstance(val, np.generic) else val
+        kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+        arrays["random/keys"] = keys
+        meta = {
+            "iteration": self.current_iter, "current_epoch": self.current_epoch,
+            "completed_epochs": self.completed_epochs, "max_iter": self.max_iter,
+            "train_size": self.train_size, "batch_size": self.batch_size,
+            "train_loss_list": [float(v) for v in self.train_loss_list],
+            "train_acc_list": [float(v) for v in self.train_acc_list],
+            "test_acc_list": [float(v) for v in self.test_acc_list],
+            "optimizer": {"class": type(self.optimizer).__name__, "scalars": scalars, "tables": tables},
+            "layers": layers,
+            "random": {"kind": kind, "pos": int(pos), "has_gauss": int(has_gauss),
+                       "cached_gaussian": float(cached_gaussian)},
+        }
+        return arrays, meta
+
+    def set_state(self, arrays, meta):
+        """Continue from ``get_state()``'s output: all of it is checked before anything changes.
+
+        Raises
+        ------
+        ValueError
+            The state is not one of this Trainer's (another network, optimizer,
+            data size or batch size, a missing entry, a shape or dtype that differs).
+        """
+        def fail(what):
+            raise ValueError(f"the checkpoint does not fit this run: {what}")
+
+        for key in ("max_iter", "train_size", "batch_size"):
+            if meta.get(key) != getattr(self, key):
+                fail(f"{key} is {meta.get(key)!r}, this run's is {getattr(self, key)!r}")
+        opt = meta.get("optimizer", {})
+        if opt.get("class") != type(self.optimizer).__name__:
+            fail(f"optimizer {opt.get('class')!r}, this run's is {type(self.optimizer).__name__!r}")
+        targets = {f"param/{key}": val for key, val in self.network.params.items()}
+        seq = self.network._layer_sequence()
+        for name, is_set in meta.get("layers", {}).items():
+            i, attr = name.split("/")
+            if int(i) >= len(seq) or not hasattr(seq[int(i)], attr):
+                fail(f"layer {name} does not exist in this network")
+        expected = {f"param/{key}" for key in self.network.params} | {"random/keys"}
+        expected |= {f"layer/{name}" for name, is_set in meta.get("layers", {}).items() if is_set}
+        for attr, keys in opt.get("tables", {}).items():
+            expected |= {f"optimizer/{attr}/{key}" for key in (keys or ())}
+        if set(arrays) != expected:
+            fail(f"entries {sorted(set(arrays) ^ expected)} differ from what the state lists")
+        for key, val in targets.items():
+            got = arrays[key]
+            if got.shape != val.shape or got.dtype != val.dtype:
+                fail(f"parameter {key[6:]!r} is {got.dtype}{list(got.shape)}, "
+                     f"the network's is {val.dtype}{list(val.shape)}")
+        own = vars(self.optimizer)
+        for attr, value in opt.get("scalars", {}).items():
+            if not isinstance(own.get(attr), (int, float, np.number)) or isinstance(value, bool) \
+                    or not isinstance(value, (int, float)):
+                fail(f"optimizer setting {attr!r} = {value!r} is not one of {type(self.optimizer).__name__}'s")
+        for attr, keys in opt.get("tables", {}).items():
+            if attr not in own or isinstance(own[attr], (int, float, np.number)):
+                fail(f"optimizer state {attr!r} is not one of {type(self.optimizer).__name__}'s")
+            for key in keys or ():
+                got, param = arrays[f"optimizer/{attr}/{key}"], self.network.params.get(key)
+                if param is None or got.shape != param.shape or got.dtype != param.dtype:
+                    fail(f"optimizer state {attr}[{key!r}] does not match a parameter")
+        rng = meta.get("random", {})
+        if rng.get("kind") != "MT19937" or arrays["random/keys"].shape != (624,):
+            fail("no MT19937 random state")
+
+        for key, val in targets.items():
+            np.copyto(val, arrays[key])  # in place: the layers hold these very arrays
+        for name, is_set in meta["layers"].items():
+            i, attr = name.split("/")
+            setattr(seq[int(i)], attr, arrays[f"layer/{name}"].copy() if is_set else None)
+        for attr, value in opt["scalars"].items():
+            setattr(self.optimizer, attr, value)
+        for attr, keys in opt["tables"].items():
+            setattr(self.optimizer, attr, None if keys is None else
+                    {key: arrays[f"optimizer/{attr}/{key}"].copy() for key in keys})
+        np.random.set_state(("MT19937", arrays["random/keys"].astype(np.uint32), rng["pos"],
+                             rng["has_gauss"], rng["cached_gaussian"]))
+        self.current_iter = int(meta["iteration"])
+        self.current_epoch = int(meta["current_epoch"])
+        self.completed_epochs = int(meta["completed_epochs"])
+        self.train_loss_list = list(meta["train_loss_list"])
+        self.train_acc_list = list(meta["train_acc_list"])
+        self.test_acc_list = list(meta["test_acc_list"])
 
     def _evaluate_epoch(self):
         x_train_sample, t_train_sample = self.x_train, self.t_train
