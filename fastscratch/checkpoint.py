@@ -52,6 +52,7 @@ def save(directory, trainer, config, extra=None):
     arrays, meta = trainer.get_state()
     doc = {"format": FORMAT, "version": VERSION, "config": config, "extra": extra or {}, "trainer": meta}
     blob = np.frombuffer(json.dumps(doc).encode("utf-8"), dtype=np.uint8)
+    os.makedirs(directory, exist_ok=True)
     with params_io.atomic_file(path_in(directory), "wb") as f:
         np.savez(f, **arrays, **{_META: blob})
     return path_in(directory)
