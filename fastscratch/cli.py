@@ -291,8 +291,9 @@ def cmd_train(args):
     trainer.save_checkpoint()  # params.pkl and history.json of the last step done
     params_io.save_params(network.params, npz)
     if stop.requested:
+        print(f"continue with: fastscratch train --resume {args.out}", file=sys.stderr)
         print(f"interrupted after step {trainer.current_iter}/{trainer.max_iter}: "
-              f"saved {pkl}, {npz}; continue with: fastscratch train --resume {args.out}", file=sys.stderr)
+              f"saved {pkl}, {npz}", file=sys.stderr)
         return 130
     checkpoint.remove(args.out)  # the run is complete: nothing left to resume
     saved = [pkl, npz]

@@ -17,6 +17,7 @@ on this machine, or an existing scheduler anywhere.
 Dask is an optional dependency (the ``dist`` extra): it is imported only when a
 search starts.
 """
+import asyncio
 import dataclasses
 import functools
 import json
@@ -294,8 +295,9 @@ def save_plot(path, records):
             ax.set_yticks([])
         ax.set_xticks([])
         x = np.arange(len(record["val_acc_list"]))
-        ax.plot(x, record["val_acc_list"])
-        ax.plot(x, record["train_acc_list"], "--")
+        marker = "o" if len(x) == 1 else None  # a one-point curve draws no line
+        ax.plot(x, record["val_acc_list"], marker=marker)
+        ax.plot(x, record["train_acc_list"], "--", marker=marker)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     return True
@@ -447,7 +449,7 @@ def _run_pending(client, spec, pending, trials_path, records, progress):
     while remaining:
         try:
             finished, _ = wait(list(remaining), timeout=0.5, return_when="FIRST_COMPLETED")
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # distinct types before Python 3.11
             finished = ()
         now = time.perf_counter()
         if now - last_poll >= 1.0 or finished:
@@ -458,7 +460,11 @@ def _run_pending(client, spec, pending, trials_path, records, progress):
             remaining.discard(future)
             i = futures[future]
             if future.status == "finished":
-                record = future.result()
+                try:
+                    record = future.result()
+                except OSError:  # its worker died before the result came back: it runs again
+                    remaining.add(future)
+                    continue
                 append_record(trials_path, record)
                 records[i] = record
                 progress.done += 1
