@@ -256,10 +256,9 @@ def test_a_worker_killed_mid_search_costs_only_its_trial(local_run, dask_cluster
     assert proc.returncode == 0, output
     records = _lines(trials)
     assert sorted(r["trial"] for r in records) == list(range(8))
-    by_trial = {r["trial"]: r for r in records}
-    for i in in_flight - written_before:  # run again, on the worker that was left
-        assert by_trial[i]["worker"] != victim
-    assert all(by_trial[i]["worker"] != victim for i in by_trial if i not in written_before)
+    # the dead worker finished nothing after its death: every other trial ran on the one left
+    on_victim = {r["trial"] for r in records if r["worker"] == victim}
+    assert on_victim <= written_before | in_flight, (on_victim, written_before, in_flight)
     assert "8/8 done, 0 running, 0 failed" in output
 
 
