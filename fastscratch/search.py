@@ -40,7 +40,8 @@ VALIDATION_RATE = 0.20
 RETRIES = 2
 #: Trials drawn in the plot, and its columns (the book's graph_draw_num and col_num).
 PLOT_TRIALS, PLOT_COLUMNS = 20, 5
-INSTALL_HINT = "fastscratch search needs Dask: pip install 'fastscratch[dist]' (dask and distributed)"
+INSTALL_HINT = ("fastscratch search needs dask and distributed: pip install -e '.[dist]' "
+                "(the dist extra, from the fastscratch checkout)")
 RECORD_KEYS = ("trial", "lr", "weight_decay", "val_acc", "train_acc", "seconds", "worker")
 
 

@@ -126,7 +126,7 @@ def test_without_dask_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     captured = capsys.readouterr()
     assert status == 2
     assert captured.err == search.INSTALL_HINT + "\n"
-    assert "pip install 'fastscratch[dist]'" in captured.err
+    assert "pip install -e '.[dist]'" in captured.err
     assert not (tmp_path / "s").exists()
 
 
