@@ -285,3 +285,62 @@ def test_a_killed_search_continues_and_never_reruns_a_trial(tmp_path):
     assert again.startswith(first3)
     records = _lines(trials)
     assert sorted(r["trial"] for r in records) == list(range(8))  # each exactly once
+
+
+class _Terminal:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_on_a_terminal_redraws_one_status_line():
+    term = _Terminal()
+    progress = search.SearchProgress(4, 1, term)
+    progress.running = 2
+    progress.redraw()
+    assert term.text == "\r\033[Ksearch: 1/4 done, 2 running, 0 failed, ETA ?"
+    progress.done, progress.failed = 3, 1
+    progress.line("trial 2: val acc 0.5000")
+    assert term.text.endswith("\r\033[Ktrial 2: val acc 0.5000\nsearch: 3/4 done, 2 running, 1 failed, ETA 0:00")
+    progress.close()
+    assert term.text.endswith("\n")
+
+
+_REAL_RUN_TRIAL = search.run_trial
+_CALLS = []
+
+
+def _flaky(spec, trial):
+    # module-level, so the in-process worker gets it by reference (with _CALLS shared)
+    _CALLS.append(trial["trial"])
+    if trial["trial"] == 2:
+        raise RuntimeError("trial 2 cannot train")
+    return _REAL_RUN_TRIAL(spec, trial)
+
+
+@needs_dask
+@pytest.mark.slow
+def test_a_failing_trial_is_retried_then_reported_and_run_by_the_next_search(tmp_path, monkeypatch):
+    from distributed import Client, LocalCluster
+    spec = search.SearchSpec(trials=4, subset=300, epochs=1, seed=4)
+    calls = _CALLS
+    calls.clear()
+    real = _REAL_RUN_TRIAL
+    monkeypatch.setattr(search, "run_trial", _flaky)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
+        result = search.run_search(spec, str(tmp_path), client=client, stream=_Terminal())
+        assert result.failed == [2] and calls.count(2) == 1 + search.RETRIES
+        assert sorted(r["trial"] for r in result.records) == [0, 1, 3]
+        monkeypatch.setattr(search, "run_trial", real)
+        again = search.run_search(spec, str(tmp_path), client=client, stream=_Terminal())
+    assert again.failed == [] and sorted(r["trial"] for r in again.records) == [0, 1, 2, 3]
+    assert [r["trial"] for r in _lines(tmp_path / "trials.jsonl")].count(2) == 1
