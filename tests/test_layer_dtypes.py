@@ -43,7 +43,7 @@ def _run_both(fast, ref):
 
 
 def _unchanged(arrays, copies):
-    for a, c in zip(arrays, copies):
+    for a, c in zip(arrays, copies, strict=True):
         np.testing.assert_array_equal(a, c)
 
 
@@ -215,7 +215,7 @@ def test_float16_runs_every_fast_layer_as_the_reference(name):
     ours = _layer_cases(fs, np.random.default_rng(1))[name]()
     expected = _layer_cases(R, np.random.default_rng(1))[name]()
     assert len(ours) == len(expected)
-    for got, want in zip(ours, expected):
+    for got, want in zip(ours, expected, strict=True):
         want = np.asarray(want)
         assert np.asarray(got).dtype == want.dtype, (np.asarray(got).dtype, want.dtype)
         assert_close(np.asarray(got), want)

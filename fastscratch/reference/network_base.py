@@ -66,7 +66,7 @@ class NetworkBase:
         params_io.save_params(self.params, file_name)
 
     def load_params(self, file_name="params.pkl"):
-        """Read parameters (never running code from the file), cast to the network's dtype, and rebind the layers' W, b, gamma, beta."""
+        """Read parameters (never running code) in the network's dtype; rebind the layers' W, b, gamma, beta."""
         params = params_io.load_params(file_name)
         params_io.check_param_shapes(params, self.params, file_name)
         # the network's dtype decides (the book's float64 files load into a float32 network as float32)
