@@ -26,7 +26,6 @@ from .reference import layers as _reference
 from .reference.layers import BN_EPS
 
 
-
 def _pick(size, parallel, serial, memory_bound=False):
     return parallel if _kd.use_parallel(size, memory_bound) else serial
 

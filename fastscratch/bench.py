@@ -4,8 +4,9 @@ Each ``Case`` builds, for an API module (``fastscratch`` or
 ``fastscratch.reference``), a zero-argument callable doing the work once on
 seeded inputs, in the shapes' ``dtype`` (float64, or float32 with
 ``fastscratch bench --dtype float32``); ``torch`` builds the PyTorch CPU
-counterpart in the same dtype where there is one. ``run_case`` calls each callable once (compilation, caches) and
-then reports the best of a few repeats of the wall clock.
+counterpart in the same dtype where there is one. ``run_case`` calls each
+callable once (compilation, caches) and then reports the best of a few
+repeats of the wall clock.
 """
 import time
 from dataclasses import dataclass
