@@ -5,8 +5,8 @@
   elements: the book's loop calling f from Python vs one parallel kernel.
 - ``TwoLayerNet(784, 50, 10).numerical_gradient`` on the first 3 / 100 MNIST
   training images (chapter 5's gradient check): the reference re-runs the
-  network twice per parameter element (about 2 s at batch 3 on an idle core;
-  batch 100 is skipped on the reference, it takes minutes), the kernels
+  network twice per parameter element (batch 100 is skipped on the reference,
+  it takes minutes), the kernels
   re-evaluate only what each element changes.
 - Chapter 4's training loop with the numerical gradient (TwoLayerNet hidden
   50, batch 100, SGD lr 0.1), 100 iterations, on the kernels only.

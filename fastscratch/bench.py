@@ -249,9 +249,9 @@ def torch_env():
     """The environment for PyTorch's timings: the user's own thread settings, without fastscratch's defaults.
 
     PyTorch and Numba share one OpenMP runtime in a process, and the
-    OMP_WAIT_POLICY=PASSIVE that suits the kernels made PyTorch's convolution
-    step ~1.5x slower here: PyTorch is timed in a child process with the
-    environment as the user set it.
+    OMP_WAIT_POLICY=PASSIVE that suits the kernels slows PyTorch's convolution
+    down: PyTorch is timed in a child process with the environment as the user
+    set it.
     """
     import os
 

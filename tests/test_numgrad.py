@@ -194,7 +194,7 @@ def test_numgrad_rejects_non_arrays():
 
 # ---------------------------------------------------------------- network numerical gradients
 
-NET_ATOL = 1e-7  # the brief's bound; the observed differences are ~1e-11 (rounding over 2h)
+NET_ATOL = 1e-7  # the bound; the differences are rounding over 2h, far below it
 
 
 def assert_same_grads(got, expected, atol=NET_ATOL):
