@@ -20,14 +20,11 @@ from ._validate import (as_float, check_array, check_dim, check_forward_done, ch
 from .kernels import dense as _kd
 from .kernels import norm as _kn
 from .kernels import softmax_ce as _ks
+from .kernels._jit import pick as _pick
 from .reference import layers as _reference
 from .reference.layers import BN_EPS
 
 _FLOAT_CHARS = "fd"  # float32, float64: the dtypes the kernels are compiled for
-
-
-def _pick(size, parallel, serial, memory_bound=False):
-    return parallel if _kd.use_parallel(size, memory_bound) else serial
 
 
 def _check_real(x, name):

@@ -12,7 +12,7 @@ from ._validate import as_float, check_array, check_ndim, check_nonempty, check_
 from .kernels import dense as _kd
 from .kernels import softmax_ce as _ks
 from .reference import functions as _reference
-from .reference.functions import (identity_function, mean_squared_error, relu_grad,  # noqa: F401
+from .reference.functions import (identity_function, mean_squared_error, relu_grad,
                                   sigmoid_grad, step_function, sum_squared_error)
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",

@@ -8,7 +8,7 @@ import numpy as np
 from . import _validate as V
 from .kernels import conv as _k
 from .reference import util as _ref
-from .reference.util import conv_output_size, shuffle_dataset, smooth_curve  # noqa: F401
+from .reference.util import conv_output_size, shuffle_dataset, smooth_curve
 
 __all__ = ["smooth_curve", "shuffle_dataset", "conv_output_size", "im2col", "col2im"]
 

@@ -5,7 +5,7 @@ do the element-wise and reduction passes around them. Every kernel comes as a
 parallel one (``prange`` over rows or element chunks) and a ``*_serial`` twin
 with the same signature: waking Numba's thread pool costs a few microseconds,
 more than the whole job on a (100, 10) array, so the wrappers pick the twin
-by size (``use_parallel``).
+by size (``_jit.use_parallel``). The twins are generated (``_jit.serial_twin``).
 
 Element-wise kernels take C-contiguous arrays viewed flat (``x.reshape(-1)``).
 Arithmetic follows the reference expression by expression (same operations,
@@ -14,24 +14,13 @@ results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
 """
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange, serial_twin
+from ._jit import use_parallel  # noqa: F401  (the serial-or-parallel policy, for the wrappers)
 
-#: Element count from which a compute-bound parallel kernel (exp, per-row or
-#: per-column reductions) is worth its thread-pool start.
-PARALLEL_MIN = 1 << 15
-#: The same for memory-bound element-wise kernels (Relu, Dropout, bias add, db):
-#: on two cores they gain little from a second thread, and a parallel region
-#: stalls whenever one of its threads is descheduled on a busy machine.
-PARALLEL_MIN_MEMORY_BOUND = 1 << 20
 #: Elements per parallel task in flat element-wise kernels.
 CHUNK = 1 << 13
 #: Columns per parallel task in column reductions (each task owns whole columns).
 COL_BLOCK = 32
-
-
-def use_parallel(size, memory_bound=False):
-    """True when an array of ``size`` elements is big enough for the parallel kernels."""
-    return size >= (PARALLEL_MIN_MEMORY_BOUND if memory_bound else PARALLEL_MIN)
 
 
 @kernel
@@ -59,10 +48,7 @@ def bias_add(out, b):
         _bias_add_rows(out, b, i, i + 1)
 
 
-@kernel
-def bias_add_serial(out, b):
-    """Serial twin of :func:`bias_add`."""
-    _bias_add_rows(out, b, 0, out.shape[0])
+bias_add_serial = serial_twin(bias_add)
 
 
 # ---------------------------------------------------------------- column sum (db)
@@ -92,10 +78,7 @@ def col_sum(dout, db):
         _col_sum_block(dout, db, c * COL_BLOCK, min(M, (c + 1) * COL_BLOCK))
 
 
-@kernel
-def col_sum_serial(dout, db):
-    """Serial twin of :func:`col_sum`."""
-    _col_sum_block(dout, db, 0, dout.shape[1])
+col_sum_serial = serial_twin(col_sum)
 
 
 # ---------------------------------------------------------------- Relu
@@ -121,10 +104,7 @@ def relu_forward(x, out, mask):
         _relu_fwd_range(x, out, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def relu_forward_serial(x, out, mask):
-    """Serial twin of :func:`relu_forward`."""
-    _relu_fwd_range(x, out, mask, 0, x.shape[0])
+relu_forward_serial = serial_twin(relu_forward)
 
 
 @kernel
@@ -146,10 +126,7 @@ def relu_backward(dout, mask):
         _relu_bwd_range(dout, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def relu_backward_serial(dout, mask):
-    """Serial twin of :func:`relu_backward`."""
-    _relu_bwd_range(dout, mask, 0, dout.shape[0])
+relu_backward_serial = serial_twin(relu_backward)
 
 
 @kernel
@@ -169,10 +146,7 @@ def relu(x, out):
         _relu_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def relu_serial(x, out):
-    """Serial twin of :func:`relu`."""
-    _relu_range(x, out, 0, x.shape[0])
+relu_serial = serial_twin(relu)
 
 
 # ---------------------------------------------------------------- Sigmoid
@@ -191,10 +165,7 @@ def sigmoid(x, out):
         _sigmoid_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def sigmoid_serial(x, out):
-    """Serial twin of :func:`sigmoid`."""
-    _sigmoid_range(x, out, 0, x.shape[0])
+sigmoid_serial = serial_twin(sigmoid)
 
 
 @kernel
@@ -216,10 +187,7 @@ def sigmoid_backward(dout, y, dx):
         _sigmoid_bwd_range(dout, y, dx, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def sigmoid_backward_serial(dout, y, dx):
-    """Serial twin of :func:`sigmoid_backward`."""
-    _sigmoid_bwd_range(dout, y, dx, 0, dx.shape[0])
+sigmoid_backward_serial = serial_twin(sigmoid_backward)
 
 
 # ---------------------------------------------------------------- Dropout
@@ -245,10 +213,7 @@ def dropout_forward(x, r, ratio, mask, out):
         _dropout_fwd_range(x, r, ratio, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def dropout_forward_serial(x, r, ratio, mask, out):
-    """Serial twin of :func:`dropout_forward`."""
-    _dropout_fwd_range(x, r, ratio, mask, out, 0, x.shape[0])
+dropout_forward_serial = serial_twin(dropout_forward)
 
 
 @kernel
@@ -265,10 +230,7 @@ def mask_mul(x, mask, out):
         _mask_mul_range(x, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def mask_mul_serial(x, mask, out):
-    """Serial twin of :func:`mask_mul`."""
-    _mask_mul_range(x, mask, out, 0, x.shape[0])
+mask_mul_serial = serial_twin(mask_mul)
 
 
 @kernel
@@ -285,7 +247,4 @@ def scale(x, c, out):
         _scale_range(x, c, out, k * CHUNK, min(n, (k + 1) * CHUNK))
 
 
-@kernel
-def scale_serial(x, c, out):
-    """Serial twin of :func:`scale`."""
-    _scale_range(x, c, out, 0, x.shape[0])
+scale_serial = serial_twin(scale)

@@ -9,7 +9,7 @@ Every kernel has a ``*_serial`` twin with the same signature for small inputs.
 """
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange, serial_twin
 
 #: Features per parallel task (a block of whole columns).
 COL_BLOCK = 16
@@ -60,10 +60,7 @@ def bn_forward_train(x, gamma, beta, eps, mu, var, std, xc, xn, out):
                       c * COL_BLOCK, min(D, (c + 1) * COL_BLOCK))
 
 
-@kernel
-def bn_forward_train_serial(x, gamma, beta, eps, mu, var, std, xc, xn, out):
-    """Serial twin of :func:`bn_forward_train`."""
-    _bn_fwd_block(x, gamma, beta, eps, mu, var, std, xc, xn, out, 0, x.shape[1])
+bn_forward_train_serial = serial_twin(bn_forward_train)
 
 
 @kernel
@@ -84,10 +81,7 @@ def bn_forward_test(x, gamma, beta, mean, sd, out):
         _bn_test_rows(x, gamma, beta, mean, sd, out, i, i + 1)
 
 
-@kernel
-def bn_forward_test_serial(x, gamma, beta, mean, sd, out):
-    """Serial twin of :func:`bn_forward_test`."""
-    _bn_test_rows(x, gamma, beta, mean, sd, out, 0, x.shape[0])
+bn_forward_test_serial = serial_twin(bn_forward_test)
 
 
 @kernel
@@ -142,7 +136,4 @@ def bn_backward(dout, gamma, xc, xn, std, dbeta, dgamma, dvar, dmu, dx):
                       c * COL_BLOCK, min(D, (c + 1) * COL_BLOCK))
 
 
-@kernel
-def bn_backward_serial(dout, gamma, xc, xn, std, dbeta, dgamma, dvar, dmu, dx):
-    """Serial twin of :func:`bn_backward`."""
-    _bn_bwd_block(dout, gamma, xc, xn, std, dbeta, dgamma, dvar, dmu, dx, 0, dout.shape[1])
+bn_backward_serial = serial_twin(bn_backward)

@@ -14,7 +14,7 @@ thread pool costs more than the update.
 """
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange, serial_twin
 
 #: Elements per parallel task.
 CHUNK = 1 << 13
@@ -40,10 +40,7 @@ def sgd(p, g, lr):
         _sgd_range(p, g, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def sgd_serial(p, g, lr):
-    """Serial twin of :func:`sgd`."""
-    _sgd_range(p, g, lr, 0, p.shape[0])
+sgd_serial = serial_twin(sgd)
 
 
 # ---------------------------------------------------------------- Momentum
@@ -63,10 +60,7 @@ def momentum(p, g, v, momentum, lr):
         _momentum_range(p, g, v, momentum, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def momentum_serial(p, g, v, momentum, lr):
-    """Serial twin of :func:`momentum`."""
-    _momentum_range(p, g, v, momentum, lr, 0, p.shape[0])
+momentum_serial = serial_twin(momentum)
 
 
 # ---------------------------------------------------------------- Nesterov
@@ -89,10 +83,7 @@ def nesterov(p, g, v, mm, c, momentum, lr):
         _nesterov_range(p, g, v, mm, c, momentum, lr, k * CHUNK, min(n, (k + 1) * CHUNK))
 
 
-@kernel
-def nesterov_serial(p, g, v, mm, c, momentum, lr):
-    """Serial twin of :func:`nesterov`."""
-    _nesterov_range(p, g, v, mm, c, momentum, lr, 0, p.shape[0])
+nesterov_serial = serial_twin(nesterov)
 
 
 # ---------------------------------------------------------------- AdaGrad
@@ -113,10 +104,7 @@ def adagrad(p, g, h, lr, eps):
         _adagrad_range(p, g, h, lr, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def adagrad_serial(p, g, h, lr, eps):
-    """Serial twin of :func:`adagrad`."""
-    _adagrad_range(p, g, h, lr, eps, 0, p.shape[0])
+adagrad_serial = serial_twin(adagrad)
 
 
 # ---------------------------------------------------------------- RMSprop
@@ -138,10 +126,7 @@ def rmsprop(p, g, h, lr, decay, one_minus_decay, eps):
         _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def rmsprop_serial(p, g, h, lr, decay, one_minus_decay, eps):
-    """Serial twin of :func:`rmsprop`."""
-    _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, 0, p.shape[0])
+rmsprop_serial = serial_twin(rmsprop)
 
 
 # ---------------------------------------------------------------- Adam
@@ -168,7 +153,4 @@ def adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
                     c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@kernel
-def adam_serial(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
-    """Serial twin of :func:`adam`."""
-    _adam_range(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps, 0, p.shape[0])
+adam_serial = serial_twin(adam)

@@ -108,6 +108,7 @@ def test_no_subcommand_is_a_usage_error():
     assert res.stderr.startswith("fastscratch: error: the following arguments are required: COMMAND")
 
 
+@pytest.mark.slow  # a training child process
 def test_ctrl_c_stops_after_saving(tmp_path):
     out = tmp_path / "run"
     cmd, env = _cmd("train", "--net", "two_layer", "--subset", "1000", "--epochs", "200",
@@ -154,6 +155,7 @@ def test_bench_prints_a_row_per_case(capsys, monkeypatch):
     assert row, lines[2]
 
 
+@pytest.mark.slow  # every bench case on both APIs
 def test_bench_cases_run_on_both_apis():
     # every case builds and runs once on both APIs with the quick shapes
     for case in bench.CASES:
