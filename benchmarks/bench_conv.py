@@ -1,9 +1,8 @@
 """im2col, col2im and the Convolution layer: reference vs kernels at the book's shapes (float64, batch 100)."""
-import timeit
 
 import numpy as np
 
-from .common import IMPLS, Benchmark, api, rng
+from .common import IMPLS, Benchmark, api, best_time, rng
 
 # label -> (x shape, filter count, filter size, pad); stride 1 throughout
 SHAPES = {
@@ -24,8 +23,8 @@ def conv_inputs(label):
     return x, W, b, 1, pad
 
 
-def best_time(fn, number=3, repeat=5):
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def _best(fn):
+    return best_time(fn, number=3)
 
 
 class Im2col(Benchmark):
@@ -167,7 +166,7 @@ class ConvSpeedup(Benchmark):
 
     def _ratio(self, make):
         ref, fast = make("reference"), make("kernels")
-        return best_time(ref) / best_time(fast)
+        return _best(ref) / _best(fast)
 
     def track_speedup_im2col(self, label):
         return self._ratio(lambda impl: lambda: api(impl).util.im2col(

@@ -1,7 +1,5 @@
 """Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64)."""
-import timeit
-
-from .common import IMPLS, Benchmark, api, rng
+from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 # label -> (x shape, W shape)
 AFFINE = {
@@ -9,13 +7,6 @@ AFFINE = {
     "100x100x10": ((100, 100), (100, 10)),  # SimpleConvNet Affine2
 }
 RELU = {"100x100": (100, 100), "100x30x24x24": (100, 30, 24, 24)}
-
-
-def speedup(layers, run, number=5, repeat=5):
-    """Reference time / kernels time of run(layer), both measured here (min of repeats)."""
-    t = {impl: min(timeit.repeat(lambda: run(layers[impl]), number=number, repeat=repeat)) / number
-         for impl in IMPLS}
-    return t["reference"] / t["kernels"]
 
 
 def affine_inputs(label):
@@ -56,7 +47,7 @@ class AffineSpeedup(Benchmark):
             layer.backward(self.dout)
 
     def track_speedup_forward_backward(self, label):
-        return speedup(self.layers, lambda l: (l.forward(self.x), l.backward(self.dout)),
+        return impl_speedup(self.layers, lambda layer: (layer.forward(self.x), layer.backward(self.dout)),
                        number=20 if label == "100x100x10" else 3)
 
 
@@ -90,5 +81,5 @@ class ReluSpeedup(Benchmark):
             layer.backward(self.dout)
 
     def track_speedup_forward_backward(self, label):
-        return speedup(self.layers, lambda l: (l.forward(self.x), l.backward(self.dout)),
+        return impl_speedup(self.layers, lambda layer: (layer.forward(self.x), layer.backward(self.dout)),
                        number=50 if label == "100x100" else 3)

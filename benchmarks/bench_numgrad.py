@@ -11,12 +11,11 @@
 - Chapter 4's training loop with the numerical gradient (TwoLayerNet hidden
   50, batch 100, SGD lr 0.1), 100 iterations, on the kernels only.
 """
-import timeit
 
 import numba
 import numpy as np
 
-from .common import IMPLS, Benchmark, api
+from .common import IMPLS, Benchmark, api, best_time
 
 #: Affine(D_IN, HIDDEN) - ReLU - Affine(HIDDEN, K): 60*140 + 140 + 140*10 + 10 = 9,950 parameters
 D_IN, HIDDEN, K, BATCH = 60, 140, 10, 2
@@ -75,7 +74,7 @@ def _call_f(f, x, n_calls):
 
 
 def _best(fn, repeat):
-    return min(timeit.repeat(fn, number=1, repeat=repeat))
+    return best_time(fn, repeat=repeat)
 
 
 class NumgradCompiledF(Benchmark):

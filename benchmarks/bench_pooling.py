@@ -1,7 +1,5 @@
 """Max pooling: reference vs kernels, 2x2 stride 2 on SimpleConvNet's (100, 30, 24, 24) (float64)."""
-import timeit
-
-from .common import IMPLS, Benchmark, api, rng
+from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 # label -> (x shape, pool, stride, pad)
 SHAPES = {
@@ -52,9 +50,7 @@ class PoolingSpeedup(Benchmark):
             layer.backward(self.dout)
 
     def _ratio(self, run):
-        t = {impl: min(timeit.repeat(lambda: run(self.layers[impl]), number=3, repeat=5)) / 3
-             for impl in IMPLS}
-        return t["reference"] / t["kernels"]
+        return impl_speedup(self.layers, run, number=3)
 
     def track_speedup_forward(self, label):
         return self._ratio(lambda layer: layer.forward(self.x))

@@ -3,6 +3,8 @@ import timeit
 
 import numpy as np
 
+from fastscratch._timing import best_time, speedup  # noqa: F401  (the one timing helper, re-exported)
+
 IMPLS = ["reference", "kernels"]
 
 
@@ -25,3 +27,8 @@ def api(impl):
     else:
         raise NotImplementedError(impl)
     return mod
+
+
+def impl_speedup(objs, run, number=5, repeat=5):
+    """Reference over kernels time of ``run(objs[impl])``, both measured in this process (best of repeats)."""
+    return speedup(lambda: run(objs["reference"]), lambda: run(objs["kernels"]), number=number, repeat=repeat)

@@ -1,16 +1,18 @@
-"""The hot paths timed by ``fastscratch bench``: one shape table, reused by the asv suite.
+"""The hot paths timed by ``fastscratch bench``: the shapes of the book's chapter 7 network (FULL, QUICK).
 
 Each ``Case`` builds, for an API module (``fastscratch`` or
 ``fastscratch.reference``), a zero-argument callable doing the work once on
 seeded inputs; ``torch`` builds the PyTorch CPU counterpart (float64) where
 there is one. ``run_case`` calls each callable once (compilation, caches) and
-then reports the best of a few repeats of the wall clock.
+then reports the best of a few repeats of the wall clock (``fastscratch._timing``,
+shared with the asv suite and ``benchmarks.measure``).
 """
-import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
+
+from ._timing import best_time
 
 #: shapes: the book's chapter 7 network on MNIST, batch 100 (quick: batch 20)
 FULL = dict(batch=100, channels=1, size=28, filters=30, fsize=5, hidden=100, pool_ch=30, pool_size=24,
@@ -223,18 +225,6 @@ CASES = [
 ]
 
 
-def best_time(fn, repeat, number=1):
-    """Best wall time of `repeat` runs of fn() (called `number` times each), after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
-
-
 def _fmt(seconds):
     if seconds is None:
         return "-"
@@ -293,7 +283,7 @@ def _torch_child(quick, repeat, threads):
         return None
     torch.set_num_threads(threads)  # the kernels' thread count
     shapes = QUICK if quick else FULL
-    return {case.name: best_time(case.torch(torch, shapes), repeat) for case in CASES if case.torch}
+    return {case.name: best_time(case.torch(torch, shapes), repeat=repeat, warmup=True) for case in CASES if case.torch}
 
 
 def main(quick=False, torch=False, out=None):
@@ -317,8 +307,8 @@ def main(quick=False, torch=False, out=None):
     print(header, file=out)
     print("-" * len(header), file=out)
     for case in CASES:
-        ref = best_time(case.build(reference, shapes), repeat)
-        fast = best_time(case.build(fastscratch, shapes), repeat)
+        ref = best_time(case.build(reference, shapes), repeat=repeat, warmup=True)
+        fast = best_time(case.build(fastscratch, shapes), repeat=repeat, warmup=True)
         row = f"{case.name:<24}{case.label(shapes):<36}{_fmt(ref):>12}{_fmt(fast):>12}{ref / fast:>8.1f}x"
         if ttimes is not None:
             tt = ttimes.get(case.name)
