@@ -2,14 +2,12 @@
 
 import numpy as np
 
+from fastscratch._bench_shapes import CONV
+
 from .common import IMPLS, Benchmark, api, best_time, rng
 
 # label -> (x shape, filter count, filter size, pad); stride 1 throughout
-SHAPES = {
-    "conv1-100x1x28x28-f30k5": ((100, 1, 28, 28), 30, 5, 0),     # SimpleConvNet conv1
-    "conv2-100x16x28x28-f16k3p1": ((100, 16, 28, 28), 16, 3, 1),  # DeepConvNet conv2
-    "conv4-100x32x14x14-f64k3p1": ((100, 32, 14, 14), 64, 3, 1),  # DeepConvNet conv4-like
-}
+SHAPES = CONV
 LABELS = list(SHAPES)
 
 

@@ -1,12 +1,8 @@
 """Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64)."""
+from fastscratch._bench_shapes import AFFINE, RELU  # label -> (x shape, W shape); label -> x shape
+
 from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
-# label -> (x shape, W shape)
-AFFINE = {
-    "100x4320x100": ((100, 4320), (4320, 100)),  # SimpleConvNet Affine1
-    "100x100x10": ((100, 100), (100, 10)),  # SimpleConvNet Affine2
-}
-RELU = {"100x100": (100, 100), "100x30x24x24": (100, 30, 24, 24)}
 
 
 def affine_inputs(label):

@@ -1,7 +1,7 @@
 """BatchNormalization forward + backward in training mode; reference vs kernels (float64)."""
-from .common import IMPLS, Benchmark, api, impl_speedup, rng
+from fastscratch._bench_shapes import BATCHNORM as SHAPES
 
-SHAPES = {"100x100": (100, 100), "100x16x14x14": (100, 16, 14, 14)}
+from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 
 def make(impl, label):

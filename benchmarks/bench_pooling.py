@@ -1,12 +1,10 @@
 """Max pooling: reference vs kernels, 2x2 stride 2 on SimpleConvNet's (100, 30, 24, 24) (float64)."""
+from fastscratch._bench_shapes import POOL
+
 from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 # label -> (x shape, pool, stride, pad)
-SHAPES = {
-    "100x30x24x24-p2s2": ((100, 30, 24, 24), 2, 2, 0),  # SimpleConvNet Pool1
-    "100x16x28x28-p2s2": ((100, 16, 28, 28), 2, 2, 0),  # DeepConvNet first pooling
-    "100x16x28x28-p3s2p1": ((100, 16, 28, 28), 3, 2, 1),  # overlapping windows with padding
-}
+SHAPES = POOL
 LABELS = list(SHAPES)
 
 

@@ -1,7 +1,7 @@
 """SoftmaxWithLoss forward + backward (kernels/softmax_ce.py: one pass per row each), label targets; reference vs kernels."""
-from .common import IMPLS, Benchmark, api, impl_speedup, rng
+from fastscratch._bench_shapes import SOFTMAX as SHAPES
 
-SHAPES = {"100x10": (100, 10), "1000x1000": (1000, 1000)}
+from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 
 def inputs(label):
