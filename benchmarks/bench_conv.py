@@ -4,7 +4,7 @@ import numpy as np
 
 from fastscratch._bench_shapes import CONV
 
-from .common import IMPLS, Benchmark, api, best_time, rng
+from .common import IMPLS, Benchmark, _LayerTimes, api, best_time, rng
 
 # label -> (x shape, filter count, filter size, pad); stride 1 throughout
 SHAPES = CONV
@@ -93,7 +93,7 @@ class Col2im(Benchmark):
         self.mod.col2im(self.col, self.shape, self.k, self.k, self.stride, self.pad)
 
 
-class ConvLayer(Benchmark):
+class ConvLayer(_LayerTimes, Benchmark):
     params = (LABELS, IMPLS)
     param_names = ["shape", "impl"]
 
@@ -102,13 +102,6 @@ class ConvLayer(Benchmark):
         self.layer = api(impl).layers.Convolution(W, b, stride, pad)
         out = self.layer.forward(self.x)
         self.dout = rng(1).standard_normal(out.shape)
-        self.layer.backward(self.dout)
-
-    def time_forward(self, label, impl):
-        self.layer.forward(self.x)
-
-    def time_forward_backward(self, label, impl):
-        self.layer.forward(self.x)
         self.layer.backward(self.dout)
 
     def peakmem_forward_backward(self, label, impl):

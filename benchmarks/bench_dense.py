@@ -1,7 +1,7 @@
 """Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64)."""
 from fastscratch._bench_shapes import AFFINE, RELU  # label -> (x shape, W shape); label -> x shape
 
-from .common import IMPLS, Benchmark, api, impl_speedup, rng
+from .common import IMPLS, Benchmark, _LayerTimes, api, impl_speedup, rng
 
 
 
@@ -12,7 +12,7 @@ def affine_inputs(label):
     return x, W, b, r.standard_normal((x_shape[0], w_shape[1]))
 
 
-class Affine(Benchmark):
+class Affine(_LayerTimes, Benchmark):
     params = (list(AFFINE), IMPLS)
     param_names = ["shape", "impl"]
 
@@ -21,13 +21,6 @@ class Affine(Benchmark):
         self.layer = api(impl).layers.Affine(W, b)
         self.layer.forward(self.x)
         self.layer.backward(self.dout)  # compile outside the timing
-
-    def time_forward(self, label, impl):
-        self.layer.forward(self.x)
-
-    def time_forward_backward(self, label, impl):
-        self.layer.forward(self.x)
-        self.layer.backward(self.dout)
 
 
 class AffineSpeedup(Benchmark):

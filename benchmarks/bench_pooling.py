@@ -1,7 +1,7 @@
 """Max pooling: reference vs kernels, 2x2 stride 2 on SimpleConvNet's (100, 30, 24, 24) (float64)."""
 from fastscratch._bench_shapes import POOL
 
-from .common import IMPLS, Benchmark, api, impl_speedup, rng
+from .common import IMPLS, Benchmark, _LayerTimes, api, impl_speedup, rng
 
 # label -> (x shape, pool, stride, pad)
 SHAPES = POOL
@@ -13,7 +13,7 @@ def pool_inputs(label):
     return rng(0).standard_normal(x_shape), p, stride, pad
 
 
-class PoolingLayer(Benchmark):
+class PoolingLayer(_LayerTimes, Benchmark):
     params = (LABELS, IMPLS)
     param_names = ["shape", "impl"]
 
@@ -23,13 +23,6 @@ class PoolingLayer(Benchmark):
         out = self.layer.forward(self.x)
         self.dout = rng(1).standard_normal(out.shape)
         self.layer.backward(self.dout)  # compile outside the timing
-
-    def time_forward(self, label, impl):
-        self.layer.forward(self.x)
-
-    def time_forward_backward(self, label, impl):
-        self.layer.forward(self.x)
-        self.layer.backward(self.dout)
 
 
 class PoolingSpeedup(Benchmark):

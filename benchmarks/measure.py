@@ -25,7 +25,7 @@ def _cases(pattern):
         for cls in vars(mod).values():
             if not isinstance(cls, type) or cls.__module__ != mod.__name__:
                 continue
-            methods = [m for m in vars(cls) if m.startswith("time_")]
+            methods = [m for m in dir(cls) if m.startswith("time_")]  # inherited ones too (common._LayerTimes)
             if not methods:
                 continue
             params = getattr(cls, "params", [])
