@@ -11,6 +11,7 @@ import numpy as np
 from ._validate import as_float, check_array, check_ndim, check_nonempty, check_real_dtype
 from .kernels import dense as _kd
 from .kernels import softmax_ce as _ks
+from .kernels._jit import pick as _pick
 from .reference import functions as _reference
 from .reference.functions import (identity_function, mean_squared_error, relu_grad,
                                   sigmoid_grad, step_function, sum_squared_error)
@@ -29,7 +30,7 @@ def _elementwise(x, parallel, serial):
     """Run a flat element-wise kernel on a float array; returns a new C-ordered array of x's shape."""
     xc = np.ascontiguousarray(x)  # a copy only for strided input, never written
     out = np.empty(x.shape, dtype=x.dtype)
-    (parallel if _kd.use_parallel(x.size) else serial)(xc.reshape(-1), out.reshape(-1))
+    _pick(x.size, parallel, serial)(xc.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -73,7 +74,7 @@ def softmax(x):
     """
     rows = _as_rows(x, "x")
     y = np.empty(rows.shape, dtype=rows.dtype)
-    (_ks.softmax if _kd.use_parallel(rows.size) else _ks.softmax_serial)(rows, y)
+    _pick(rows.size, _ks.softmax, _ks.softmax_serial)(rows, y)
     return y.reshape(x.shape)
 
 
@@ -137,5 +138,5 @@ def softmax_loss(X, t):
     x2, idx, _ = _batch(X, t, "X", "t")
     y = np.empty(x2.shape, dtype=x2.dtype)
     rowlog = np.empty(x2.shape[0])
-    kern = _ks.softmax_ce if _kd.use_parallel(x2.size) else _ks.softmax_ce_serial
+    kern = _pick(x2.size, _ks.softmax_ce, _ks.softmax_ce_serial)
     return _mean_loss(kern(x2, idx, y, rowlog), x2.dtype, x2.shape[0])

@@ -14,18 +14,11 @@ results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
 """
 import numpy as np
 
+from ._chunks import CHUNK, chunk_stop, nchunks
 from ._jit import kernel, parallel_kernel, prange, serial_twin
-from ._jit import use_parallel  # noqa: F401  (the serial-or-parallel policy, for the wrappers)
 
-#: Elements per parallel task in flat element-wise kernels.
-CHUNK = 1 << 13
 #: Columns per parallel task in column reductions (each task owns whole columns).
 COL_BLOCK = 32
-
-
-@kernel
-def _nchunks(n, chunk):
-    return (n + chunk - 1) // chunk
 
 
 # ---------------------------------------------------------------- bias add
@@ -100,8 +93,8 @@ def relu_forward(x, out, mask):
     mask : bool ndarray of shape (n,), written.
     """
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
-        _relu_fwd_range(x, out, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _relu_fwd_range(x, out, mask, c * CHUNK, chunk_stop(c, n))
 
 
 relu_forward_serial = serial_twin(relu_forward)
@@ -122,8 +115,8 @@ def relu_backward(dout, mask):
     dout : ndarray of shape (n,), modified in place. mask : bool ndarray of shape (n,).
     """
     n = dout.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
-        _relu_bwd_range(dout, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _relu_bwd_range(dout, mask, c * CHUNK, chunk_stop(c, n))
 
 
 relu_backward_serial = serial_twin(relu_backward)
@@ -142,8 +135,8 @@ def _relu_range(x, out, start, stop):
 def relu(x, out):
     """out = np.maximum(0, x). x, out : ndarray of shape (n,), same float dtype."""
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
-        _relu_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _relu_range(x, out, c * CHUNK, chunk_stop(c, n))
 
 
 relu_serial = serial_twin(relu)
@@ -161,8 +154,8 @@ def _sigmoid_range(x, out, start, stop):
 def sigmoid(x, out):
     """out = 1 / (1 + exp(-x)). x, out : ndarray of shape (n,), same float dtype."""
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
-        _sigmoid_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _sigmoid_range(x, out, c * CHUNK, chunk_stop(c, n))
 
 
 sigmoid_serial = serial_twin(sigmoid)
@@ -183,8 +176,8 @@ def sigmoid_backward(dout, y, dx):
     dout, y, dx : ndarray of shape (n,), same float dtype; dx written.
     """
     n = dx.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
-        _sigmoid_bwd_range(dout, y, dx, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _sigmoid_bwd_range(dout, y, dx, c * CHUNK, chunk_stop(c, n))
 
 
 sigmoid_backward_serial = serial_twin(sigmoid_backward)
@@ -209,8 +202,8 @@ def dropout_forward(x, r, ratio, mask, out):
     ratio : float. mask : bool ndarray of shape (n,), written.
     """
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
-        _dropout_fwd_range(x, r, ratio, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _dropout_fwd_range(x, r, ratio, mask, out, c * CHUNK, chunk_stop(c, n))
 
 
 dropout_forward_serial = serial_twin(dropout_forward)
@@ -226,8 +219,8 @@ def _mask_mul_range(x, mask, out, start, stop):
 def mask_mul(x, mask, out):
     """out = x * mask. x, out : ndarray of shape (n,), same float dtype; mask : bool (n,)."""
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
-        _mask_mul_range(x, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _mask_mul_range(x, mask, out, c * CHUNK, chunk_stop(c, n))
 
 
 mask_mul_serial = serial_twin(mask_mul)
@@ -243,8 +236,8 @@ def _scale_range(x, c, out, start, stop):
 def scale(x, c, out):
     """out = x * c. x, out : ndarray of shape (n,), same float dtype; c : scalar of that dtype."""
     n = x.shape[0]
-    for k in prange(_nchunks(n, CHUNK)):
-        _scale_range(x, c, out, k * CHUNK, min(n, (k + 1) * CHUNK))
+    for k in prange(nchunks(n)):
+        _scale_range(x, c, out, k * CHUNK, chunk_stop(k, n))
 
 
 scale_serial = serial_twin(scale)

@@ -8,21 +8,15 @@ step matches NumPy's to the last bit. Scalars come cast by the caller the way
 NumPy casts them (a Python float takes the array's dtype; Adam's ``lr_t`` is a
 NumPy float64 and stays one).
 
-Parallel kernels split the elements into fixed chunks, one thread per chunk;
-the ``*_serial`` twins serve small parameters (biases), where starting the
-thread pool costs more than the update.
+Parallel kernels split the elements into fixed chunks (``_chunks.py``), one
+thread per chunk; the ``*_serial`` twins (generated: ``_jit.serial_twin``)
+serve small parameters (biases), where starting the thread pool costs more
+than the update.
 """
 import numpy as np
 
+from ._chunks import CHUNK, chunk_stop, nchunks
 from ._jit import kernel, parallel_kernel, prange, serial_twin
-
-#: Elements per parallel task.
-CHUNK = 1 << 13
-
-
-@kernel
-def _nchunks(n):
-    return (n + CHUNK - 1) // CHUNK
 
 
 # ---------------------------------------------------------------- SGD
@@ -36,8 +30,8 @@ def _sgd_range(p, g, lr, start, stop):
 def sgd(p, g, lr):
     """p -= lr * g. p written in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
-        _sgd_range(p, g, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _sgd_range(p, g, lr, c * CHUNK, chunk_stop(c, n))
 
 
 sgd_serial = serial_twin(sgd)
@@ -56,8 +50,8 @@ def _momentum_range(p, g, v, momentum, lr, start, stop):
 def momentum(p, g, v, momentum, lr):
     """v = momentum * v - lr * g; p += v. p and v written in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
-        _momentum_range(p, g, v, momentum, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _momentum_range(p, g, v, momentum, lr, c * CHUNK, chunk_stop(c, n))
 
 
 momentum_serial = serial_twin(momentum)
@@ -79,8 +73,8 @@ def _nesterov_range(p, g, v, mm, c, momentum, lr, start, stop):
 def nesterov(p, g, v, mm, c, momentum, lr):
     """p += mm*v; p -= c*g; v *= momentum; v -= lr*g (mm = m*m, c = (1+m)*lr). p, v in place."""
     n = p.shape[0]
-    for k in prange(_nchunks(n)):
-        _nesterov_range(p, g, v, mm, c, momentum, lr, k * CHUNK, min(n, (k + 1) * CHUNK))
+    for k in prange(nchunks(n)):
+        _nesterov_range(p, g, v, mm, c, momentum, lr, k * CHUNK, chunk_stop(k, n))
 
 
 nesterov_serial = serial_twin(nesterov)
@@ -100,8 +94,8 @@ def _adagrad_range(p, g, h, lr, eps, start, stop):
 def adagrad(p, g, h, lr, eps):
     """h += g*g; p -= lr * g / (sqrt(h) + eps). p, h in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
-        _adagrad_range(p, g, h, lr, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _adagrad_range(p, g, h, lr, eps, c * CHUNK, chunk_stop(c, n))
 
 
 adagrad_serial = serial_twin(adagrad)
@@ -122,8 +116,8 @@ def _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, start, stop):
 def rmsprop(p, g, h, lr, decay, one_minus_decay, eps):
     """h *= decay; h += (1-decay)*g*g; p -= lr * g / (sqrt(h) + eps). p, h in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
-        _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
+    for c in prange(nchunks(n)):
+        _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, c * CHUNK, chunk_stop(c, n))
 
 
 rmsprop_serial = serial_twin(rmsprop)
@@ -148,9 +142,9 @@ def adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
     lr_t is a float64 (as in the reference, where it is a NumPy float64 scalar).
     """
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
+    for c in prange(nchunks(n)):
         _adam_range(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps,
-                    c * CHUNK, min(n, (c + 1) * CHUNK))
+                    c * CHUNK, chunk_stop(c, n))
 
 
 adam_serial = serial_twin(adam)

@@ -3,8 +3,9 @@
 Rows are independent, so the parallel kernels ``prange`` over rows and each
 thread writes only its rows; the loss is then summed over the per-row terms
 in row order after the parallel loop (fixed order: bitwise repeatable). Every
-kernel has a ``*_serial`` twin with the same signature for small batches,
-where starting Numba's thread pool would cost more than the work.
+kernel has a ``*_serial`` twin for small batches, generated from it
+(``_jit.serial_twin``), where starting Numba's thread pool would cost more
+than the work.
 
 Targets reach the kernels as labels ``t : int ndarray of shape (N,)`` with
 values in [0, K), checked by the wrapper first (:func:`labels_in_range`);
