@@ -24,6 +24,14 @@ def _rng():
     return np.random.default_rng(0)
 
 
+def _forward_backward(layer, x, dout):
+    """A step that runs layer.forward(x) then layer.backward on a fresh copy of dout (Relu writes into it)."""
+    def step():
+        layer.forward(x)
+        layer.backward(dout.copy())
+    return step
+
+
 def _im2col(mod, s):
     x = _rng().random((s["batch"], s["channels"], s["size"], s["size"]))
     return lambda: mod.util.im2col(x, s["fsize"], s["fsize"], 1, 0)
@@ -44,10 +52,7 @@ def _conv(mod, s):
     out = s["size"] - s["fsize"] + 1
     dout = rng.standard_normal((s["batch"], s["filters"], out, out))
 
-    def step():
-        layer.forward(x)
-        layer.backward(dout.copy())
-    return step
+    return _forward_backward(layer, x, dout)
 
 
 def _pool(mod, s):
@@ -56,10 +61,7 @@ def _pool(mod, s):
     x = rng.standard_normal((s["batch"], s["pool_ch"], s["pool_size"], s["pool_size"]))
     dout = rng.standard_normal((s["batch"], s["pool_ch"], s["pool_size"] // 2, s["pool_size"] // 2))
 
-    def step():
-        layer.forward(x)
-        layer.backward(dout.copy())
-    return step
+    return _forward_backward(layer, x, dout)
 
 
 def _affine(mod, s):
@@ -68,10 +70,7 @@ def _affine(mod, s):
     x = rng.random((s["batch"], s["affine_in"]))
     dout = rng.standard_normal((s["batch"], s["hidden"]))
 
-    def step():
-        layer.forward(x)
-        layer.backward(dout.copy())
-    return step
+    return _forward_backward(layer, x, dout)
 
 
 def _softmax_loss(mod, s):
