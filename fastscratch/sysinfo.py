@@ -11,7 +11,7 @@ def _blas():
     except ImportError:
         threadpoolctl = None
     if threadpoolctl is not None:
-        import numpy
+        import numpy  # load NumPy's BLAS so threadpoolctl sees it
         rows = [f"{p.get('internal_api')} {p.get('version')} ({p.get('threading_layer', '?')} threads: "
                 f"{p.get('num_threads')})" for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
         if rows:
