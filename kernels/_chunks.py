@@ -11,12 +11,6 @@ CHUNK = 1 << 13
 
 
 @kernel
-def nchunks(n):
-    """Number of chunks of n elements."""
-    return (n + CHUNK - 1) // CHUNK
-
-
-@kernel
-def chunk_stop(c, n):
-    """One past the last element of chunk c (its first is ``c * CHUNK``)."""
-    return min(n, (c + 1) * CHUNK)
+def nchunks(n, chunk):
+    """Number of chunks of ``chunk`` elements in n elements."""
+    return (n + chunk - 1) // chunk

@@ -36,18 +36,25 @@ prange = numba.prange
 def serial_twin(parallel):
     """The serial twin of a parallel kernel: the same Python function compiled without parallel=True.
 
-    Same arguments, same operations in the same order, so the twin's results are
-    bitwise the parallel kernel's (each kernel's work partition is fixed).
+    ``prange`` runs as ``range``: the twin does the parallel kernel's loop, one
+    iteration after another, with the same operations in the same order, so its
+    results are bitwise the parallel kernel's.
 
     Numba's on-disk cache keys an entry by the function's module, qualified name
     and line, and by the signature, not by the compile flags: decorating the same
     function a second time with parallel=False would load the parallel kernel's
     cached code (or the reverse). The twin is therefore a copy of the function
     under its own name, ``<name>_serial``, which gets its own cache files.
+
+    Used where the parallel loop run serially is what a serial kernel would
+    write anyway (softmax_ce.py: one helper call per row). Kernels whose loop is
+    over blocks of a range (dense.py, norm.py, optim.py) keep hand-written twins
+    that call their helper once over the whole range: a helper call inside a
+    loop, even a loop of one iteration, compiles to much slower code on the
+    small inputs the twins exist for (docs/performance.md).
     """
     fn = parallel.py_func
-    name = fn.__name__ + "_serial"
-    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
     copy.__qualname__ = fn.__qualname__ + "_serial"
     copy.__module__ = fn.__module__
     copy.__doc__ = f"Serial twin of :func:`{fn.__name__}` (same arguments, same results)."

@@ -5,7 +5,8 @@ do the element-wise and reduction passes around them. Every kernel comes as a
 parallel one (``prange`` over rows or element chunks) and a ``*_serial`` twin
 with the same signature: waking Numba's thread pool costs a few microseconds,
 more than the whole job on a (100, 10) array, so the wrappers pick the twin
-by size (``_jit.use_parallel``). The twins are generated (``_jit.serial_twin``).
+by size (``_jit.pick``). The twins are written out: see ``_jit.serial_twin``
+for why they are not generated here.
 
 Element-wise kernels take C-contiguous arrays viewed flat (``x.reshape(-1)``).
 Arithmetic follows the reference expression by expression (same operations,
@@ -14,8 +15,8 @@ results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
 """
 import numpy as np
 
-from ._chunks import CHUNK, chunk_stop, nchunks
-from ._jit import kernel, parallel_kernel, prange, serial_twin
+from ._chunks import CHUNK, nchunks
+from ._jit import kernel, parallel_kernel, prange
 
 #: Columns per parallel task in column reductions (each task owns whole columns).
 COL_BLOCK = 32
@@ -41,7 +42,10 @@ def bias_add(out, b):
         _bias_add_rows(out, b, i, i + 1)
 
 
-bias_add_serial = serial_twin(bias_add)
+@kernel
+def bias_add_serial(out, b):
+    """Serial twin of :func:`bias_add`."""
+    _bias_add_rows(out, b, 0, out.shape[0])
 
 
 # ---------------------------------------------------------------- column sum (db)
@@ -71,7 +75,10 @@ def col_sum(dout, db):
         _col_sum_block(dout, db, c * COL_BLOCK, min(M, (c + 1) * COL_BLOCK))
 
 
-col_sum_serial = serial_twin(col_sum)
+@kernel
+def col_sum_serial(dout, db):
+    """Serial twin of :func:`col_sum`."""
+    _col_sum_block(dout, db, 0, dout.shape[1])
 
 
 # ---------------------------------------------------------------- Relu
@@ -93,11 +100,14 @@ def relu_forward(x, out, mask):
     mask : bool ndarray of shape (n,), written.
     """
     n = x.shape[0]
-    for c in prange(nchunks(n)):
-        _relu_fwd_range(x, out, mask, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _relu_fwd_range(x, out, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-relu_forward_serial = serial_twin(relu_forward)
+@kernel
+def relu_forward_serial(x, out, mask):
+    """Serial twin of :func:`relu_forward`."""
+    _relu_fwd_range(x, out, mask, 0, x.shape[0])
 
 
 @kernel
@@ -115,11 +125,14 @@ def relu_backward(dout, mask):
     dout : ndarray of shape (n,), modified in place. mask : bool ndarray of shape (n,).
     """
     n = dout.shape[0]
-    for c in prange(nchunks(n)):
-        _relu_bwd_range(dout, mask, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _relu_bwd_range(dout, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-relu_backward_serial = serial_twin(relu_backward)
+@kernel
+def relu_backward_serial(dout, mask):
+    """Serial twin of :func:`relu_backward`."""
+    _relu_bwd_range(dout, mask, 0, dout.shape[0])
 
 
 @kernel
@@ -135,11 +148,14 @@ def _relu_range(x, out, start, stop):
 def relu(x, out):
     """out = np.maximum(0, x). x, out : ndarray of shape (n,), same float dtype."""
     n = x.shape[0]
-    for c in prange(nchunks(n)):
-        _relu_range(x, out, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _relu_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-relu_serial = serial_twin(relu)
+@kernel
+def relu_serial(x, out):
+    """Serial twin of :func:`relu`."""
+    _relu_range(x, out, 0, x.shape[0])
 
 
 # ---------------------------------------------------------------- Sigmoid
@@ -154,11 +170,14 @@ def _sigmoid_range(x, out, start, stop):
 def sigmoid(x, out):
     """out = 1 / (1 + exp(-x)). x, out : ndarray of shape (n,), same float dtype."""
     n = x.shape[0]
-    for c in prange(nchunks(n)):
-        _sigmoid_range(x, out, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _sigmoid_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-sigmoid_serial = serial_twin(sigmoid)
+@kernel
+def sigmoid_serial(x, out):
+    """Serial twin of :func:`sigmoid`."""
+    _sigmoid_range(x, out, 0, x.shape[0])
 
 
 @kernel
@@ -176,11 +195,14 @@ def sigmoid_backward(dout, y, dx):
     dout, y, dx : ndarray of shape (n,), same float dtype; dx written.
     """
     n = dx.shape[0]
-    for c in prange(nchunks(n)):
-        _sigmoid_bwd_range(dout, y, dx, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _sigmoid_bwd_range(dout, y, dx, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-sigmoid_backward_serial = serial_twin(sigmoid_backward)
+@kernel
+def sigmoid_backward_serial(dout, y, dx):
+    """Serial twin of :func:`sigmoid_backward`."""
+    _sigmoid_bwd_range(dout, y, dx, 0, dx.shape[0])
 
 
 # ---------------------------------------------------------------- Dropout
@@ -202,11 +224,14 @@ def dropout_forward(x, r, ratio, mask, out):
     ratio : float. mask : bool ndarray of shape (n,), written.
     """
     n = x.shape[0]
-    for c in prange(nchunks(n)):
-        _dropout_fwd_range(x, r, ratio, mask, out, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _dropout_fwd_range(x, r, ratio, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-dropout_forward_serial = serial_twin(dropout_forward)
+@kernel
+def dropout_forward_serial(x, r, ratio, mask, out):
+    """Serial twin of :func:`dropout_forward`."""
+    _dropout_fwd_range(x, r, ratio, mask, out, 0, x.shape[0])
 
 
 @kernel
@@ -219,11 +244,14 @@ def _mask_mul_range(x, mask, out, start, stop):
 def mask_mul(x, mask, out):
     """out = x * mask. x, out : ndarray of shape (n,), same float dtype; mask : bool (n,)."""
     n = x.shape[0]
-    for c in prange(nchunks(n)):
-        _mask_mul_range(x, mask, out, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _mask_mul_range(x, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-mask_mul_serial = serial_twin(mask_mul)
+@kernel
+def mask_mul_serial(x, mask, out):
+    """Serial twin of :func:`mask_mul`."""
+    _mask_mul_range(x, mask, out, 0, x.shape[0])
 
 
 @kernel
@@ -236,8 +264,11 @@ def _scale_range(x, c, out, start, stop):
 def scale(x, c, out):
     """out = x * c. x, out : ndarray of shape (n,), same float dtype; c : scalar of that dtype."""
     n = x.shape[0]
-    for k in prange(nchunks(n)):
-        _scale_range(x, c, out, k * CHUNK, chunk_stop(k, n))
+    for k in prange(nchunks(n, CHUNK)):
+        _scale_range(x, c, out, k * CHUNK, min(n, (k + 1) * CHUNK))
 
 
-scale_serial = serial_twin(scale)
+@kernel
+def scale_serial(x, c, out):
+    """Serial twin of :func:`scale`."""
+    _scale_range(x, c, out, 0, x.shape[0])

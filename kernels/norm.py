@@ -5,12 +5,12 @@ the parallel kernels ``prange`` over blocks of whole columns, so each thread
 owns its features' statistics and outputs (no shared accumulator, fixed
 summation order: bitwise repeatable). Sums run over rows 0..N-1 in order,
 which is the order of NumPy's ``sum(axis=0)`` on a C-contiguous array.
-Every kernel has a ``*_serial`` twin for small inputs, generated from it
-(``_jit.serial_twin``).
+Every kernel has a ``*_serial`` twin with the same signature for small inputs,
+written out rather than generated (see ``_jit.serial_twin``).
 """
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange, serial_twin
+from ._jit import kernel, parallel_kernel, prange
 
 #: Features per parallel task (a block of whole columns).
 COL_BLOCK = 16
@@ -61,7 +61,10 @@ def bn_forward_train(x, gamma, beta, eps, mu, var, std, xc, xn, out):
                       c * COL_BLOCK, min(D, (c + 1) * COL_BLOCK))
 
 
-bn_forward_train_serial = serial_twin(bn_forward_train)
+@kernel
+def bn_forward_train_serial(x, gamma, beta, eps, mu, var, std, xc, xn, out):
+    """Serial twin of :func:`bn_forward_train`."""
+    _bn_fwd_block(x, gamma, beta, eps, mu, var, std, xc, xn, out, 0, x.shape[1])
 
 
 @kernel
@@ -82,7 +85,10 @@ def bn_forward_test(x, gamma, beta, mean, sd, out):
         _bn_test_rows(x, gamma, beta, mean, sd, out, i, i + 1)
 
 
-bn_forward_test_serial = serial_twin(bn_forward_test)
+@kernel
+def bn_forward_test_serial(x, gamma, beta, mean, sd, out):
+    """Serial twin of :func:`bn_forward_test`."""
+    _bn_test_rows(x, gamma, beta, mean, sd, out, 0, x.shape[0])
 
 
 @kernel
@@ -137,4 +143,7 @@ def bn_backward(dout, gamma, xc, xn, std, dbeta, dgamma, dvar, dmu, dx):
                       c * COL_BLOCK, min(D, (c + 1) * COL_BLOCK))
 
 
-bn_backward_serial = serial_twin(bn_backward)
+@kernel
+def bn_backward_serial(dout, gamma, xc, xn, std, dbeta, dgamma, dvar, dmu, dx):
+    """Serial twin of :func:`bn_backward`."""
+    _bn_bwd_block(dout, gamma, xc, xn, std, dbeta, dgamma, dvar, dmu, dx, 0, dout.shape[1])

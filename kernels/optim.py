@@ -8,15 +8,15 @@ step matches NumPy's to the last bit. Scalars come cast by the caller the way
 NumPy casts them (a Python float takes the array's dtype; Adam's ``lr_t`` is a
 NumPy float64 and stays one).
 
-Parallel kernels split the elements into fixed chunks (``_chunks.py``), one
-thread per chunk; the ``*_serial`` twins (generated: ``_jit.serial_twin``)
-serve small parameters (biases), where starting the thread pool costs more
-than the update.
+Parallel kernels split the elements into fixed chunks, one thread per chunk;
+the ``*_serial`` twins serve small parameters (biases), where starting the
+thread pool costs more than the update. They are written out rather than
+generated: see ``_jit.serial_twin``.
 """
 import numpy as np
 
-from ._chunks import CHUNK, chunk_stop, nchunks
-from ._jit import kernel, parallel_kernel, prange, serial_twin
+from ._chunks import CHUNK, nchunks
+from ._jit import kernel, parallel_kernel, prange
 
 
 # ---------------------------------------------------------------- SGD
@@ -30,11 +30,14 @@ def _sgd_range(p, g, lr, start, stop):
 def sgd(p, g, lr):
     """p -= lr * g. p written in place."""
     n = p.shape[0]
-    for c in prange(nchunks(n)):
-        _sgd_range(p, g, lr, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _sgd_range(p, g, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-sgd_serial = serial_twin(sgd)
+@kernel
+def sgd_serial(p, g, lr):
+    """Serial twin of :func:`sgd`."""
+    _sgd_range(p, g, lr, 0, p.shape[0])
 
 
 # ---------------------------------------------------------------- Momentum
@@ -50,11 +53,14 @@ def _momentum_range(p, g, v, momentum, lr, start, stop):
 def momentum(p, g, v, momentum, lr):
     """v = momentum * v - lr * g; p += v. p and v written in place."""
     n = p.shape[0]
-    for c in prange(nchunks(n)):
-        _momentum_range(p, g, v, momentum, lr, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _momentum_range(p, g, v, momentum, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-momentum_serial = serial_twin(momentum)
+@kernel
+def momentum_serial(p, g, v, momentum, lr):
+    """Serial twin of :func:`momentum`."""
+    _momentum_range(p, g, v, momentum, lr, 0, p.shape[0])
 
 
 # ---------------------------------------------------------------- Nesterov
@@ -73,11 +79,14 @@ def _nesterov_range(p, g, v, mm, c, momentum, lr, start, stop):
 def nesterov(p, g, v, mm, c, momentum, lr):
     """p += mm*v; p -= c*g; v *= momentum; v -= lr*g (mm = m*m, c = (1+m)*lr). p, v in place."""
     n = p.shape[0]
-    for k in prange(nchunks(n)):
-        _nesterov_range(p, g, v, mm, c, momentum, lr, k * CHUNK, chunk_stop(k, n))
+    for k in prange(nchunks(n, CHUNK)):
+        _nesterov_range(p, g, v, mm, c, momentum, lr, k * CHUNK, min(n, (k + 1) * CHUNK))
 
 
-nesterov_serial = serial_twin(nesterov)
+@kernel
+def nesterov_serial(p, g, v, mm, c, momentum, lr):
+    """Serial twin of :func:`nesterov`."""
+    _nesterov_range(p, g, v, mm, c, momentum, lr, 0, p.shape[0])
 
 
 # ---------------------------------------------------------------- AdaGrad
@@ -94,11 +103,14 @@ def _adagrad_range(p, g, h, lr, eps, start, stop):
 def adagrad(p, g, h, lr, eps):
     """h += g*g; p -= lr * g / (sqrt(h) + eps). p, h in place."""
     n = p.shape[0]
-    for c in prange(nchunks(n)):
-        _adagrad_range(p, g, h, lr, eps, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _adagrad_range(p, g, h, lr, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-adagrad_serial = serial_twin(adagrad)
+@kernel
+def adagrad_serial(p, g, h, lr, eps):
+    """Serial twin of :func:`adagrad`."""
+    _adagrad_range(p, g, h, lr, eps, 0, p.shape[0])
 
 
 # ---------------------------------------------------------------- RMSprop
@@ -116,11 +128,14 @@ def _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, start, stop):
 def rmsprop(p, g, h, lr, decay, one_minus_decay, eps):
     """h *= decay; h += (1-decay)*g*g; p -= lr * g / (sqrt(h) + eps). p, h in place."""
     n = p.shape[0]
-    for c in prange(nchunks(n)):
-        _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, c * CHUNK, chunk_stop(c, n))
+    for c in prange(nchunks(n, CHUNK)):
+        _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-rmsprop_serial = serial_twin(rmsprop)
+@kernel
+def rmsprop_serial(p, g, h, lr, decay, one_minus_decay, eps):
+    """Serial twin of :func:`rmsprop`."""
+    _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, 0, p.shape[0])
 
 
 # ---------------------------------------------------------------- Adam
@@ -142,9 +157,12 @@ def adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
     lr_t is a float64 (as in the reference, where it is a NumPy float64 scalar).
     """
     n = p.shape[0]
-    for c in prange(nchunks(n)):
+    for c in prange(nchunks(n, CHUNK)):
         _adam_range(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps,
-                    c * CHUNK, chunk_stop(c, n))
+                    c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-adam_serial = serial_twin(adam)
+@kernel
+def adam_serial(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
+    """Serial twin of :func:`adam`."""
+    _adam_range(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps, 0, p.shape[0])

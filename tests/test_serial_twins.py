@@ -1,8 +1,9 @@
-"""Every ``*_serial`` kernel is generated from its parallel kernel (kernels/_jit.py serial_twin).
+"""Every ``*_serial`` kernel is a serial build of its parallel kernel's job, cached on disk under a name of its own.
 
-Numba's on-disk cache keys entries by module, qualified name, line and signature,
-not by compile flags, so a twin must carry a name of its own or it would load the
-parallel kernel's cached code. Checked without compiling anything.
+Generated twins (kernels/_jit.py serial_twin) compile the parallel kernel's own
+function; Numba's on-disk cache keys entries by module, qualified name, line and
+signature, not by compile flags, so a generated twin must carry a name of its
+own or it would load the parallel kernel's cached code. Checked without compiling.
 """
 import importlib
 import pkgutil
@@ -26,15 +27,23 @@ def test_there_are_twins():
 
 
 @pytest.mark.parametrize("parallel, serial", TWINS)
-def test_twin_is_the_parallel_code_compiled_serially(parallel, serial):
-    assert serial.py_func.__code__ is parallel.py_func.__code__      # generated, not hand-written
+def test_twin_is_serial_cached_and_named_apart(parallel, serial):
     assert parallel.targetoptions.get("parallel") is True
     assert not serial.targetoptions.get("parallel")
+    assert type(serial._cache).__name__ == "FunctionCache"          # on-disk cache, like every kernel
     assert serial.py_func.__qualname__ == parallel.py_func.__qualname__ + "_serial"  # own cache entry
-    assert type(serial._cache).__name__ == "FunctionCache"         # on-disk cache, like every kernel
+    if serial.py_func.__code__ is not parallel.py_func.__code__:      # hand-written: same arguments
+        assert serial.py_func.__code__.co_varnames[:serial.py_func.__code__.co_argcount] == \
+            parallel.py_func.__code__.co_varnames[:parallel.py_func.__code__.co_argcount]
 
 
-def test_twin_gives_the_parallel_kernels_bits():
+def test_softmax_twins_are_generated():
+    from fastscratch.kernels import softmax_ce as ks
+    for name in ("softmax", "softmax_ce", "softmax_ce_backward_labels", "softmax_ce_backward_onehot"):
+        assert getattr(ks, name + "_serial").py_func.__code__ is getattr(ks, name).py_func.__code__
+
+
+def test_generated_twin_gives_the_parallel_kernels_bits():
     from fastscratch.kernels import softmax_ce as ks
     x = np.random.default_rng(0).standard_normal((37, 11))
     t = np.arange(37) % 11
