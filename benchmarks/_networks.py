@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import timeit
 
 import numpy as np
+
+from fastscratch import _timing
 
 from .common import api, rng
 
@@ -69,25 +70,13 @@ class TrainingStep:
         self.optimizer.update(self.network.params, grads)
 
 
-def best_time(fn, max_repeat=7, budget=1.5):
-    """The fastest of up to max_repeat single calls of fn, in seconds (the least disturbed by other load).
-
-    Calls stop once `budget` seconds have gone by (at least one call), so a
-    step of seconds on the reference is sampled once or twice, not seven times:
-    the whole suite stays quick to run.
-    """
-    times = []
-    start = timeit.default_timer()
-    while len(times) < max_repeat and (not times or timeit.default_timer() - start < budget):
-        t0 = timeit.default_timer()
-        fn()
-        times.append(timeit.default_timer() - t0)
-    return min(times)
-
-
 def speedup(reference_fn, kernels_fn):
-    """Reference time over kernels time, each the best of a few calls made in this process."""
-    return best_time(reference_fn) / best_time(kernels_fn)
+    """Reference time over kernels time, each the best of up to 7 calls made in this process.
+
+    At most 1.5 s of calls each, so a reference step of seconds is sampled once
+    or twice, not seven times: the whole suite stays quick to run.
+    """
+    return _timing.speedup(reference_fn, kernels_fn, repeat=7, budget=1.5)
 
 
 #: Child script for cold/warm start timings: the clock starts before fastscratch is

@@ -1,16 +1,13 @@
 """im2col, col2im and the Convolution layer: reference vs kernels at the book's shapes (float64, batch 100)."""
-import timeit
 
 import numpy as np
 
-from .common import IMPLS, Benchmark, api, rng
+from fastscratch._bench_shapes import CONV
+
+from .common import IMPLS, Benchmark, _LayerTimes, api, best_time, rng
 
 # label -> (x shape, filter count, filter size, pad); stride 1 throughout
-SHAPES = {
-    "conv1-100x1x28x28-f30k5": ((100, 1, 28, 28), 30, 5, 0),     # SimpleConvNet conv1
-    "conv2-100x16x28x28-f16k3p1": ((100, 16, 28, 28), 16, 3, 1),  # DeepConvNet conv2
-    "conv4-100x32x14x14-f64k3p1": ((100, 32, 14, 14), 64, 3, 1),  # DeepConvNet conv4-like
-}
+SHAPES = CONV
 LABELS = list(SHAPES)
 
 
@@ -24,8 +21,8 @@ def conv_inputs(label):
     return x, W, b, 1, pad
 
 
-def best_time(fn, number=3, repeat=5):
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+def _best(fn):
+    return best_time(fn, number=3)
 
 
 class Im2col(Benchmark):
@@ -96,7 +93,7 @@ class Col2im(Benchmark):
         self.mod.col2im(self.col, self.shape, self.k, self.k, self.stride, self.pad)
 
 
-class ConvLayer(Benchmark):
+class ConvLayer(_LayerTimes, Benchmark):
     params = (LABELS, IMPLS)
     param_names = ["shape", "impl"]
 
@@ -105,13 +102,6 @@ class ConvLayer(Benchmark):
         self.layer = api(impl).layers.Convolution(W, b, stride, pad)
         out = self.layer.forward(self.x)
         self.dout = rng(1).standard_normal(out.shape)
-        self.layer.backward(self.dout)
-
-    def time_forward(self, label, impl):
-        self.layer.forward(self.x)
-
-    def time_forward_backward(self, label, impl):
-        self.layer.forward(self.x)
         self.layer.backward(self.dout)
 
     def peakmem_forward_backward(self, label, impl):
@@ -167,7 +157,7 @@ class ConvSpeedup(Benchmark):
 
     def _ratio(self, make):
         ref, fast = make("reference"), make("kernels")
-        return best_time(ref) / best_time(fast)
+        return _best(ref) / _best(fast)
 
     def track_speedup_im2col(self, label):
         return self._ratio(lambda impl: lambda: api(impl).util.im2col(

@@ -1,21 +1,8 @@
 """Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64)."""
-import timeit
+from fastscratch._bench_shapes import AFFINE, RELU  # label -> (x shape, W shape); label -> x shape
 
-from .common import IMPLS, Benchmark, api, rng
+from .common import IMPLS, Benchmark, _LayerTimes, api, impl_speedup, rng
 
-# label -> (x shape, W shape)
-AFFINE = {
-    "100x4320x100": ((100, 4320), (4320, 100)),  # SimpleConvNet Affine1
-    "100x100x10": ((100, 100), (100, 10)),  # SimpleConvNet Affine2
-}
-RELU = {"100x100": (100, 100), "100x30x24x24": (100, 30, 24, 24)}
-
-
-def speedup(layers, run, number=5, repeat=5):
-    """Reference time / kernels time of run(layer), both measured here (min of repeats)."""
-    t = {impl: min(timeit.repeat(lambda: run(layers[impl]), number=number, repeat=repeat)) / number
-         for impl in IMPLS}
-    return t["reference"] / t["kernels"]
 
 
 def affine_inputs(label):
@@ -25,7 +12,7 @@ def affine_inputs(label):
     return x, W, b, r.standard_normal((x_shape[0], w_shape[1]))
 
 
-class Affine(Benchmark):
+class Affine(_LayerTimes, Benchmark):
     params = (list(AFFINE), IMPLS)
     param_names = ["shape", "impl"]
 
@@ -34,13 +21,6 @@ class Affine(Benchmark):
         self.layer = api(impl).layers.Affine(W, b)
         self.layer.forward(self.x)
         self.layer.backward(self.dout)  # compile outside the timing
-
-    def time_forward(self, label, impl):
-        self.layer.forward(self.x)
-
-    def time_forward_backward(self, label, impl):
-        self.layer.forward(self.x)
-        self.layer.backward(self.dout)
 
 
 class AffineSpeedup(Benchmark):
@@ -56,7 +36,7 @@ class AffineSpeedup(Benchmark):
             layer.backward(self.dout)
 
     def track_speedup_forward_backward(self, label):
-        return speedup(self.layers, lambda l: (l.forward(self.x), l.backward(self.dout)),
+        return impl_speedup(self.layers, lambda layer: (layer.forward(self.x), layer.backward(self.dout)),
                        number=20 if label == "100x100x10" else 3)
 
 
@@ -90,5 +70,5 @@ class ReluSpeedup(Benchmark):
             layer.backward(self.dout)
 
     def track_speedup_forward_backward(self, label):
-        return speedup(self.layers, lambda l: (l.forward(self.x), l.backward(self.dout)),
+        return impl_speedup(self.layers, lambda layer: (layer.forward(self.x), layer.backward(self.dout)),
                        number=50 if label == "100x100" else 3)

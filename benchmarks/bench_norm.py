@@ -1,8 +1,7 @@
 """BatchNormalization forward + backward in training mode; reference vs kernels (float64)."""
-from .bench_dense import speedup
-from .common import IMPLS, Benchmark, api, rng
+from fastscratch._bench_shapes import BATCHNORM as SHAPES
 
-SHAPES = {"100x100": (100, 100), "100x16x14x14": (100, 16, 14, 14)}
+from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 
 def make(impl, label):
@@ -44,5 +43,5 @@ class BatchNormSpeedup(Benchmark):
             _step(self.layers[impl], self.x, self.dout)
 
     def track_speedup_forward_backward(self, label):
-        return speedup(self.layers, lambda l: _step(l, self.x, self.dout),
+        return impl_speedup(self.layers, lambda layer: _step(layer, self.x, self.dout),
                        number=50 if label == "100x100" else 3)

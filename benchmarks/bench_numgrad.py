@@ -5,18 +5,17 @@
   elements: the book's loop calling f from Python vs one parallel kernel.
 - ``TwoLayerNet(784, 50, 10).numerical_gradient`` on the first 3 / 100 MNIST
   training images (chapter 5's gradient check): the reference re-runs the
-  network twice per parameter element (about 2 s at batch 3 on an idle core;
-  batch 100 is skipped on the reference, it takes minutes), the kernels
+  network twice per parameter element (batch 100 is skipped on the reference,
+  it takes minutes), the kernels
   re-evaluate only what each element changes.
 - Chapter 4's training loop with the numerical gradient (TwoLayerNet hidden
   50, batch 100, SGD lr 0.1), 100 iterations, on the kernels only.
 """
-import timeit
 
 import numba
 import numpy as np
 
-from .common import IMPLS, Benchmark, api
+from .common import IMPLS, Benchmark, api, best_time
 
 #: Affine(D_IN, HIDDEN) - ReLU - Affine(HIDDEN, K): 60*140 + 140 + 140*10 + 10 = 9,950 parameters
 D_IN, HIDDEN, K, BATCH = 60, 140, 10, 2
@@ -75,7 +74,7 @@ def _call_f(f, x, n_calls):
 
 
 def _best(fn, repeat):
-    return min(timeit.repeat(fn, number=1, repeat=repeat))
+    return best_time(fn, repeat=repeat)
 
 
 class NumgradCompiledF(Benchmark):

@@ -1,7 +1,5 @@
 """Optimizer updates over SimpleConvNet-sized parameters (one fused kernel pass per parameter); reference vs kernels."""
-import timeit
-
-from .common import IMPLS, Benchmark, api, rng
+from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 OPTIMIZERS = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 # the default SimpleConvNet on MNIST: conv 30x1x5x5, Affine 4320x100, Affine 100x10
@@ -37,7 +35,4 @@ class OptimizerSpeedup(Benchmark):
         self.runs = {impl: make(impl, name) for impl in IMPLS}
 
     def track_speedup_update(self, name):
-        t = {}
-        for impl, (opt, params, grads) in self.runs.items():
-            t[impl] = min(timeit.repeat(lambda: opt.update(params, grads), number=10, repeat=5)) / 10
-        return t["reference"] / t["kernels"]
+        return impl_speedup(self.runs, lambda run: run[0].update(run[1], run[2]), number=10)

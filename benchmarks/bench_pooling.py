@@ -1,14 +1,10 @@
 """Max pooling: reference vs kernels, 2x2 stride 2 on SimpleConvNet's (100, 30, 24, 24) (float64)."""
-import timeit
+from fastscratch._bench_shapes import POOL
 
-from .common import IMPLS, Benchmark, api, rng
+from .common import IMPLS, Benchmark, _LayerTimes, api, impl_speedup, rng
 
 # label -> (x shape, pool, stride, pad)
-SHAPES = {
-    "100x30x24x24-p2s2": ((100, 30, 24, 24), 2, 2, 0),  # SimpleConvNet Pool1
-    "100x16x28x28-p2s2": ((100, 16, 28, 28), 2, 2, 0),  # DeepConvNet first pooling
-    "100x16x28x28-p3s2p1": ((100, 16, 28, 28), 3, 2, 1),  # overlapping windows with padding
-}
+SHAPES = POOL
 LABELS = list(SHAPES)
 
 
@@ -17,7 +13,7 @@ def pool_inputs(label):
     return rng(0).standard_normal(x_shape), p, stride, pad
 
 
-class PoolingLayer(Benchmark):
+class PoolingLayer(_LayerTimes, Benchmark):
     params = (LABELS, IMPLS)
     param_names = ["shape", "impl"]
 
@@ -27,13 +23,6 @@ class PoolingLayer(Benchmark):
         out = self.layer.forward(self.x)
         self.dout = rng(1).standard_normal(out.shape)
         self.layer.backward(self.dout)  # compile outside the timing
-
-    def time_forward(self, label, impl):
-        self.layer.forward(self.x)
-
-    def time_forward_backward(self, label, impl):
-        self.layer.forward(self.x)
-        self.layer.backward(self.dout)
 
 
 class PoolingSpeedup(Benchmark):
@@ -52,9 +41,7 @@ class PoolingSpeedup(Benchmark):
             layer.backward(self.dout)
 
     def _ratio(self, run):
-        t = {impl: min(timeit.repeat(lambda: run(self.layers[impl]), number=3, repeat=5)) / 3
-             for impl in IMPLS}
-        return t["reference"] / t["kernels"]
+        return impl_speedup(self.layers, run, number=3)
 
     def track_speedup_forward(self, label):
         return self._ratio(lambda layer: layer.forward(self.x))

@@ -1,8 +1,7 @@
 """SoftmaxWithLoss forward + backward (kernels/softmax_ce.py: one pass per row each), label targets; reference vs kernels."""
-from .bench_dense import speedup
-from .common import IMPLS, Benchmark, api, rng
+from fastscratch._bench_shapes import SOFTMAX as SHAPES
 
-SHAPES = {"100x10": (100, 10), "1000x1000": (1000, 1000)}
+from .common import IMPLS, Benchmark, api, impl_speedup, rng
 
 
 def inputs(label):
@@ -41,5 +40,5 @@ class SoftmaxWithLossSpeedup(Benchmark):
             _step(layer, self.x, self.t)
 
     def track_speedup_forward_backward(self, label):
-        return speedup(self.layers, lambda l: _step(l, self.x, self.t),
+        return impl_speedup(self.layers, lambda layer: _step(layer, self.x, self.t),
                        number=200 if label == "100x10" else 3)

@@ -3,6 +3,8 @@ import timeit
 
 import numpy as np
 
+from fastscratch._timing import best_time, speedup  # noqa: F401  (the one timing helper, re-exported)
+
 IMPLS = ["reference", "kernels"]
 
 
@@ -10,6 +12,22 @@ class Benchmark:
     # asv's default timer is process_time, which adds CPU time over all threads
     # and so hides a parallel speedup: time the wall clock instead.
     timer = timeit.default_timer
+
+
+class _LayerTimes:
+    """``time_forward`` and ``time_forward_backward`` of ``self.layer`` on ``self.x`` / ``self.dout``.
+
+    Mixed into a layer's Benchmark, whose ``setup`` builds the three and calls
+    forward and backward once (compilation is not timed). The leading
+    underscore keeps asv from collecting this class itself.
+    """
+
+    def time_forward(self, *params):
+        self.layer.forward(self.x)
+
+    def time_forward_backward(self, *params):
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
 
 
 def rng(seed=0):
@@ -25,3 +43,8 @@ def api(impl):
     else:
         raise NotImplementedError(impl)
     return mod
+
+
+def impl_speedup(objs, run, number=5, repeat=5):
+    """Reference over kernels time of ``run(objs[impl])``, both measured in this process (best of repeats)."""
+    return speedup(lambda: run(objs["reference"]), lambda: run(objs["kernels"]), number=number, repeat=repeat)

@@ -6,14 +6,15 @@ asv measures the same benchmarks commit by commit; this prints one table from
 the current checkout (after each benchmark's setup, so compilation is not
 timed), which is how the README's figures were taken.
 """
+import functools
 import importlib
 import itertools
 import pkgutil
 import re
 import sys
-import timeit
 
 import benchmarks
+from fastscratch._timing import best_time
 
 
 def _cases(pattern):
@@ -24,7 +25,7 @@ def _cases(pattern):
         for cls in vars(mod).values():
             if not isinstance(cls, type) or cls.__module__ != mod.__name__:
                 continue
-            methods = [m for m in vars(cls) if m.startswith("time_")]
+            methods = [m for m in dir(cls) if m.startswith("time_")]  # inherited ones too (common._LayerTimes)
             if not methods:
                 continue
             params = getattr(cls, "params", [])
@@ -50,10 +51,10 @@ def main(argv=None):
             continue
         for m in methods:
             fn = getattr(bench, m)
-            once = timeit.timeit(lambda: fn(*combo), number=1)
+            call = functools.partial(fn, *combo)
+            once = best_time(call, repeat=1)
             number = max(1, int(0.2 / max(once, 1e-6)))
-            repeat = 5 if once < 2 else 2
-            best = min(timeit.repeat(lambda: fn(*combo), number=number, repeat=repeat)) / number
+            best = best_time(call, number=number, repeat=5 if once < 2 else 2)
             print(f"{name}.{cls.__name__}.{m}{combo}: {best * 1e3:.3f} ms", flush=True)
         if hasattr(bench, "teardown"):
             bench.teardown(*combo)

@@ -113,7 +113,7 @@ def vendor_assets(html_dir):
         tarballs = _npm_pack(specs, tmp)
         for spec in specs:
             with tarfile.open(tarballs[spec]) as tar:
-                members = [(m, l) for s, m, l in wanted.values() if s == spec]
+                members = [(m, local) for s, m, local in wanted.values() if s == spec]
                 for prefix, local_dir in _EXTRA_DIRS.get(spec, []):
                     members += [(m.name, local_dir + m.name[len(prefix):])
                                 for m in tar.getmembers() if m.isfile() and m.name.startswith(prefix)]

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 # Process-wide defaults (idle threads, freed memory), before anything loads NumPy:
 # see fastscratch/_process_defaults.py.
-from ._process_defaults import BLAS_THREAD_TIMEOUT, MALLOC_TUNED, USER_THREAD_ENV  # noqa: E402,F401
+from ._process_defaults import BLAS_THREAD_TIMEOUT, MALLOC_TUNED, USER_THREAD_ENV  # noqa: F401
 
 
 def _mount_kernels():
@@ -36,7 +36,7 @@ def _mount_kernels():
 
 _mount_kernels()
 
-from . import functions, gradient, layers, optimizer, trainer, util  # noqa: E402,F401
+from . import functions, gradient, layers, optimizer, trainer, util  # noqa: E402
 from .deep_convnet import DeepConvNet  # noqa: E402
 from .multi_layer_net import MultiLayerNet  # noqa: E402
 from .multi_layer_net_extend import MultiLayerNetExtend  # noqa: E402

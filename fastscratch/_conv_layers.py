@@ -19,10 +19,9 @@ from .util import KERNEL_DTYPES, check_image_batch, im2col_into, window_output_s
 
 
 #: bytes of dcol made per chunk in Convolution.backward. Smaller chunks stay in cache for
-#: col2im, but each chunk hands the cores from BLAS to the kernels and back. With both pools
-#: sleeping when idle (fastscratch/__init__.py), 8 MiB was faster than 32 MiB at DeepConvNet's
-#: 16-channel 28x28 layer in 7 of 8 runs (backward 37-53 vs 54-59 ms) and no slower elsewhere;
-#: below 2 MiB the hand-overs cost more than the cache saves.
+#: col2im, but each chunk hands the cores from BLAS to the kernels and back (both pools
+#: sleep when idle: fastscratch/_process_defaults.py); 8 MiB balances the two at the book's
+#: layer sizes (docs/performance.md).
 _DCOL_CHUNK_BYTES = 8 << 20
 
 
@@ -104,9 +103,8 @@ class Convolution(_ref_layers.Convolution):
     def _spare_col(self, shape, dtype):
         """The previous forward's col, to write this one over, if nothing but this layer refers to it; else None.
 
-        A fresh col is the layer's largest array (90 MB at DeepConvNet's second
-        layer) and each of its pages faults on first write: 10-20 % of a
-        DeepConvNet training step. Writing over an array no one else can reach
+        A fresh col is the layer's largest array and each of its pages faults
+        on first write, a noticeable share of a DeepConvNet training step. Writing over an array no one else can reach
         cannot be told from the reference's fresh one. Anyone holding
         ``layer.col`` or a view of it keeps it unchanged: then a new col is made.
         """

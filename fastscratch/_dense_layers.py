@@ -17,21 +17,14 @@ import numpy as np
 from . import functions as _functions
 from ._dtypes import KERNEL_CHARS
 from ._validate import (as_float, check_array, check_dim, check_forward_done, check_min_ndim, check_ndim,
-                        check_nonempty, check_real_dtype, check_shape)
+                        check_nonempty, check_shape)
 from .kernels import dense as _kd
 from .kernels import norm as _kn
 from .kernels import softmax_ce as _ks
+from .kernels._jit import pick as _pick
 from .reference import functions as _ref_functions
 from .reference import layers as _reference
 from .reference.layers import BN_EPS
-
-
-def _pick(size, parallel, serial, memory_bound=False):
-    return parallel if _kd.use_parallel(size, memory_bound) else serial
-
-
-def _check_real(x, name):
-    return check_real_dtype(check_array(x, name), name)
 
 
 def _flat(a):
@@ -43,7 +36,7 @@ class Relu(_reference.Relu):
     __doc__ = _reference.Relu.__doc__
 
     def forward(self, x):
-        _check_real(x, "x")
+        check_array(x, "x", real=True)
         if x.dtype.char not in KERNEL_CHARS:
             return super().forward(x)
         out = np.empty(x.shape, dtype=x.dtype)
@@ -55,7 +48,7 @@ class Relu(_reference.Relu):
 
     def backward(self, dout):
         check_forward_done(self.mask, "Relu")
-        _check_real(dout, "dout")
+        check_array(dout, "dout", real=True)
         check_shape(dout, "dout", self.mask.shape)
         if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and dout.flags.writeable:
             # in place, as the book does: the caller's dout is zeroed where x <= 0
@@ -69,13 +62,13 @@ class Sigmoid(_reference.Sigmoid):
     __doc__ = _reference.Sigmoid.__doc__
 
     def forward(self, x):
-        _check_real(x, "x")
+        check_array(x, "x", real=True)
         self.out = _functions.sigmoid(x)  # kept for backward
         return self.out
 
     def backward(self, dout):
         check_forward_done(self.out, "Sigmoid")
-        _check_real(dout, "dout")
+        check_array(dout, "dout", real=True)
         y = self.out
         check_shape(dout, "dout", y.shape)
         if dout.dtype != y.dtype or y.dtype.char not in KERNEL_CHARS:
@@ -91,13 +84,13 @@ class Affine(_reference.Affine):
 
     def _check_params(self):
         W, b = self.W, self.b
-        check_ndim(_check_real(W, "W"), "W", 2, "(D, M)")
-        check_shape(_check_real(b, "b"), "b", (W.shape[1],))
+        check_ndim(check_array(W, "W", real=True), "W", 2, "(D, M)")
+        check_shape(check_array(b, "b", real=True), "b", (W.shape[1],))
         return W, b
 
     def forward(self, x):
         W, b = self._check_params()
-        _check_real(x, "x")
+        check_array(x, "x", real=True)
         check_min_ndim(x, "x", 1, "(N, ...)")
         check_nonempty(x, "x")
         x2 = x.reshape(x.shape[0], -1)  # (N, D): a tensor input is flattened per sample
@@ -120,7 +113,7 @@ class Affine(_reference.Affine):
     def backward(self, dout):
         check_forward_done(self.x, "Affine")
         W = self.W
-        _check_real(dout, "dout")
+        check_array(dout, "dout", real=True)
         check_shape(dout, "dout", (self.x.shape[0], W.shape[1]))
         dx = None if self.skip_input_grad else np.dot(dout, W.T)
         self.dW = np.dot(self.x.T, dout)
@@ -203,7 +196,7 @@ class Dropout(_reference.Dropout):
     __doc__ = _reference.Dropout.__doc__
 
     def forward(self, x, train_flg=True):
-        _check_real(x, "x")
+        check_array(x, "x", real=True)
         if train_flg:
             # the reference's draw, same call and shape, so seeded runs match it
             r = np.random.rand(*x.shape)
@@ -227,7 +220,7 @@ class Dropout(_reference.Dropout):
 
     def backward(self, dout):
         check_forward_done(self.mask, "Dropout")
-        _check_real(dout, "dout")
+        check_array(dout, "dout", real=True)
         check_shape(dout, "dout", self.mask.shape)
         if dout.dtype.char not in KERNEL_CHARS:
             return dout * self.mask
@@ -241,15 +234,15 @@ class BatchNormalization(_reference.BatchNormalization):
     __doc__ = _reference.BatchNormalization.__doc__
 
     def forward(self, x, train_flg=True):
-        _check_real(x, "x")
+        check_array(x, "x", real=True)
         check_min_ndim(x, "x", 2, "(N, D) or (N, C, H, W)")
         check_nonempty(x, "x")
         return super().forward(x, train_flg)  # reshapes to (N, D), calls _forward, reshapes back
 
     def _check_params(self, D):
         g, b = self.gamma, self.beta
-        check_shape(_check_real(g, "gamma"), "gamma", (D,))
-        check_shape(_check_real(b, "beta"), "beta", (D,))
+        check_shape(check_array(g, "gamma", real=True), "gamma", (D,))
+        check_shape(check_array(b, "beta", real=True), "beta", (D,))
         return g, b
 
     def _forward(self, x, train_flg):
@@ -295,7 +288,7 @@ class BatchNormalization(_reference.BatchNormalization):
 
     def backward(self, dout):
         check_forward_done(self.xn, "BatchNormalization")
-        _check_real(dout, "dout")
+        check_array(dout, "dout", real=True)
         check_min_ndim(dout, "dout", 2, "(N, D) or (N, C, H, W)")
         return super().backward(dout)  # reshapes to (N, D), calls _backward, reshapes back
 

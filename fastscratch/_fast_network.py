@@ -18,7 +18,7 @@ class FastNetwork:
         The first layer's dx (the gradient of the images or features fed in) is
         thrown away by every network's ``gradient``; skipping it, as autograd
         frameworks skip inputs that need no gradient, saves the first
-        convolution's dcol GEMM and col2im: ~6 ms of a ~36 ms SimpleConvNet step.
+        convolution's dcol GEMM and col2im, a large share of a SimpleConvNet step.
         Only during this call, and only for fastscratch's own Affine and
         Convolution (``skip_input_grad``); the parameter gradients are the same.
         Returns None where the reference returns that dx (no network uses it).

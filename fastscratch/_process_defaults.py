@@ -9,24 +9,21 @@ call between two kernels), so neither pool may keep spinning while the other
 works:
 
 - ``OMP_WAIT_POLICY=PASSIVE``: with OpenMP's default, Numba's idle threads spin
-  after a kernel returns and steal the cores from BLAS (a SimpleConvNet step
-  took ~1.5x longer on 2 cores). Read when Numba starts its OpenMP pool.
+  after a kernel returns and steal the cores from BLAS. Read when Numba starts
+  its OpenMP pool.
 - ``OPENBLAS_THREAD_TIMEOUT=4`` (2**4 cycles): OpenBLAS's idle threads spin for
-  2**28 cycles (~0.1 s) after each GEMM, so one core was always taken during the
-  kernels between two GEMMs (SimpleConvNet step ~48 -> ~40 ms, DeepConvNet ~357
-  -> ~301 ms without it). Read once, when NumPy loads: set only if NumPy is not
+  2**28 cycles after each GEMM, so one core stays taken during the kernels
+  between two GEMMs. Read once, when NumPy loads: set only if NumPy is not
   loaded yet (``python -m fastscratch ...`` and the ``fastscratch`` command
   import fastscratch first), else it would do nothing.
 
 Freed memory (glibc only). A training step makes and drops arrays of tens of
 MB (layer outputs, GEMM results). glibc returns such blocks to the system when
 they are freed (anything over 128 KiB at first is mmap'ed), so the next step
-page-faults every page of them again: writing a fresh 13.8 MB array took ~7 ms
-instead of ~1.8 ms here. ``mallopt`` makes blocks up to 32 MiB come from the
-heap and keeps up to 1 GiB of freed heap for reuse: SimpleConvNet step median
-38-40 -> 31-34 ms, DeepConvNet 266-323 -> 249-270 ms in three paired runs, peak
-memory unchanged (543 MB both). The cost: memory freed by the process is kept
-(up to 1 GiB) instead of returned to the system.
+page-faults every page of them again. ``mallopt`` makes blocks up to 32 MiB
+come from the heap and keeps up to 1 GiB of freed heap for reuse. The cost:
+memory freed by the process is kept (up to 1 GiB) instead of returned to the
+system. What each setting does to a training step: docs/performance.md.
 """
 import ctypes
 import os

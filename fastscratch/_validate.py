@@ -4,17 +4,76 @@ Numba kernels do no bounds checking, so every shape, dtype and hyper-parameter
 is checked here first. Messages name the argument, what was expected and what
 was given ("x must be 4-D (N, C, H, W); got shape (5, 5)"). Errors are
 ValueError for bad values and shapes, TypeError for bad types and dtypes.
+
+As in scikit-learn's ``utils/validation.py``, ``check_array`` checks an array
+argument in one call (type, dtype kind, dimensions, shape) and ``check_scalar``
+a hyper-parameter (type and bounds); the single-purpose helpers below them are
+what they are built from, for wrappers that need one check at a time.
 """
 import numbers
 
 import numpy as np
 
 
-def check_array(x, name):
-    """x must be a NumPy array (not a list, scalar or None); returns it unchanged."""
+def check_array(x, name, *, ndim=None, layout=None, real=False, floating=False, shape=None):
+    """Check an array argument; returns it (as a floating array with ``floating=True``).
+
+    Parameters
+    ----------
+    x : object
+        Must be a NumPy array (not a list, scalar or None).
+    name : str
+        The argument's name, for the messages.
+    ndim : int or tuple of int, optional
+        Allowed numbers of dimensions.
+    layout : str, optional
+        The axes, for the message, e.g. ``"(N, C, H, W)"``.
+    real : bool
+        The dtype must be bool, integer or floating (implied by ``floating``).
+    floating : bool
+        Return a floating array: floats kept, bool/int converted to float64.
+    shape : tuple of int, optional
+        The exact shape required.
+    """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array; got {type(x).__name__}")
-    return x
+    if real or floating:
+        check_real_dtype(x, name)
+    if ndim is not None:
+        check_ndim(x, name, ndim, layout)
+    if shape is not None:
+        check_shape(x, name, shape)
+    return as_float(x, name) if floating else x
+
+
+def check_scalar(value, name, kind=numbers.Integral, *, min_val=None, max_val=None):
+    """Check a scalar hyper-parameter: its type and its bounds (inclusive); returns it.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+    kind : type or tuple of types
+        ``numbers.Integral`` (bool refused, the value returned as int) or
+        ``numbers.Real`` (int or float, returned as float).
+    min_val, max_val : number, optional
+        Inclusive bounds.
+    """
+    integral = kind is numbers.Integral
+    what = "an int" if integral else "a number"
+    bound = f" >= {min_val}" if min_val is not None else ""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {what}{bound}; got {value!r} ({type(value).__name__})")
+    if min_val is not None and value < min_val:
+        raise ValueError(f"{name} must be >= {min_val}; got {value}")
+    if max_val is not None and value > max_val:
+        raise ValueError(f"{name} must be <= {max_val}; got {value}")
+    return int(value) if integral else float(value)
+
+
+def check_image_batch(x, name):
+    """x must be a 4-D (N, C, H, W) array of a real dtype; returns it as a floating array."""
+    return check_array(x, name, ndim=4, layout="(N, C, H, W)", floating=True)
 
 
 def check_real_dtype(x, name):
@@ -55,11 +114,7 @@ def check_shape(x, name, expected):
 
 def check_int(value, name, minimum):
     """value must be an integer (not bool, not float) >= minimum; returns it as int."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}; got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
+    return check_scalar(value, name, numbers.Integral, min_val=minimum)
 
 
 def check_nonempty(x, name, axis=0, what="batch"):

@@ -1,4 +1,4 @@
-"""The hot paths timed by ``fastscratch bench``: one shape table, reused by the asv suite.
+"""The hot paths timed by ``fastscratch bench``: the shapes of the book's chapter 7 network (FULL, QUICK).
 
 Each ``Case`` builds, for an API module (``fastscratch`` or
 ``fastscratch.reference``), a zero-argument callable doing the work once on
@@ -6,19 +6,20 @@ seeded inputs, in the shapes' ``dtype`` (float64, or float32 with
 ``fastscratch bench --dtype float32``); ``torch`` builds the PyTorch CPU
 counterpart in the same dtype where there is one. ``run_case`` calls each
 callable once (compilation, caches) and then reports the best of a few
-repeats of the wall clock.
+repeats of the wall clock (``fastscratch._timing``, shared with the asv suite
+and ``benchmarks.measure``).
 """
-import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
-#: shapes: the book's chapter 7 network on MNIST, batch 100 (quick: batch 20)
-FULL = dict(batch=100, channels=1, size=28, filters=30, fsize=5, hidden=100, pool_ch=30, pool_size=24,
-            affine_in=4320, classes=10, grad_shape=(100, 100), net_input=100, net_batch=10, dtype="float64")
-QUICK = dict(batch=20, channels=1, size=28, filters=30, fsize=5, hidden=100, pool_ch=30, pool_size=24,
-             affine_in=4320, classes=10, grad_shape=(30, 30), net_input=30, net_batch=5, dtype="float64")
+from ._bench_shapes import chapter7
+from ._timing import best_time
+
+#: shapes: the book's chapter 7 network on MNIST, batch 100 (quick: batch 20), from the one shape table
+FULL = dict(chapter7(), grad_shape=(100, 100), net_input=100, net_batch=10, dtype="float64")
+QUICK = dict(chapter7(batch=20), grad_shape=(30, 30), net_input=30, net_batch=5, dtype="float64")
 
 
 def _rng():
@@ -33,6 +34,14 @@ def _random(rng, s, shape):
 def _normal(rng, s, shape, scale=1.0):
     """Standard normal draws times scale, in the shapes' dtype."""
     return (scale * rng.standard_normal(shape)).astype(s["dtype"])
+
+
+def _forward_backward(layer, x, dout):
+    """A step that runs layer.forward(x) then layer.backward on a fresh copy of dout (Relu writes into it)."""
+    def step():
+        layer.forward(x)
+        layer.backward(dout.copy())
+    return step
 
 
 def _im2col(mod, s):
@@ -55,10 +64,7 @@ def _conv(mod, s):
     out = s["size"] - s["fsize"] + 1
     dout = _normal(rng, s, (s["batch"], s["filters"], out, out))
 
-    def step():
-        layer.forward(x)
-        layer.backward(dout.copy())
-    return step
+    return _forward_backward(layer, x, dout)
 
 
 def _pool(mod, s):
@@ -67,10 +73,7 @@ def _pool(mod, s):
     x = _normal(rng, s, (s["batch"], s["pool_ch"], s["pool_size"], s["pool_size"]))
     dout = _normal(rng, s, (s["batch"], s["pool_ch"], s["pool_size"] // 2, s["pool_size"] // 2))
 
-    def step():
-        layer.forward(x)
-        layer.backward(dout.copy())
-    return step
+    return _forward_backward(layer, x, dout)
 
 
 def _affine(mod, s):
@@ -80,10 +83,7 @@ def _affine(mod, s):
     x = _random(rng, s, (s["batch"], s["affine_in"]))
     dout = _normal(rng, s, (s["batch"], s["hidden"]))
 
-    def step():
-        layer.forward(x)
-        layer.backward(dout.copy())
-    return step
+    return _forward_backward(layer, x, dout)
 
 
 def _softmax_loss(mod, s):
@@ -236,18 +236,6 @@ CASES = [
 ]
 
 
-def best_time(fn, repeat, number=1):
-    """Best wall time of `repeat` runs of fn() (called `number` times each), after one warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
-
-
 def _fmt(seconds):
     if seconds is None:
         return "-"
@@ -262,9 +250,9 @@ def torch_env():
     """The environment for PyTorch's timings: the user's own thread settings, without fastscratch's defaults.
 
     PyTorch and Numba share one OpenMP runtime in a process, and the
-    OMP_WAIT_POLICY=PASSIVE that suits the kernels made PyTorch's convolution
-    step ~1.5x slower here: PyTorch is timed in a child process with the
-    environment as the user set it.
+    OMP_WAIT_POLICY=PASSIVE that suits the kernels slows PyTorch's convolution
+    down: PyTorch is timed in a child process with the environment as the user
+    set it.
     """
     import os
 
@@ -306,7 +294,7 @@ def _torch_child(quick, repeat, threads, dtype="float64"):
         return None
     torch.set_num_threads(threads)  # the kernels' thread count
     shapes = dict(QUICK if quick else FULL, dtype=dtype)
-    return {case.name: best_time(case.torch(torch, shapes), repeat) for case in CASES if case.torch}
+    return {case.name: best_time(case.torch(torch, shapes), repeat=repeat, warmup=True) for case in CASES if case.torch}
 
 
 def main(quick=False, torch=False, out=None, dtype="float64"):
@@ -330,8 +318,8 @@ def main(quick=False, torch=False, out=None, dtype="float64"):
     print(header, file=out)
     print("-" * len(header), file=out)
     for case in CASES:
-        ref = best_time(case.build(reference, shapes), repeat)
-        fast = best_time(case.build(fastscratch, shapes), repeat)
+        ref = best_time(case.build(reference, shapes), repeat=repeat, warmup=True)
+        fast = best_time(case.build(fastscratch, shapes), repeat=repeat, warmup=True)
         row = f"{case.name:<24}{case.label(shapes):<36}{_fmt(ref):>12}{_fmt(fast):>12}{ref / fast:>8.1f}x"
         if ttimes is not None:
             tt = ttimes.get(case.name)

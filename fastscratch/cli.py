@@ -185,7 +185,10 @@ def _save_curves(path, losses, epoch_acc):
 
 def reference_steps_per_second(net_name, x, t, batch_size, optimizer, lr, steps=REFERENCE_TIMED_STEPS,
                                dtype="float64"):
-    """Steps/s of the reference Trainer on the same net, batch size and dtype: one warm-up step, then `steps` timed."""
+    """Steps/s of the reference Trainer on the same net, batch size and dtype: one warm-up step, then `steps` timed.
+
+    Returns (steps per second, CPU seconds, wall seconds) of the timed steps.
+    """
     from . import reference
     net = build_network(reference, net_name, dtype)
     trainer = reference.Trainer(net, x, t, x[:batch_size], t[:batch_size], epochs=steps + 1,
@@ -193,10 +196,11 @@ def reference_steps_per_second(net_name, x, t, batch_size, optimizer, lr, steps=
                                 optimizer_param={"lr": lr}, evaluate_sample_num_per_epoch=batch_size,
                                 verbose=False)
     trainer.train_step()  # the book's trainer evaluates at the first step: keep that out of the timing
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
         trainer.train_step()
-    return steps / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    return steps / wall, time.process_time() - cpu_start, wall
 
 
 #: train options that are not settings of the run (a resumed run may change them)
@@ -242,6 +246,7 @@ def cmd_train(args):
     else:
         import fastscratch as api
         impl = "fastscratch kernels"
+    from . import sysinfo
     from .dataset.mnist import load_mnist
     from .reference import params_io
 
@@ -274,12 +279,13 @@ def cmd_train(args):
     if ckpt is not None:
         print(f"resuming from {ckpt.path} at step {trainer.current_iter}/{trainer.max_iter}", flush=True)
 
-    step_times = []
+    step_times, step_cpu = [], []
     with _StopOnInterrupt() as stop:
         for _ in range(trainer.max_iter - trainer.current_iter):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             trainer.train_step()
             step_times.append(time.perf_counter() - start)
+            step_cpu.append(time.process_time() - cpu_start)
             epoch_end = trainer.completed_epochs > len(epoch_acc)
             if epoch_end:
                 acc = float(network.accuracy(x_test, t_test))
@@ -296,15 +302,16 @@ def cmd_train(args):
 
     pkl = os.path.join(args.out, "params.pkl")
     npz = os.path.join(args.out, "params.npz")
+    history = os.path.join(args.out, "history.json")
     trainer.save_checkpoint()  # params.pkl and history.json of the last step done
     params_io.save_params(network.params, npz)
     if stop.requested:
         print(f"continue with: fastscratch train --resume {args.out}", file=sys.stderr)
         print(f"interrupted after step {trainer.current_iter}/{trainer.max_iter}: "
-              f"saved {pkl}, {npz}", file=sys.stderr)
+              f"saved {pkl}, {history}, {npz}", file=sys.stderr)
         return 130
     checkpoint.remove(args.out)  # the run is complete: nothing left to resume
-    saved = [pkl, npz]
+    saved = [pkl, history, npz]
     png = os.path.join(args.out, "curves.png")
     if _save_curves(png, trainer.train_loss_list, epoch_acc):
         saved.append(png)
@@ -317,12 +324,16 @@ def cmd_train(args):
     steady = step_times[1:] or step_times
     speed = len(steady) / sum(steady)
     line = f"speed: {speed:.2f} steps/s ({impl}, batch {args.batch_size}, steps after the first)"
+    notes = [sysinfo.busy_note(sum(step_cpu[1:] or step_cpu), sum(steady))]
     if not args.reference:
-        ref = reference_steps_per_second(args.net, x_train, t_train, args.batch_size,
-                                         args.optimizer, args.lr, dtype=args.dtype)
+        ref, ref_cpu, ref_wall = reference_steps_per_second(args.net, x_train, t_train, args.batch_size,
+                                                            args.optimizer, args.lr, dtype=args.dtype)
         line += (f"; reference {ref:.2f} steps/s ({REFERENCE_TIMED_STEPS} steps timed): "
                  f"speedup {speed / ref:.1f}x")
-    print(line)
+        notes.append(sysinfo.busy_note(ref_cpu, ref_wall))
+    # a busy machine makes the ratio meaningless (e.g. a "speedup" below 1): say so beside it
+    note = next((n for n in notes if n), "")
+    print(line + (f" ({note}; the figures are unreliable)" if note else ""))
     return 0
 
 

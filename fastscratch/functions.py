@@ -12,8 +12,9 @@ from ._dtypes import KERNEL_CHARS
 from ._validate import as_float, check_array, check_ndim, check_nonempty, check_real_dtype
 from .kernels import dense as _kd
 from .kernels import softmax_ce as _ks
+from .kernels._jit import pick as _pick
 from .reference import functions as _reference
-from .reference.functions import (identity_function, mean_squared_error, relu_grad,  # noqa: F401
+from .reference.functions import (identity_function, mean_squared_error, relu_grad,
                                   sigmoid_grad, step_function, sum_squared_error)
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
@@ -29,7 +30,7 @@ def _elementwise(x, parallel, serial):
     """Run a flat element-wise kernel on a float array; returns a new C-ordered array of x's shape."""
     xc = np.ascontiguousarray(x)  # a copy only for strided input, never written
     out = np.empty(x.shape, dtype=x.dtype)
-    (parallel if _kd.use_parallel(x.size) else serial)(xc.reshape(-1), out.reshape(-1))
+    _pick(x.size, parallel, serial)(xc.reshape(-1), out.reshape(-1))
     return out
 
 
@@ -75,7 +76,7 @@ def softmax(x):
     if rows.dtype.char not in KERNEL_CHARS:  # float16, longdouble: no kernel
         return _reference.softmax(rows).reshape(x.shape)
     y = np.empty(rows.shape, dtype=rows.dtype)
-    (_ks.softmax if _kd.use_parallel(rows.size) else _ks.softmax_serial)(rows, y)
+    _pick(rows.size, _ks.softmax, _ks.softmax_serial)(rows, y)
     return y.reshape(x.shape)
 
 
@@ -143,5 +144,5 @@ def softmax_loss(X, t):
         return _reference.cross_entropy_error(_reference.softmax(x2), idx)
     y = np.empty(x2.shape, dtype=x2.dtype)
     rowlog = np.empty(x2.shape[0])
-    kern = _ks.softmax_ce if _kd.use_parallel(x2.size) else _ks.softmax_ce_serial
+    kern = _pick(x2.size, _ks.softmax_ce, _ks.softmax_ce_serial)
     return _mean_loss(kern(x2, idx, y, rowlog), x2.dtype, x2.shape[0])

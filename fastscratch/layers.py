@@ -7,7 +7,7 @@ functions and im2col/col2im, as the book's module does.
 """
 from ._conv_layers import Convolution, Pooling
 from ._dense_layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
-from .functions import *  # noqa: F401,F403  (the book's layers module star-imports its functions)
+from .functions import *  # noqa: F403  (the book's layers module star-imports its functions)
 from .functions import __all__ as _functions_all
 from .util import col2im, im2col
 

@@ -15,12 +15,9 @@ import numpy as np
 from ._dtypes import KERNEL_DTYPES
 from ._validate import check_array, check_real_dtype, check_shape
 from .kernels import optim as _k
+from .kernels._jit import pick as _pick_kernel
 from .reference import optimizer as _reference
 
-#: Parameters with at least this many elements use the parallel kernels. The
-#: updates are memory-bound: on two cores a second thread gains little, and a
-#: parallel region stalls whenever one of its threads is descheduled.
-PARALLEL_MIN = 1 << 20
 #: The reference's epsilon in the AdaGrad/RMSprop/Adam denominators.
 EPS = 1e-7
 
@@ -57,7 +54,8 @@ def _flat(p, g, *state):
 
 
 def _pick(size, parallel, serial):
-    return parallel if size >= PARALLEL_MIN else serial
+    # the updates are memory-bound: the memory-bound threshold of the one policy
+    return _pick_kernel(size, parallel, serial, memory_bound=True)
 
 
 def _zeros_like_all(params):

@@ -11,7 +11,7 @@ def _blas():
     except ImportError:
         threadpoolctl = None
     if threadpoolctl is not None:
-        import numpy  # noqa: F401  (load NumPy's BLAS so threadpoolctl sees it)
+        import numpy  # load NumPy's BLAS so threadpoolctl sees it
         rows = [f"{p.get('internal_api')} {p.get('version')} ({p.get('threading_layer', '?')} threads: "
                 f"{p.get('num_threads')})" for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
         if rows:
@@ -101,3 +101,41 @@ def collect():
         except Exception as exc:  # info must still print the rest
             rows.append((name, f"unavailable ({type(exc).__name__}: {exc})"))
     return rows
+
+
+#: A timed stretch in which this process ran less than this share of one core was
+#: mostly descheduled: other work had the CPU, and a speed measured then says little.
+BUSY_CPU_SHARE = 0.6
+
+
+def busy_note(cpu_seconds, wall_seconds, loadavg=None):
+    """Why a timing taken over ``wall_seconds`` is unreliable, or "" when nothing says so.
+
+    Parameters
+    ----------
+    cpu_seconds : float
+        CPU time this process used over the stretch (``time.process_time``).
+    wall_seconds : float
+        Wall time of the stretch.
+    loadavg : float, optional
+        One-minute load average (default: ``os.getloadavg()``, where there is one).
+
+    Returns
+    -------
+    str
+        E.g. ``"machine busy: load average 3.9 on 2 CPUs, this process ran 41% of
+        the time"``; empty when the load average is at most the CPU count and the
+        process ran at least ``BUSY_CPU_SHARE`` of the wall time.
+    """
+    if loadavg is None:
+        try:
+            loadavg = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            loadavg = None
+    ncpu = os.cpu_count() or 1
+    notes = []
+    if loadavg is not None and loadavg > ncpu:
+        notes.append(f"load average {loadavg:.1f} on {ncpu} CPUs")
+    if wall_seconds > 0 and cpu_seconds / wall_seconds < BUSY_CPU_SHARE:
+        notes.append(f"this process ran {cpu_seconds / wall_seconds:.0%} of the time")
+    return "machine busy: " + ", ".join(notes) if notes else ""

@@ -7,21 +7,16 @@ import numpy as np
 
 from . import _dtypes
 from . import _validate as V
+from ._validate import check_image_batch
 from .kernels import conv as _k
 from .reference import util as _ref
-from .reference.util import conv_output_size, shuffle_dataset, smooth_curve  # noqa: F401
+from .reference.util import conv_output_size, shuffle_dataset, smooth_curve
 
 __all__ = ["smooth_curve", "shuffle_dataset", "conv_output_size", "im2col", "col2im"]
 
 #: dtypes the kernels are compiled for (the table lives in fastscratch._dtypes); other
 #: floating dtypes (float16, longdouble) go to the NumPy reference, so results still match it.
 KERNEL_DTYPES = _dtypes.KERNEL_DTYPES
-
-
-def check_image_batch(x, name):
-    """x must be a 4-D (N, C, H, W) array of a real dtype; returns it as a floating array."""
-    V.check_ndim(V.check_array(x, name), name, 4, "(N, C, H, W)")
-    return V.as_float(x, name)
 
 
 def window_output_size(input_hw, filter_h, filter_w, stride, pad, name):
@@ -89,8 +84,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
         is dropped. Floating col keeps its dtype; bool/int give float64. Bitwise
         equal to the reference (the same summation order).
     """
-    V.check_ndim(V.check_array(col, "col"), "col", 2, "(N*out_h*out_w, C*filter_h*filter_w)")
-    col = V.as_float(col, "col")
+    col = V.check_array(col, "col", ndim=2, layout="(N*out_h*out_w, C*filter_h*filter_w)", floating=True)
     N, C, H, W = V.check_shape_tuple(input_shape, "input_shape", 4, "(N, C, H, W)")
     filter_h, filter_w, stride, pad = V.check_conv_hparams(filter_h, filter_w, stride, pad)
     out_h, out_w = window_output_size((H, W), filter_h, filter_w, stride, pad, "col2im")

@@ -5,7 +5,8 @@ do the element-wise and reduction passes around them. Every kernel comes as a
 parallel one (``prange`` over rows or element chunks) and a ``*_serial`` twin
 with the same signature: waking Numba's thread pool costs a few microseconds,
 more than the whole job on a (100, 10) array, so the wrappers pick the twin
-by size (``use_parallel``).
+by size (``_jit.pick``). The twins are written out: see ``_jit.serial_twin``
+for why they are not generated here.
 
 Element-wise kernels take C-contiguous arrays viewed flat (``x.reshape(-1)``).
 Arithmetic follows the reference expression by expression (same operations,
@@ -14,29 +15,11 @@ results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
 """
 import numpy as np
 
+from ._chunks import CHUNK, nchunks
 from ._jit import kernel, parallel_kernel, prange
 
-#: Element count from which a compute-bound parallel kernel (exp, per-row or
-#: per-column reductions) is worth its thread-pool start.
-PARALLEL_MIN = 1 << 15
-#: The same for memory-bound element-wise kernels (Relu, Dropout, bias add, db):
-#: on two cores they gain little from a second thread, and a parallel region
-#: stalls whenever one of its threads is descheduled on a busy machine.
-PARALLEL_MIN_MEMORY_BOUND = 1 << 20
-#: Elements per parallel task in flat element-wise kernels.
-CHUNK = 1 << 13
 #: Columns per parallel task in column reductions (each task owns whole columns).
 COL_BLOCK = 32
-
-
-def use_parallel(size, memory_bound=False):
-    """True when an array of ``size`` elements is big enough for the parallel kernels."""
-    return size >= (PARALLEL_MIN_MEMORY_BOUND if memory_bound else PARALLEL_MIN)
-
-
-@kernel
-def _nchunks(n, chunk):
-    return (n + chunk - 1) // chunk
 
 
 # ---------------------------------------------------------------- bias add
@@ -117,7 +100,7 @@ def relu_forward(x, out, mask):
     mask : bool ndarray of shape (n,), written.
     """
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
+    for c in prange(nchunks(n, CHUNK)):
         _relu_fwd_range(x, out, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -142,7 +125,7 @@ def relu_backward(dout, mask):
     dout : ndarray of shape (n,), modified in place. mask : bool ndarray of shape (n,).
     """
     n = dout.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
+    for c in prange(nchunks(n, CHUNK)):
         _relu_bwd_range(dout, mask, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -165,7 +148,7 @@ def _relu_range(x, out, start, stop):
 def relu(x, out):
     """out = np.maximum(0, x). x, out : ndarray of shape (n,), same float dtype."""
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
+    for c in prange(nchunks(n, CHUNK)):
         _relu_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -187,7 +170,7 @@ def _sigmoid_range(x, out, start, stop):
 def sigmoid(x, out):
     """out = 1 / (1 + exp(-x)). x, out : ndarray of shape (n,), same float dtype."""
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
+    for c in prange(nchunks(n, CHUNK)):
         _sigmoid_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -212,7 +195,7 @@ def sigmoid_backward(dout, y, dx):
     dout, y, dx : ndarray of shape (n,), same float dtype; dx written.
     """
     n = dx.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
+    for c in prange(nchunks(n, CHUNK)):
         _sigmoid_bwd_range(dout, y, dx, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -241,7 +224,7 @@ def dropout_forward(x, r, ratio, mask, out):
     ratio : float. mask : bool ndarray of shape (n,), written.
     """
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
+    for c in prange(nchunks(n, CHUNK)):
         _dropout_fwd_range(x, r, ratio, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -261,7 +244,7 @@ def _mask_mul_range(x, mask, out, start, stop):
 def mask_mul(x, mask, out):
     """out = x * mask. x, out : ndarray of shape (n,), same float dtype; mask : bool (n,)."""
     n = x.shape[0]
-    for c in prange(_nchunks(n, CHUNK)):
+    for c in prange(nchunks(n, CHUNK)):
         _mask_mul_range(x, mask, out, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -281,7 +264,7 @@ def _scale_range(x, c, out, start, stop):
 def scale(x, c, out):
     """out = x * c. x, out : ndarray of shape (n,), same float dtype; c : scalar of that dtype."""
     n = x.shape[0]
-    for k in prange(_nchunks(n, CHUNK)):
+    for k in prange(nchunks(n, CHUNK)):
         _scale_range(x, c, out, k * CHUNK, min(n, (k + 1) * CHUNK))
 
 

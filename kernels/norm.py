@@ -5,7 +5,8 @@ the parallel kernels ``prange`` over blocks of whole columns, so each thread
 owns its features' statistics and outputs (no shared accumulator, fixed
 summation order: bitwise repeatable). Sums run over rows 0..N-1 in order,
 which is the order of NumPy's ``sum(axis=0)`` on a C-contiguous array.
-Every kernel has a ``*_serial`` twin with the same signature for small inputs.
+Every kernel has a ``*_serial`` twin with the same signature for small inputs,
+written out rather than generated (see ``_jit.serial_twin``).
 """
 import numpy as np
 

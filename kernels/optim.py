@@ -10,19 +10,13 @@ rounded to the array's dtype, as the reference rounds it), so float32 stays floa
 
 Parallel kernels split the elements into fixed chunks, one thread per chunk;
 the ``*_serial`` twins serve small parameters (biases), where starting the
-thread pool costs more than the update.
+thread pool costs more than the update. They are written out rather than
+generated: see ``_jit.serial_twin``.
 """
 import numpy as np
 
+from ._chunks import CHUNK, nchunks
 from ._jit import kernel, parallel_kernel, prange
-
-#: Elements per parallel task.
-CHUNK = 1 << 13
-
-
-@kernel
-def _nchunks(n):
-    return (n + CHUNK - 1) // CHUNK
 
 
 # ---------------------------------------------------------------- SGD
@@ -36,7 +30,7 @@ def _sgd_range(p, g, lr, start, stop):
 def sgd(p, g, lr):
     """p -= lr * g. p written in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
+    for c in prange(nchunks(n, CHUNK)):
         _sgd_range(p, g, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -59,7 +53,7 @@ def _momentum_range(p, g, v, momentum, lr, start, stop):
 def momentum(p, g, v, momentum, lr):
     """v = momentum * v - lr * g; p += v. p and v written in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
+    for c in prange(nchunks(n, CHUNK)):
         _momentum_range(p, g, v, momentum, lr, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -85,7 +79,7 @@ def _nesterov_range(p, g, v, mm, c, momentum, lr, start, stop):
 def nesterov(p, g, v, mm, c, momentum, lr):
     """p += mm*v; p -= c*g; v *= momentum; v -= lr*g (mm = m*m, c = (1+m)*lr). p, v in place."""
     n = p.shape[0]
-    for k in prange(_nchunks(n)):
+    for k in prange(nchunks(n, CHUNK)):
         _nesterov_range(p, g, v, mm, c, momentum, lr, k * CHUNK, min(n, (k + 1) * CHUNK))
 
 
@@ -109,7 +103,7 @@ def _adagrad_range(p, g, h, lr, eps, start, stop):
 def adagrad(p, g, h, lr, eps):
     """h += g*g; p -= lr * g / (sqrt(h) + eps). p, h in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
+    for c in prange(nchunks(n, CHUNK)):
         _adagrad_range(p, g, h, lr, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -134,7 +128,7 @@ def _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, start, stop):
 def rmsprop(p, g, h, lr, decay, one_minus_decay, eps):
     """h *= decay; h += (1-decay)*g*g; p -= lr * g / (sqrt(h) + eps). p, h in place."""
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
+    for c in prange(nchunks(n, CHUNK)):
         _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
@@ -163,7 +157,7 @@ def adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
     lr_t and the other scalars are of p's dtype (as the reference rounds them).
     """
     n = p.shape[0]
-    for c in prange(_nchunks(n)):
+    for c in prange(nchunks(n, CHUNK)):
         _adam_range(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps,
                     c * CHUNK, min(n, (c + 1) * CHUNK))
 

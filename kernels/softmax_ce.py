@@ -3,8 +3,9 @@
 Rows are independent, so the parallel kernels ``prange`` over rows and each
 thread writes only its rows; the loss is then summed over the per-row terms
 in row order after the parallel loop (fixed order: bitwise repeatable). Every
-kernel has a ``*_serial`` twin with the same signature for small batches,
-where starting Numba's thread pool would cost more than the work.
+kernel has a ``*_serial`` twin for small batches, generated from it
+(``_jit.serial_twin``), where starting Numba's thread pool would cost more
+than the work.
 
 Targets reach the kernels as labels ``t : int ndarray of shape (N,)`` with
 values in [0, K), checked by the wrapper first (:func:`labels_in_range`);
@@ -12,7 +13,7 @@ one-hot targets become labels by argmax in the wrapper, as the reference does.
 """
 import numpy as np
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange, serial_twin
 
 #: The book's delta inside the log of the cross-entropy.
 CEE_DELTA = 1e-7
@@ -68,11 +69,7 @@ def softmax(x, y):
         _softmax_row(x, y, i)
 
 
-@kernel
-def softmax_serial(x, y):
-    """Serial twin of :func:`softmax`."""
-    for i in range(x.shape[0]):
-        _softmax_row(x, y, i)
+softmax_serial = serial_twin(softmax)
 
 
 @parallel_kernel
@@ -91,13 +88,7 @@ def softmax_ce(x, t, y, rowlog):
     return _sum_rows(rowlog)
 
 
-@kernel
-def softmax_ce_serial(x, t, y, rowlog):
-    """Serial twin of :func:`softmax_ce`."""
-    for i in range(x.shape[0]):
-        _softmax_row(x, y, i)
-        rowlog[i] = _log_term(y, t, i)
-    return _sum_rows(rowlog)
+softmax_ce_serial = serial_twin(softmax_ce)
 
 
 @kernel
@@ -136,12 +127,7 @@ def softmax_ce_backward_labels(y, t, dx):
         _ce_bwd_labels_row(y, t, dx, i, n)
 
 
-@kernel
-def softmax_ce_backward_labels_serial(y, t, dx):
-    """Serial twin of :func:`softmax_ce_backward_labels`."""
-    n = y.dtype.type(y.shape[0])
-    for i in range(y.shape[0]):
-        _ce_bwd_labels_row(y, t, dx, i, n)
+softmax_ce_backward_labels_serial = serial_twin(softmax_ce_backward_labels)
 
 
 @kernel
@@ -161,9 +147,4 @@ def softmax_ce_backward_onehot(y, t, dx):
         _ce_bwd_onehot_row(y, t, dx, i, n)
 
 
-@kernel
-def softmax_ce_backward_onehot_serial(y, t, dx):
-    """Serial twin of :func:`softmax_ce_backward_onehot`."""
-    n = y.dtype.type(y.shape[0])
-    for i in range(y.shape[0]):
-        _ce_bwd_onehot_row(y, t, dx, i, n)
+softmax_ce_backward_onehot_serial = serial_twin(softmax_ce_backward_onehot)

@@ -47,6 +47,7 @@ def _chromium():
 
 CHROMIUM = _chromium()
 pytestmark = [
+    pytest.mark.slow,  # builds asv environments and drives Chromium
     pytest.mark.skipif(importlib.util.find_spec("asv") is None,
                        reason="asv is not installed (pip install asv)"),
     pytest.mark.skipif(CHROMIUM is None,

@@ -16,6 +16,8 @@ import pytest
 import _bad_input_cases as cases
 from _subproc import describe, run_python
 
+pytestmark = pytest.mark.slow  # a battery of child processes (a bad input may crash one)
+
 
 def run_batch(kind, ids):
     """{case id: result dict} for the cases run in children; a crashed case gets {'crashed': message}."""

@@ -4,7 +4,6 @@ The accuracies are the ones the book's scripts print on the MNIST test set.
 The full test set goes through the fast networks (the same network code as the
 reference); the reference runs a 500-image slice and must predict the same.
 """
-import pickle
 
 import numpy as np
 import pytest
@@ -35,6 +34,7 @@ def test_chapter3_sample_weight_accuracy():
     assert np.sum(np.argmax(y, axis=1) == t) == 9352
 
 
+@pytest.mark.slow  # 10,000 test images through each conv net
 @pytest.mark.parametrize("name,file,hits", [
     ("SimpleConvNet", "simple_convnet_params.pkl", 9600),   # chapter 7 prints 0.96
     ("DeepConvNet", "deep_convnet_params.pkl", 9797),       # chapter 8 prints 0.9797

@@ -7,7 +7,11 @@ flag works at all, so that a green boundscheck run means something.
 """
 import os
 
+import pytest
+
 from _subproc import describe, run_python
+
+pytestmark = pytest.mark.slow  # child processes compile kernels with bounds checking
 
 PROBE = """
 import numba, numpy as np

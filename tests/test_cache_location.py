@@ -19,6 +19,8 @@ import pytest
 
 from _subproc import ROOT, describe, run_python
 
+pytestmark = pytest.mark.slow  # child processes with their own installs and caches
+
 #: A kernel module added to the copied install: decorated like every kernel, cheap to compile.
 PROBE_MODULE = """
 from ._jit import kernel

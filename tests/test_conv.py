@@ -187,8 +187,8 @@ def test_conv_book_shapes_and_determinism():
 
 
 def test_conv_layer_writes_over_its_col_only_when_no_one_else_holds_it():
-    # Repeated forwards reuse the previous col's memory (page faults of a fresh
-    # one cost 10-20 % of a DeepConvNet step), but never one the caller still holds.
+    # Repeated forwards reuse the previous col's memory (a fresh one page-faults
+    # on first write), but never one the caller still holds.
     rng = np.random.default_rng(3)
     W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
     ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)

@@ -276,9 +276,9 @@ def test_dropout_errors():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_parallel_kernels_forced(dtype, monkeypatch):
     # the memory-bound kernels go parallel only from 1M elements: force them here
-    from fastscratch.kernels import dense as kd
-    monkeypatch.setattr(kd, "PARALLEL_MIN", 0)
-    monkeypatch.setattr(kd, "PARALLEL_MIN_MEMORY_BOUND", 0)
+    from fastscratch.kernels import _jit
+    monkeypatch.setattr(_jit, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(_jit, "PARALLEL_MIN_MEMORY_BOUND", 0)
     _check_affine((70, 3, 5), 40, dtype, "strided", 2)
     test_relu_special_values_and_large(dtype)
     test_dropout_large_and_special()

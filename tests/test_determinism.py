@@ -11,6 +11,8 @@ import pytest
 
 from _subproc import describe, run_python
 
+pytestmark = pytest.mark.slow  # three child processes compile and run every op
+
 CODE = "import sys; sys.path.insert(0, 'tests'); import _determinism_cases as d; d.main()"
 
 

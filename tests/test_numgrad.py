@@ -6,8 +6,6 @@ and x type, so the compiled functions here are few) and must match within
 1e-10 and leave x untouched. Network numerical gradients (the incremental
 kernels) must match the reference networks' within 1e-7 absolute.
 """
-import io
-import contextlib
 
 import numba
 import numpy as np
@@ -91,6 +89,7 @@ def test_numgrad_zero_d_and_empty():
         assert got.shape == (0, 3) and got.dtype == np.float64
 
 
+@pytest.mark.slow  # compiles the kernel for each f type and ndim (not disk-cacheable)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{len(s)}d")
 def test_numgrad_compiled_f_matches_reference(shape):
     for label, x in _views(shape):
@@ -194,7 +193,7 @@ def test_numgrad_rejects_non_arrays():
 
 # ---------------------------------------------------------------- network numerical gradients
 
-NET_ATOL = 1e-7  # the brief's bound; the observed differences are ~1e-11 (rounding over 2h)
+NET_ATOL = 1e-7  # the issue's bound; the differences are rounding over 2h, far below it
 
 
 def assert_same_grads(got, expected, atol=NET_ATOL):

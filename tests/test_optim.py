@@ -87,7 +87,8 @@ def test_optimizer_errors():
 @pytest.mark.parametrize("name", NAMES)
 def test_optimizers_parallel_kernels(name, monkeypatch):
     # every parameter through the parallel kernels (normally only >= 1M elements)
-    monkeypatch.setattr(O, "PARALLEL_MIN", 0)
+    from fastscratch.kernels import _jit
+    monkeypatch.setattr(_jit, "PARALLEL_MIN_MEMORY_BOUND", 0)
     a = _run(name, SHAPES, np.float64, 11, steps=2)
     b = _run(name, SHAPES, np.float64, 11, steps=2)
     for k in a:

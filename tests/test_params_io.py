@@ -209,3 +209,25 @@ def test_failed_save_leaves_old_file_and_no_temporary(tmp_path):
         params_io.save_params({"W1": np.ones(2), "bad": lambda: None}, path)
     _assert_same(params_io.load_params(path), _params())
     assert os.listdir(tmp_path) == ["params.pkl"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_saved_file_mode_follows_the_umask(tmp_path, umask):
+    # the atomic save's temporary file is private (0600); the saved file must get
+    # the mode open() would give it (issue 15: `fastscratch train` files were 0600)
+    old = os.umask(umask)
+    try:
+        params_io.save_params({"W": np.ones(2)}, tmp_path / "p.pkl")
+        params_io.save_params({"W": np.ones(2)}, tmp_path / "p.npz")
+    finally:
+        os.umask(old)
+    for name in ("p.pkl", "p.npz"):
+        assert oct(os.stat(tmp_path / name).st_mode & 0o777) == oct(0o666 & ~umask)
+
+
+def test_resave_keeps_the_existing_files_mode(tmp_path):
+    path = tmp_path / "p.pkl"
+    params_io.save_params({"W": np.ones(2)}, path)
+    os.chmod(path, 0o640)
+    params_io.save_params({"W": np.zeros(2)}, path)
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o640)

@@ -103,14 +103,37 @@ def test_progress_bar_on_a_terminal_redraws_one_line():
     stream = io.StringIO()
     bar = ProgressBar(4, stream=stream, tty=True, label="train")
     bar.min_redraw = 0.0
-    for i in range(4):
+    for i in range(2):
         bar.update(loss=1.0 / (i + 1))
-    bar.write("=== epoch:1 ===")
+    bar.write("=== epoch:1 ===")          # mid-run: above the bar, which is redrawn after it
+    mid = stream.getvalue()
+    assert mid.endswith("\r\033[K=== epoch:1 ===\n" + mid.rsplit("\n", 1)[1])
+    assert re.search(r"\n\r\033\[Ktrain 2/4 \[#+\.+\] [0-9.]+ it/s  loss 0\.5000  ETA \S+$", mid)
+    for i in range(2, 4):
+        bar.update(loss=1.0 / (i + 1))
     bar.close()
     text = stream.getvalue()
     assert text.count("\n") == 2             # the epoch line and the bar's final newline
-    assert "\r\033[K" in text and "[########################]" in text
+    assert "[########################]" in text
     assert re.search(r"train 4/4 \[#+\] [0-9.]+ it/s  loss 0\.2500  ETA 0:00\n$", text)
+
+
+def test_line_after_the_last_step_goes_below_the_finished_bar():
+    # `fastscratch train` prints the last epoch's accuracy after the last step: the
+    # bar must not be drawn again below that line (issue 15)
+    stream = io.StringIO()
+    bar = ProgressBar(3, stream=stream, tty=True, label="train")
+    bar.min_redraw = 0.0
+    for _ in range(3):
+        bar.update(loss=0.5)
+    bar.write("epoch 1/1: test accuracy 0.9000")
+    bar.close()
+    text = stream.getvalue()
+    assert text.endswith("ETA 0:00\nepoch 1/1: test accuracy 0.9000\n")
+    # what the terminal shows: each line as its last redraw left it
+    screen = [line.rsplit("\r\033[K", 1)[-1] for line in text.split("\n")]
+    assert re.fullmatch(r"train 3/3 \[#+\] [0-9.]+ it/s  loss 0\.5000  ETA 0:00", screen[0])
+    assert screen[1:] == ["epoch 1/1: test accuracy 0.9000", ""]
 
 
 @pytest.mark.parametrize("seconds, text", [(0, "0:00"), (61.4, "1:01"), (3725, "1:02:05"),

@@ -17,14 +17,17 @@ import tempfile
 import time
 
 import numba
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _subproc import ROOT, describe, run_python  # noqa: E402
+from _subproc import ROOT, describe, run_python
 
 if __name__ == "__main__":
     sys.path.insert(0, ROOT)  # run as a script from a source checkout
-import fastscratch  # noqa: E402
-import fastscratch.kernels  # noqa: E402
+import fastscratch
+import fastscratch.kernels
+
+pytestmark = pytest.mark.slow  # new processes with cold and warm caches
 
 KERNELS_DIR = os.path.join(ROOT, "kernels")
 

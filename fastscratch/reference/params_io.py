@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import os
 import pickle
+import stat
 import tempfile
 
 import numpy as np
@@ -101,20 +102,30 @@ def _umask():
     return mask
 
 
+def _mode_for(file_name):
+    """The permission bits open() would leave file_name with: its own if it exists, else 0o666 & ~umask."""
+    try:
+        return stat.S_IMODE(os.stat(file_name).st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_file(file_name, mode="wb"):
     """Open a temporary file beside file_name; on success replace file_name with it.
 
-    The file gets the mode a plain ``open`` would give it (0666 less the umask),
-    not mkstemp's private 0600. On an exception (or Ctrl-C) the temporary file is
-    removed and file_name is left as it was.
+    On an exception (or Ctrl-C) the temporary file is removed and file_name is
+    left as it was. The file gets the mode a plain ``open(file_name, "w")``
+    would give it (an existing file's mode, else 0o666 less the umask), not
+    the temporary file's private 0o600.
     """
     file_name = os.fspath(file_name)
     directory = os.path.dirname(os.path.abspath(file_name))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(file_name) + ".", suffix=".tmp",
                                dir=directory)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, _mode_for(file_name))
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

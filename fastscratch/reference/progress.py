@@ -96,7 +96,14 @@ class ProgressBar:
         self._drawn = True
 
     def write(self, line):
-        """Print a line of text above the bar (the bar is redrawn after it)."""
+        """Print a line of text above the bar (the bar is redrawn after it).
+
+        Once every step is done the bar is finished: it is closed where it is
+        and the line goes below it, so the bar is not drawn again under the
+        line (e.g. an end-of-run accuracy line).
+        """
+        if self.n >= self.total:
+            self.close()
         if self.tty and self._drawn and not self._closed:
             self.stream.write("\r\033[K" + line + "\n")
             self._draw()

@@ -207,7 +207,7 @@ class Trainer:
             fail(f"optimizer {opt.get('class')!r}, this run's is {type(self.optimizer).__name__!r}")
         targets = {f"param/{key}": val for key, val in self.network.params.items()}
         seq = self.network._layer_sequence()
-        for name, is_set in meta.get("layers", {}).items():
+        for name in meta.get("layers", {}):
             i, attr = name.split("/")
             if int(i) >= len(seq) or not hasattr(seq[int(i)], attr):
                 fail(f"layer {name} does not exist in this network")
