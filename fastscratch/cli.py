@@ -263,7 +263,7 @@ def cmd_train(args):
                           mini_batch_size=args.batch_size, optimizer=args.optimizer,
                           optimizer_param={"lr": args.lr},
                           evaluate_sample_num_per_epoch=min(1000, len(x_test)),
-                          verbose=False, progress=True, checkpoint_dir=args.out)
+                          verbose=False).monitor(progress=True, checkpoint_dir=args.out)
     settings = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
     epoch_acc = []
     if ckpt is not None:

@@ -133,8 +133,8 @@ def test_trainer_keeps_float32(api, mnist, tmp_path):
     np.random.seed(0)
     net = api.TwoLayerNet(784, 10, 10, dtype=np.float32)
     trainer = api.Trainer(net, x[:200], t[:200], xt[:50], tt[:50], epochs=1, mini_batch_size=50,
-                          optimizer="adam", optimizer_param={"lr": 0.01}, verbose=False,
-                          checkpoint_dir=str(tmp_path))
+                          optimizer="adam", optimizer_param={"lr": 0.01},
+                          verbose=False).monitor(checkpoint_dir=str(tmp_path))
     trainer.train()
     assert all(isinstance(v, np.float32) for v in trainer.train_loss_list)
     _assert_all_float32(net.params, "params")
