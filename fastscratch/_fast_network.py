@@ -36,17 +36,18 @@ class FastNetwork:
     def numerical_gradient(self, x, t):
         """The reference's numerical gradient (same keys, shapes, dtypes; within 1e-7), incrementally.
 
-        TwoLayerNet, MultiLayerNet, MultiLayerNetExtend and SimpleConvNet (as the
-        book builds them, float64 parameters) run ``fastscratch._netgrad``: the
-        network once, then per parameter element only what the element changes.
-        Anything else (DeepConvNet, edited layer lists, other dtypes) runs the
-        reference method with the fast layers. Where the two differ on purpose
-        (dropout masks held fixed, batch-norm running statistics untouched),
-        see ``fastscratch._netgrad``.
+        Where the network's layers form a chain that ``fastscratch._netgrad``
+        models (the book's TwoLayerNet, MultiLayerNet, MultiLayerNetExtend and
+        SimpleConvNet as built, float64 parameters): the network once, then per
+        parameter element only what the element changes. Anything else
+        (DeepConvNet, edited layer lists, other dtypes) runs the reference
+        method with the fast layers. Where the two differ on purpose (dropout
+        masks held fixed, batch-norm running statistics untouched), see
+        ``fastscratch._netgrad``.
         """
         from . import _netgrad  # on first use: its kernels are not needed to train
 
-        grads = _netgrad.incremental_numerical_gradient(self, x, t)
-        if grads is None:
+        try:
+            return _netgrad.incremental_numerical_gradient(self, x, t)
+        except _netgrad.NotSupported:
             return super().numerical_gradient(x, t)
-        return grads

@@ -1,0 +1,26 @@
+"""Chapter 4's TwoLayerNet on fastscratch (network code shared with ``fastscratch.reference.ch04_two_layer_net``).
+
+The functions come from ``fastscratch.functions``; ``numerical_gradient`` is
+incremental (``fastscratch._netgrad``: the network once, then per parameter
+element only what it changes) where the parameters are float64 and x is a
+batch (N, input_size), and the reference method otherwise.
+"""
+from . import functions as _functions
+from . import gradient as _gradient
+from ._not_supported import NotSupported
+from .reference import ch04_two_layer_net as _reference
+
+
+class TwoLayerNet(_reference.TwoLayerNet):
+    __doc__ = _reference.TwoLayerNet.__doc__
+    function_lib = _functions
+    numerical_gradient_fn = staticmethod(_gradient.numerical_gradient)
+
+    def numerical_gradient(self, x, t):
+        """The reference's numerical gradient (same keys, shapes, dtypes; within 1e-7), incrementally."""
+        from . import _netgrad  # on first use: its kernels are not needed to train
+
+        try:
+            return _netgrad.sigmoid_two_layer_gradient(self, x, t)
+        except NotSupported:
+            return super().numerical_gradient(x, t)
