@@ -8,6 +8,11 @@
   network twice per parameter element (batch 100 is skipped on the reference,
   it takes minutes), the kernels
   re-evaluate only what each element changes.
+- ``numerical_gradient(lambda W: net.loss(x, t), net.params[key])`` for a
+  network typed in the book's style (an OrderedDict of layers, 784-50-10,
+  batch 3): the reference's element loop vs the closure path.
+- Chapter 4's own TwoLayerNet (sigmoid, no layers, 784-50-10, batch 10):
+  ``numerical_gradient``, reference vs fast.
 - Chapter 4's training loop with the numerical gradient (TwoLayerNet hidden
   50, batch 100, SGD lr 0.1), 100 iterations, on the kernels only.
 """
@@ -165,6 +170,108 @@ class NumgradNetworkSpeedup(Benchmark):
     def track_speedup_numgrad_network(self):
         ref_s = _best(lambda: self.ref[0].numerical_gradient(*self.ref[1:]), 1)
         return ref_s / _best(lambda: self.fast[0].numerical_gradient(*self.fast[1:]), 20)
+
+
+class BookStyleTwoLayerNet:
+    """Affine - Relu - Affine - SoftmaxWithLoss as a reader types it from the book, on impl's layers."""
+
+    def __init__(self, impl, input_size, hidden_size, output_size):
+        from collections import OrderedDict
+        mod = api(impl)
+        self.numerical_gradient_fn = mod.gradient.numerical_gradient
+        self.params = {'W1': 0.01 * np.random.randn(input_size, hidden_size), 'b1': np.zeros(hidden_size),
+                       'W2': 0.01 * np.random.randn(hidden_size, output_size), 'b2': np.zeros(output_size)}
+        self.layers = OrderedDict()
+        self.layers['Affine1'] = mod.layers.Affine(self.params['W1'], self.params['b1'])
+        self.layers['Relu1'] = mod.layers.Relu()
+        self.layers['Affine2'] = mod.layers.Affine(self.params['W2'], self.params['b2'])
+        self.lastLayer = mod.layers.SoftmaxWithLoss()
+
+    def loss(self, x, t):
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return self.lastLayer.forward(x, t)
+
+    def numerical_gradient(self, x, t):
+        loss_W = lambda W: self.loss(x, t)  # noqa: E731  (the book's closure)
+        return {key: self.numerical_gradient_fn(loss_W, self.params[key]) for key in ('W1', 'b1', 'W2', 'b2')}
+
+
+def _book_style_net(impl, batch=3):
+    np.random.seed(0)
+    x, t = _mnist(batch)
+    return BookStyleTwoLayerNet(impl, 784, 50, 10), x, t
+
+
+def _chapter4_net(impl, batch=10):
+    if impl == "reference":
+        from fastscratch.reference.ch04_two_layer_net import TwoLayerNet
+    else:
+        from fastscratch.ch04_two_layer_net import TwoLayerNet
+    np.random.seed(0)
+    x, t = _mnist(batch)
+    return TwoLayerNet(input_size=784, hidden_size=50, output_size=10), x, t
+
+
+class NumgradClosure(Benchmark):
+    """numerical_gradient(lambda W: net.loss(x, t), W) over the four parameters of a book-style 784-50-10 net, batch 3."""
+
+    params = [IMPLS]
+    param_names = ["impl"]
+    number = 1
+    repeat = (1, 10, 20.0)
+    timeout = 300
+
+    def setup(self, impl):
+        self.net, self.x, self.t = _book_style_net(impl)
+        if impl == "kernels":
+            self.net.numerical_gradient(self.x, self.t)  # not timing the JIT compilation
+
+    def time_closure_numerical_gradient(self, impl):
+        self.net.numerical_gradient(self.x, self.t)
+
+
+class NumgradChapter4Network(Benchmark):
+    """Chapter 4's TwoLayerNet(784, 50, 10).numerical_gradient on the first 10 MNIST images."""
+
+    params = [IMPLS]
+    param_names = ["impl"]
+    number = 1
+    repeat = (1, 10, 20.0)
+    timeout = 300
+
+    def setup(self, impl):
+        self.net, self.x, self.t = _chapter4_net(impl)
+        if impl == "kernels":
+            self.net.numerical_gradient(self.x, self.t)
+
+    def time_chapter4_numerical_gradient(self, impl):
+        self.net.numerical_gradient(self.x, self.t)
+
+
+class NumgradClosureSpeedup(Benchmark):
+    """Reference over kernels, in this process: the book-style closure (batch 3) and chapter 4's net (batch 10)."""
+
+    unit = "x"
+    timeout = 300
+
+    def setup(self):
+        self.closure = {impl: _book_style_net(impl) for impl in IMPLS}
+        self.ch04 = {impl: _chapter4_net(impl) for impl in IMPLS}
+        for nets in (self.closure, self.ch04):
+            net, x, t = nets["kernels"]
+            net.numerical_gradient(x, t)
+
+    def _speedup(self, nets):
+        ref, fast = nets["reference"], nets["kernels"]
+        return (_best(lambda: ref[0].numerical_gradient(*ref[1:]), 1)
+                / _best(lambda: fast[0].numerical_gradient(*fast[1:]), 10))
+
+    def track_speedup_numgrad_closure(self):
+        return self._speedup(self.closure)
+
+    def track_speedup_numgrad_chapter4(self):
+        return self._speedup(self.ch04)
 
 
 class NumgradChapter4Training(Benchmark):

@@ -384,7 +384,7 @@ def _hidden_unit_loss_changes(kind, i, j, w_plus, w_minus, w, layer, logits_weig
     return sum_plus, sum_minus
 
 
-@kernel
+@kernel(inline="always")  # passing the records in a call costs a reference count per array
 def _propagate_rows(m, layers, loss, rows_a, rows_b, changed):
     """Sum over rows of the change of log(y[t] + 1e-7), given layer m's changed pre-activations.
 
