@@ -285,8 +285,8 @@ class NumgradChapter4Training(Benchmark):
     timeout = 300
 
     def setup(self):
-        from fastscratch.dataset.mnist import load_mnist
         import fastscratch
+        from fastscratch.dataset.mnist import load_mnist
         (self.x_train, self.t_train), _ = load_mnist(normalize=True, one_hot_label=True)
         np.random.seed(0)
         self.net = fastscratch.TwoLayerNet(input_size=784, hidden_size=50, output_size=10)

@@ -2,31 +2,33 @@
 
 How it goes (the design is in docs/numerical-gradient.md):
 
-1. ``record_forward`` runs the network's loss once with every layer recording
-   its call (input, train flag, output, state after), then puts every layer
-   back as it was. What ran is the network, whatever its class or layer names.
-2. ``read_chain`` reads those calls by what each layer is (isinstance against
-   the book's layer classes, which fastscratch's layers subclass): an optional
+1. The layers the network runs, in order, as ``LayerUse``s: from
+   ``network.layers`` for the book's network classes (whose loss is known),
+   or, for any other network, from one forward that ``record_forward`` runs
+   with every layer recording its call (``fastscratch._closure_netgrad``).
+2. ``read_chain`` reads them by what each layer is (isinstance against the
+   book's layer classes, which fastscratch's layers subclass): an optional
    Convolution - Relu - Pooling block, then Affine layers, each followed by
    an optional BatchNormalization (train mode), Relu or Sigmoid and Dropout,
    the last Affine feeding SoftmaxWithLoss. Each parameter must be one of the
    network's ``params`` arrays itself, so perturbing it is perturbing the network.
 3. ``IncrementalModel`` builds the records of ``fastscratch.kernels.netgrad``
    and the unperturbed forward (NumPy GEMMs plus the kernels' own batch norm,
-   activation and loss, so an unchanged value is reproduced bitwise), checks
-   that its loss is the loss the network computed, and runs the kernels.
+   activation and loss, so an unchanged value is reproduced bitwise), and
+   runs the kernels.
 
 Anything outside that model raises ``NotSupported`` (and only that), and the
 callers fall back to the element-by-element loop. Everything is float64.
 
-Differences from the reference, on purpose (network path of the book's classes):
+Differences from the reference, on purpose (``network.numerical_gradient`` of the book's classes):
 
 - Dropout (MultiLayerNetExtend, use_dropout): the reference's loss redraws
   every mask on each of its 2 * (number of parameters) calls, so its
-  numerical gradient is noise. Here the masks are those of one training
-  forward (the one ``record_forward`` runs, from NumPy's global generator),
-  held fixed for every perturbation: the gradient of that one dropped-out
-  network. The global generator advances by that one forward.
+  numerical gradient is noise. Here the masks are drawn once, as one
+  training forward draws them (``np.random.rand(N, D) > dropout_ratio`` per
+  Dropout layer, in layer order, from NumPy's global generator), and held
+  fixed for every perturbation: the gradient of that one dropped-out network.
+  The global generator advances by that one forward.
 - Batch norm in train mode: each reference loss call also moves the layers'
   running_mean/running_var. Here nothing of the network is written: running
   statistics, the layers' cached forward state and the parameters are left
@@ -177,7 +179,9 @@ def uses_from_calls(calls):
         require(after.args and after.args[0] is before.output, "the layers do not form a chain")
     require(len({id(call.layer) for call in calls}) == len(calls), "a layer runs twice")
     require(bool(calls[0].args), "the first layer ran without input")
-    return [LayerUse(call.layer, call.train_flg, call.state.get("mask")) for call in calls], calls[0].args[0]
+    uses = [LayerUse(call.layer, call.train_flg,
+                     call.state.get("mask") if isinstance(call.layer, DROPOUT) else None) for call in calls]
+    return uses, calls[0].args[0]
 
 
 class DenseStage:

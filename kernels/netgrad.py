@@ -597,12 +597,19 @@ def dense_param_grad(chain, loss, params, h, weight_decay, scratch, grad):
                     sum_plus, sum_minus = _hidden_unit_loss_changes(kind, i, j, w_plus, w_minus, w, layer,
                                                                     logits_weights, loss)
                 else:
-                    sum_plus = _dense_loss_change(kind, l, e, w_plus, w, layers, loss, scratch, s)
-                    sum_minus = _dense_loss_change(kind, l, e, w_minus, w, layers, loss, scratch, s)
+                    sum_plus = 0.0
+                    sum_minus = 0.0
+                    for step in range(2):  # one call site: the inlined code is compiled once
+                        change = _dense_loss_change(kind, l, e, w_plus if step == 0 else w_minus, w, layers,
+                                                    loss, scratch, s)
+                        if step == 0:
+                            sum_plus = change
+                        else:
+                            sum_minus = change
                 grad[p] = (decay_change + -(sum_plus - sum_minus) / n) / (2.0 * h)
 
 
-@kernel
+@kernel(inline="always")  # passing the records in a call costs a reference count per array
 def _conv_loss_change(kind, p, delta, block, layers, loss, scratch, s):
     """Sum over rows of the change of log(y[t] + 1e-7) when element p of the conv block's W or b moves by delta.
 
@@ -690,10 +697,18 @@ def conv_param_grad(block, kind, chain, loss, h, scratch, grad):
     n = loss.labels.size
     weights_flat = block.weights.reshape(block.weights.size)
     for s in prange(n_slots):
+        layers = chain.layers
         for p in range(s, grad.size, n_slots):
             w = weights_flat[p] if kind == PARAM_WEIGHTS else block.bias[p]
             w_plus = w + h
             w_minus = w - h
-            sum_plus = _conv_loss_change(kind, p, w_plus - w, block, chain.layers, loss, scratch, s)
-            sum_minus = _conv_loss_change(kind, p, w_minus - w, block, chain.layers, loss, scratch, s)
+            sum_plus = 0.0
+            sum_minus = 0.0
+            for step in range(2):  # one call site: the inlined code is compiled once
+                change = _conv_loss_change(kind, p, (w_plus if step == 0 else w_minus) - w, block, layers,
+                                           loss, scratch, s)
+                if step == 0:
+                    sum_plus = change
+                else:
+                    sum_minus = change
             grad[p] = (-(sum_plus - sum_minus) / n) / (2.0 * h)

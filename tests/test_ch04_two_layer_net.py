@@ -8,12 +8,11 @@ incremental kernels wherever the parameters are float64.
 """
 import numpy as np
 import pytest
+from _tol import tol
 
 from fastscratch import _netgrad
 from fastscratch.ch04_two_layer_net import TwoLayerNet as FastNet
 from fastscratch.reference.ch04_two_layer_net import TwoLayerNet as RefNet
-
-from _tol import tol
 
 NET_ATOL = 1e-7
 
@@ -131,7 +130,8 @@ def test_ch04_falls_back_for_float32_and_single_samples():
 
 
 try:
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 except ImportError:  # pragma: no cover
     given = None
 

@@ -16,7 +16,6 @@ import fastscratch.reference as reference
 from fastscratch import gradient as fast_gradient
 from fastscratch.reference import gradient as ref_gradient
 
-
 # ---------------------------------------------------------------- smooth test functions
 
 def sum_squares(x):
@@ -312,10 +311,9 @@ def test_numgrad_network_edge_inputs():
     fast, ref = fast_and_reference("TwoLayerNet", 0, 6, 5, 3)
     x = np.random.randint(0, 3, size=(4, 2, 3))
     check_network(fast, ref, x, np.array([0, 2, 1, 1]))
-    from fastscratch._netgrad import incremental_numerical_gradient
     # an out-of-range label is an error of the reference: the incremental path declines,
     # the fallback runs the reference method on the fast layers, and that raises too
-    from fastscratch._netgrad import NotSupported
+    from fastscratch._netgrad import NotSupported, incremental_numerical_gradient
     with pytest.raises(NotSupported):
         incremental_numerical_gradient(fast, x, np.array([0, 5, 1, 1]))
     with pytest.raises(ValueError, match="labels must be in"):
@@ -391,7 +389,8 @@ def test_numgrad_network_matches_book_backprop():
 
 
 try:
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 except ImportError:  # pragma: no cover
     given = None
 

@@ -17,13 +17,12 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from _paths import SHARED
 
 import fastscratch.reference as reference
 from fastscratch import _closure_netgrad
 from fastscratch import gradient as fast_gradient
 from fastscratch import layers as fast_layers
-
-from _paths import SHARED
 
 NET_ATOL = 1e-7
 #: calls of f for one parameter on the incremental path: one recorded forward, two per spot check
@@ -271,7 +270,8 @@ def test_closure_book_chapter5_file(monkeypatch):
 
 
 try:
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 except ImportError:  # pragma: no cover
     given = None
 
