@@ -92,7 +92,10 @@ def numerical_gradient(f, x):
     ----------
     f : callable, f(x) -> real scalar
         A ``numba.njit`` function runs the loop in one parallel kernel (it
-        compiles once per distinct f); any other callable runs the book's loop.
+        compiles once per distinct f). The book's closure over a network
+        (``lambda W: self.loss(x, t)``, x one of its float64 parameter arrays)
+        is computed incrementally where ``fastscratch._closure_netgrad`` can
+        show the result is the loop's. Any other callable runs the book's loop.
     x : ndarray of any shape
         With a Python f, perturbed in place one element at a time and restored,
         as in the book (f may read x, or a network parameter that *is* x).
