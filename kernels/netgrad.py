@@ -437,14 +437,14 @@ def _propagate_rows(m, layers, loss, rows_a, rows_b, changed):
 
 
 @kernel(inline="always")  # passing the records in a call costs a reference count per array
-def _dense_loss_change(kind, l, p, v, w, layers, loss, scratch, s):
-    """Sum over rows of the change of log(y[t] + 1e-7) when element p of a parameter of layer l goes w -> v.
+def _dense_loss_change(kind, layer_index, p, v, w, layers, loss, scratch, s):
+    """Sum over rows of the change of log(y[t] + 1e-7) when element p of a parameter of one layer goes w -> v.
 
     kind PARAM_WEIGHTS: W (p = i * D_out + j); PARAM_BIAS, PARAM_GAMMA, PARAM_BETA: p = j.
     Uses thread slot s of scratch.
     """
     n_layers = len(layers)
-    layer = layers[l]
+    layer = layers[layer_index]
     n, d = layer.pre_activation.shape
     column = scratch.column[s]
     changed = scratch.changed[s]
@@ -471,7 +471,7 @@ def _dense_loss_change(kind, l, p, v, w, layers, loss, scratch, s):
                 changed[r] = 0
         if not any_row:
             return 0.0
-        if l == n_layers - 1:
+        if layer_index == n_layers - 1:
             # a logit column: only logit j of the changed rows moves, so
             # sum_k exp(z_k - m) = (the cached sum over k != j) + e_j * exp(dz)
             acc = 0.0
@@ -508,10 +508,10 @@ def _dense_loss_change(kind, l, p, v, w, layers, loss, scratch, s):
                 changed[r] = 0
     if not any_row:
         return 0.0
-    # a rank-1 change of the next layer's pre-activation: column outer W_{l+1}[j, :]
-    following = layers[l + 1]
+    # a rank-1 change of the next layer's pre-activation: column outer W of the next layer [j, :]
+    following = layers[layer_index + 1]
     d_next = following.pre_activation.shape[1]
-    if l + 1 == n_layers - 1:
+    if layer_index + 1 == n_layers - 1:
         # the logits of row r move by column[r] * W[j, :]: exp(z_k - m) = e_k * exp(that)
         acc = 0.0
         for r in range(n):
@@ -531,7 +531,7 @@ def _dense_loss_change(kind, l, p, v, w, layers, loss, scratch, s):
         if changed[r]:
             for k in range(d_next):
                 rows_a[r * d_next + k] = following.pre_activation[r, k] + column[r] * following.weights[j, k]
-    return _propagate_rows(l + 1, layers, loss, rows_a, scratch.rows_b[s], changed)
+    return _propagate_rows(layer_index + 1, layers, loss, rows_a, scratch.rows_b[s], changed)
 
 
 @parallel_kernel
@@ -569,8 +569,8 @@ def dense_param_grad(chain, loss, params, h, weight_decay, scratch, grad):
             # one parameter at a time: a record carried around the element loop would
             # cost a reference count per array on every element
             kind = params.kind[u]
-            l = params.layer[u]
-            layer = layers[l]
+            layer_index = params.layer[u]
+            layer = layers[layer_index]
             d = layer.pre_activation.shape[1]
             start = params.start[u]
             for p in range(start + (s - start) % n_slots, params.start[u + 1], n_slots):
@@ -593,14 +593,14 @@ def dense_param_grad(chain, loss, params, h, weight_decay, scratch, grad):
                 if kind == PARAM_WEIGHTS and layer.nonzero_start[i] == layer.nonzero_start[i + 1]:
                     grad[p] = decay_change / (2.0 * h)
                     continue
-                if kind <= PARAM_BIAS and l == n_layers - 2 and not layer.has_batchnorm:
+                if kind <= PARAM_BIAS and layer_index == n_layers - 2 and not layer.has_batchnorm:
                     sum_plus, sum_minus = _hidden_unit_loss_changes(kind, i, j, w_plus, w_minus, w, layer,
                                                                     logits_weights, loss)
                 else:
                     sum_plus = 0.0
                     sum_minus = 0.0
                     for step in range(2):  # one call site: the inlined code is compiled once
-                        change = _dense_loss_change(kind, l, e, w_plus if step == 0 else w_minus, w, layers,
+                        change = _dense_loss_change(kind, layer_index, e, w_plus if step == 0 else w_minus, w, layers,
                                                     loss, scratch, s)
                         if step == 0:
                             sum_plus = change

@@ -47,7 +47,7 @@ class TwoLayerNet:
         return np.sum(y == t) / float(x.shape[0])
 
     def numerical_gradient(self, x, t):
-        loss_W = lambda W: self.loss(x, t)  # noqa: E731  (the book's closure: f ignores W, x is the parameter)
+        loss_W = lambda W: self.loss(x, t)  # the book's closure: f ignores W, reads the parameter that is x
         grads = {}
         for key in ('W1', 'b1', 'W2', 'b2'):
             grads[key] = self.numerical_gradient_fn(loss_W, self.params[key])
