@@ -11,13 +11,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TREES = ("fastscratch", "kernels")
 MAX_PARAMS = 12
-#: Offenders this change does not own, by "file function": each must still be over the
-#: limit (remove it here once fixed), and no other may appear.
-PENDING = {
-    # the book's Trainer signature (11 arguments and self) plus the project's progress and
-    # checkpoint_dir: for the Trainer's owner to group
-    "fastscratch/reference/trainer.py __init__",
-}
 
 
 def parameter_count(node):
@@ -34,10 +27,6 @@ def functions_over_limit(source, filename):
             if count > MAX_PARAMS:
                 yield f"{filename}:{node.lineno} {getattr(node, 'name', '<lambda>')} takes {count}"
 
-
-def _pending_key(offender):
-    where, name = offender.split(" ")[:2]
-    return f"{where.split(':')[0]} {name}"
 
 
 def test_the_counter_counts_every_kind_of_parameter():
@@ -57,8 +46,4 @@ def test_no_function_takes_more_than_12_parameters(tree):
     offenders = [line for path in files
                  for line in functions_over_limit(path.read_text(encoding="utf-8"),
                                                   str(path.relative_to(ROOT)))]
-    new = [line for line in offenders if _pending_key(line) not in PENDING]
-    assert new == [], "functions over 12 parameters:\n" + "\n".join(new)
-    pending_here = {key for key in PENDING if key.startswith(tree + "/")}
-    fixed = pending_here - {_pending_key(line) for line in offenders}
-    assert not fixed, f"no longer over the limit, remove from PENDING: {sorted(fixed)}"
+    assert offenders == [], "functions over 12 parameters:\n" + "\n".join(offenders)
