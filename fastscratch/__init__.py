@@ -10,9 +10,11 @@ import sys as _sys
 
 __version__ = "0.1.0"
 
-# Process-wide defaults (idle threads, freed memory), before anything loads NumPy:
-# see fastscratch/_process_defaults.py.
-from ._process_defaults import BLAS_THREAD_TIMEOUT, MALLOC_TUNED, USER_THREAD_ENV  # noqa: F401
+# The fastscratch command (only) tunes the process it owns, before anything loads
+# NumPy; an ordinary import changes nothing: see fastscratch/_process_defaults.py.
+from . import _process_defaults  # noqa: E402
+
+_process_defaults.tune_if_command()
 
 
 def _mount_kernels():
