@@ -95,7 +95,7 @@ class blas_single_threaded:
     Does nothing where NumPy's BLAS is not OpenBLAS.
     """
 
-    __slots__ = ("_lib", "_before")
+    __slots__ = ("_before", "_lib")
 
     def __enter__(self):
         self._lib = openblas()
@@ -133,12 +133,18 @@ def matmul(a, b, out=None):
     -------
     ndarray of shape (m, n), dtype ``np.result_type(a, b)``: out, or a new array.
     """
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul needs (m, k) @ (k, n); got {a.shape} @ {b.shape}")
     dtype = np.result_type(a.dtype, b.dtype)
     lib = openblas() if dtype in _DTYPES else None
     if lib is None:
         return np.dot(a, b, out=out)
     m, k = a.shape
     n = b.shape[1]
+    if out is not None and (out.shape != (m, n) or out.dtype != dtype or not out.flags.c_contiguous
+                            or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous {dtype} array of shape {(m, n)}; "
+                         f"got {out.dtype} {out.shape}")
     if out is None:
         out = np.empty((m, n), dtype=dtype)
     if m == 0 or n == 0:
@@ -169,6 +175,8 @@ def matmul_tn(a, b):
     ndarray of shape (m, n), dtype ``np.result_type(a, b)``: the sum over fixed
     blocks of rows of ``a[rows].T @ b[rows]``, added in block order.
     """
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"matmul_tn needs (k, m).T @ (k, n); got {a.shape}.T @ {b.shape}")
     dtype = np.result_type(a.dtype, b.dtype)
     lib = openblas() if dtype in _DTYPES else None
     if lib is None:
