@@ -152,13 +152,13 @@ def matmul(a, b, out=None):
     if k == 0:
         out[...] = 0
         return out
-    rows, nb = _kg.row_blocks(m, n, k)
+    rows, cols = _kg.out_blocks(m, n, k)
     with blas_single_threaded():
-        if nb == 1:  # too small to split: BLAS in the calling thread
+        if rows >= m and cols >= n:  # one block: BLAS in the calling thread
             return np.dot(a, b, out=out)
         A, ta = _operand(a, dtype)
         B, tb = _operand(b, dtype)
-        _kg.gemm_rows(lib.gemm[dtype], lib.width, A, ta, B, tb, out, rows)
+        _kg.gemm_blocks(lib.gemm[dtype], lib.width, A, ta, B, tb, out, rows, cols)
     return out
 
 

@@ -7,7 +7,7 @@ competes for the cores between kernels. The caller sets BLAS to one thread
 for the duration of the call (``fastscratch._blas``), so each block runs
 entirely on the Numba thread that owns it.
 
-Work partitions are fixed by the shapes alone (``row_blocks``, ``reduce_blocks``):
+Work partitions are fixed by the shapes alone (``out_blocks``, ``reduce_blocks``):
 a block's result is the same single-threaded BLAS call whichever thread runs
 it, so results are bitwise identical for any number of threads.
 
@@ -32,6 +32,8 @@ _TRANS = 112
 MIN_BLOCK_WORK = 1 << 21
 #: At most this many blocks per GEMM (enough to balance two to a few dozen threads).
 MAX_BLOCKS = 64
+#: A block has at least this many rows (or columns) of the output.
+MIN_BLOCK_SIDE = 16
 #: Rows of the reduction per block, at least, when a GEMM is split along its reduction.
 MIN_REDUCE_ROWS = 256
 
@@ -79,12 +81,28 @@ def _cblas_gemm(typingctx, fn, width, dims, ptrs, like):
 
 
 @kernel
-def row_blocks(m, n, k):
-    """(rows per block, blocks) for an (m, k) @ (k, n) GEMM split by output rows: a function of the shape only."""
+def _pow2_at_most(x):
+    p = 1
+    while p * 2 <= x:
+        p *= 2
+    return p
+
+
+@kernel
+def out_blocks(m, n, k):
+    """(rows, cols) of each block of the (m, n) output of an (m, k) @ (k, n) GEMM: a function of the shape only.
+
+    The longer side of the output is cut, so each block reads the whole of the
+    smaller operand once and its own slice of the other. A power of two of
+    blocks: even shares for 2, 4, 8... threads.
+    """
     by_work = (m * n * k + MIN_BLOCK_WORK - 1) // MIN_BLOCK_WORK
-    nb = max(1, min(by_work, MAX_BLOCKS, m))
-    rows = (m + nb - 1) // nb
-    return rows, (m + rows - 1) // rows
+    side = max(m, n)
+    nb = _pow2_at_most(max(1, min(by_work, MAX_BLOCKS, side // MIN_BLOCK_SIDE)))
+    size = (side + nb - 1) // nb
+    if m >= n:
+        return size, max(n, 1)
+    return max(m, 1), size
 
 
 @kernel
@@ -93,34 +111,38 @@ def _trans_flag(t):
 
 
 @parallel_kernel
-def gemm_rows(fn, width, a, ta, b, tb, out, rows):
-    """out = op(a) @ op(b), op(x) = x.T where the flag is set; output rows split into blocks of `rows`.
+def gemm_blocks(fn, width, a, ta, b, tb, out, rows, cols):
+    """out = op(a) @ op(b), op(x) = x.T where the flag is set, one BLAS call per (rows, cols) block of out.
 
     a : (m, k) C-contiguous, or (k, m) C-contiguous with ta set
     b : (k, n) C-contiguous, or (n, k) C-contiguous with tb set
     out : (m, n) C-contiguous, a's dtype
-    rows : int >= 1, rows of out per block (``row_blocks``)
+    rows, cols : ints >= 1, the block of out (``out_blocks``)
     """
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
     lda, ldb = a.shape[1], b.shape[1]
     item = out.itemsize
-    nb = (m + rows - 1) // rows
+    nbr = (m + rows - 1) // rows
+    nbc = (n + cols - 1) // cols
     pa, pb, pc = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
-    for j in prange(nb):
-        r0 = j * rows
+    for j in prange(nbr * nbc):
+        r0 = (j // nbc) * rows
+        c0 = (j % nbc) * cols
         r1 = min(m, r0 + rows)
-        # row r0 of op(a): row r0 of a, or column r0 of a when transposed
+        c1 = min(n, c0 + cols)
+        # row r0 of op(a): row r0 of a, or its column r0 when transposed; column c0 of op(b) likewise
         a0 = pa + (r0 if ta else r0 * lda) * item
-        _cblas_gemm(fn, width, (_trans_flag(ta), _trans_flag(tb), r1 - r0, n, k, lda, ldb, n),
-                    (a0, pb, pc + r0 * n * item), out)
+        b0 = pb + (c0 * ldb if tb else c0) * item
+        _cblas_gemm(fn, width, (_trans_flag(ta), _trans_flag(tb), r1 - r0, c1 - c0, k, lda, ldb, n),
+                    (a0, b0, pc + (r0 * n + c0) * item), out)
 
 
 @kernel
 def reduce_blocks(m, n, k):
     """(reduction rows per block, blocks) for a (k, m).T @ (k, n) GEMM split along k: a function of the shape only."""
     by_work = (m * n * k + MIN_BLOCK_WORK - 1) // MIN_BLOCK_WORK
-    nb = max(1, min(by_work, MAX_BLOCKS, k // MIN_REDUCE_ROWS))
+    nb = _pow2_at_most(max(1, min(by_work, MAX_BLOCKS, k // MIN_REDUCE_ROWS)))
     rows = (k + nb - 1) // nb
     return rows, (k + rows - 1) // rows
 

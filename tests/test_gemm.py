@@ -38,7 +38,7 @@ def _layouts(rng, shape, dtype):
 
 
 # shapes of the book's GEMMs (conv forward / dcol / affine) and odd small ones
-SHAPES = [(57600, 25, 30), (78400, 144, 16), (3136, 16, 144), (100, 4320, 100), (100, 100, 4320),
+SHAPES = [(57600, 25, 30), (78400, 144, 16), (3136, 16, 144), (100, 4320, 100), (100, 100, 4320), (64, 64, 20000),
           (4320, 100, 100), (7, 3, 5), (1, 1, 1), (129, 1, 257)]
 
 
@@ -104,8 +104,9 @@ def test_matmul_writes_into_out():
 
 @pytest.mark.parametrize("m, n, k", [(57600, 30, 25), (100, 100, 4320), (3, 3, 3), (78400, 16, 144)])
 def test_blocks_depend_on_the_shape_only(m, n, k):
-    rows, nb = _kg.row_blocks(m, n, k)
-    assert 1 <= nb <= _kg.MAX_BLOCKS and (nb - 1) * rows < m <= nb * rows
+    rows, cols = _kg.out_blocks(m, n, k)
+    nb = -(-m // rows) * -(-n // cols)
+    assert 1 <= nb <= _kg.MAX_BLOCKS and (rows >= m or cols >= n)  # one side cut, at most MAX_BLOCKS
     rows, nb = _kg.reduce_blocks(m, n, k)
     assert 1 <= nb and (nb - 1) * rows < k <= nb * rows
 
@@ -155,7 +156,7 @@ def test_blas_threads_restored_when_the_kernel_raises(monkeypatch):
         seen.append(lib.get_num_threads())
         raise RuntimeError("kernel failed")
 
-    monkeypatch.setattr(_kg, "gemm_rows", failing)
+    monkeypatch.setattr(_kg, "gemm_blocks", failing)
     with pytest.raises(RuntimeError, match="kernel failed"):
         _blas.matmul(np.ones((5000, 64)), np.ones((64, 64)))
     assert seen == [1]  # single-threaded inside
