@@ -89,25 +89,37 @@ def openblas():
 
 
 class blas_single_threaded:
-    """Context manager: OpenBLAS runs on one thread inside, its previous thread count is restored on exit.
+    """Context manager: OpenBLAS runs on one thread inside; its previous thread count is restored on exit.
 
-    Restored on any exit, exceptions included. Nested uses restore in turn.
-    Does nothing where NumPy's BLAS is not OpenBLAS.
+    Restored on any exit, exceptions included. Nested scopes, and scopes of
+    several Python threads at once, share one saving: the first to enter saves
+    the count, the last to leave restores it. Does nothing where NumPy's BLAS
+    is not OpenBLAS.
     """
 
-    __slots__ = ("_before", "_lib")
+    _depth = 0
+    _saved = 1
 
     def __enter__(self):
-        self._lib = openblas()
-        if self._lib is not None:
-            self._before = self._lib.get_num_threads()
-            if self._before != 1:
-                self._lib.set_num_threads(1)
+        lib = openblas()
+        if lib is not None:
+            cls = blas_single_threaded
+            with _lock:
+                if cls._depth == 0:
+                    cls._saved = lib.get_num_threads()
+                    if cls._saved != 1:
+                        lib.set_num_threads(1)
+                cls._depth += 1
         return self
 
     def __exit__(self, *exc):
-        if self._lib is not None and self._before != 1:
-            self._lib.set_num_threads(self._before)
+        lib = openblas()
+        if lib is not None:
+            cls = blas_single_threaded
+            with _lock:
+                cls._depth -= 1
+                if cls._depth == 0 and cls._saved != 1:
+                    lib.set_num_threads(cls._saved)
         return False
 
 

@@ -174,3 +174,29 @@ def test_scope_restores_nested_and_on_exceptions():
         assert lib.get_num_threads() == 1
         raise KeyError("x")
     assert lib.get_num_threads() == before
+
+
+@needs_openblas
+def test_scopes_of_two_threads_restore_the_count_once_both_are_done():
+    import threading
+    lib = _blas.openblas()
+    before = lib.get_num_threads()
+    entered, release = threading.Event(), threading.Event()
+    seen = []
+
+    def other():
+        with _blas.blas_single_threaded():
+            entered.set()
+            release.wait(10)
+            seen.append(lib.get_num_threads())
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    entered.wait(10)
+    with _blas.blas_single_threaded():
+        pass  # this thread's scope ends while the other's is still open
+    seen.append(lib.get_num_threads())
+    release.set()
+    worker.join(10)
+    assert seen == [1, 1]
+    assert lib.get_num_threads() == before
