@@ -49,4 +49,5 @@ from .two_layer_net import TwoLayerNet  # noqa: E402
 __all__ = ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet",
            "Trainer", "functions", "gradient", "layers", "optimizer", "trainer", "util"]
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
-__all__ += ["get_num_threads", "set_num_threads"]
+from ._process_defaults import tune_process  # noqa: E402
+__all__ += ["get_num_threads", "set_num_threads", "tune_process"]

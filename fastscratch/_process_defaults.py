@@ -27,6 +27,11 @@ GEMMs, which wake OpenBLAS's threads. For that code it sets, before NumPy loads
 
 A value the environment already sets wins; ``FASTSCRATCH_PROCESS_DEFAULTS=0``
 makes none of these settings. Imports nothing heavy.
+
+A script that owns its process may ask for the same settings:
+``fastscratch.tune_process()``, right after ``import fastscratch`` and before
+the first kernel runs (OpenMP reads its wait policy when Numba starts its
+threads; OpenBLAS's timeout only counts if NumPy is not loaded yet).
 """
 import ctypes
 import os
@@ -68,24 +73,44 @@ def _keep_freed_memory():
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
-def tune_process():
-    """The command's process-wide settings (module docstring), once; call before NumPy loads.
+def _numba_threads_started():
+    """True once Numba has started its thread pool (the OpenMP runtime has read its settings)."""
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    return bool(getattr(parallel, "_is_initialized", False))
 
-    Does nothing with ``FASTSCRATCH_PROCESS_DEFAULTS=0``. Returns True when it ran.
+
+def tune_process():
+    """Make the fastscratch command's process-wide settings (module docstring) in this process, once.
+
+    For scripts that own their process and opt in; ``import fastscratch``
+    never calls it. Call it before the first kernel runs. A value already in
+    the environment wins; ``FASTSCRATCH_PROCESS_DEFAULTS=0`` makes it do nothing.
+
+    Returns
+    -------
+    dict of str to bool: for "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT" and
+    "malloc", whether that setting is in effect in this process from now on
+    (False: too late, already set by the environment, or not available here).
+    All False on a second call or with the opt-out.
     """
     global TUNED, MALLOC_TUNED, BLAS_THREAD_TIMEOUT
+    done = dict.fromkeys(("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
     if TUNED or os.environ.get("FASTSCRATCH_PROCESS_DEFAULTS", "1") == "0":
-        return False
+        return done
     TUNED = True
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if not _numba_threads_started():  # read when Numba starts OpenMP's threads: later it would do nothing
+        done["OMP_WAIT_POLICY"] = "OMP_WAIT_POLICY" not in os.environ
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "numpy" not in sys.modules:  # read when NumPy loads OpenBLAS: later it would do nothing
+        done["OPENBLAS_THREAD_TIMEOUT"] = "OPENBLAS_THREAD_TIMEOUT" not in os.environ
         os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
         BLAS_THREAD_TIMEOUT = os.environ["OPENBLAS_THREAD_TIMEOUT"]
     # an explicit malloc setting in the environment wins
     if not any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
                                                  "GLIBC_TUNABLES")):
         MALLOC_TUNED = _keep_freed_memory()
-    return True
+    done["malloc"] = MALLOC_TUNED
+    return done
 
 
 def launched_as_command():

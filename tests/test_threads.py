@@ -181,6 +181,31 @@ def test_the_command_keeps_the_environments_values_and_its_opt_out():
     assert rows["Freed memory"].startswith("malloc's defaults")
 
 
+_OPT_IN_PROBE = """
+import json, os
+import numpy as np
+import fastscratch
+{before}
+first = fastscratch.tune_process()
+again = fastscratch.tune_process()
+print(json.dumps(dict(first=first, again=again, omp=os.environ.get("OMP_WAIT_POLICY"))))
+"""
+
+
+@pytest.mark.parametrize("before, omp", [("", True), ("fastscratch.layers.Relu().forward(np.ones((1000, 1100)))", False)],
+                         ids=["before-any-kernel", "after-a-parallel-kernel"])
+def test_scripts_may_opt_in_to_the_commands_settings(before, omp):
+    env = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None,
+           "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "GLIBC_TUNABLES": None}
+    proc = run_python(_OPT_IN_PROBE.format(before=before), env=env)
+    assert proc.returncode == 0, describe(proc, "fastscratch.tune_process()")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # OpenMP's policy only counts before Numba starts its threads; OpenBLAS's timeout only before NumPy loads
+    assert out["first"]["OMP_WAIT_POLICY"] is omp and out["omp"] == ("PASSIVE" if omp else None)
+    assert out["first"]["OPENBLAS_THREAD_TIMEOUT"] is False
+    assert out["again"] == dict.fromkeys(("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
+
+
 @pytest.mark.parametrize("argv0, orig_argv, main_file, expected", [
     ("-m", ["python", "-m", "fastscratch", "train"], None, True),
     ("-m", ["python", "-X", "importtime", "-mfastscratch"], None, True),
