@@ -68,7 +68,8 @@ def _kernel_dispatchers():
 
 def test_no_blas_inside_kernels():
     # BLAS's thread pool and Numba's must never run at once (oversubscription), and
-    # np.dot in njit needs SciPy: GEMMs are NumPy calls between kernels.
+    # np.dot in njit needs SciPy: GEMMs go through fastscratch._blas, whose kernels
+    # (kernels/gemm.py) call OpenBLAS by address with BLAS set to one thread.
     found = list(_kernel_dispatchers())
     assert found, "no kernels found"
     blas = re.compile(r"\bdot\(|\bmatmul\(|\bvdot\(|\beinsum\(|\binner\(|\btensordot\(|[\w\])]\s*@\s*[\w(]")
