@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 # The fastscratch command (only) tunes the process it owns, before anything loads
 # NumPy; an ordinary import changes nothing: see fastscratch/_process_defaults.py.
-from . import _process_defaults  # noqa: E402
+from . import _process_defaults
 
 _process_defaults.tune_if_command()
 

@@ -48,7 +48,7 @@ def _numba_threads():
 def _thread_waits():
     """How idle threads of each pool wait, and who set it (the environment or the fastscratch command)."""
     from fastscratch import _process_defaults as P
-    by = "set by the fastscratch command" if P.TUNED else "the environment's"
+    by = "set by the fastscratch command (or tune_process())" if P.TUNED else "the environment's"
     omp = os.environ.get("OMP_WAIT_POLICY")
     omp = f"OMP_WAIT_POLICY={omp}" if omp else "OMP_WAIT_POLICY unset (OpenMP's default: spin a while, then sleep)"
     if P.BLAS_THREAD_TIMEOUT is not None:
