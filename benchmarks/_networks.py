@@ -17,40 +17,53 @@ from .common import api, rng
 
 #: The book's networks, each with its default sizes (TwoLayerNet as chapter 5 trains it).
 NETWORKS = ["TwoLayerNet", "SimpleConvNet", "DeepConvNet"]
+#: Every network of the book, for the training-step rows: the two above plus the
+#: fully connected nets of chapter 6 as its scripts build them on MNIST.
+ALL_NETWORKS = ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet"]
+#: The parameter dtypes timed: the book's float64 and float32.
+DTYPES = ["float64", "float32"]
 BATCH = 100
+_DENSE = ("TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend")
 
 
-def build_network(impl, name, seed=0):
-    """A network of the book with seeded weights, from fastscratch.reference or fastscratch."""
+def build_network(impl, name, seed=0, dtype="float64"):
+    """A network of the book with seeded weights in dtype, from fastscratch.reference or fastscratch."""
     mod = api(impl)
     np.random.seed(seed)
     if name == "TwoLayerNet":
-        return mod.TwoLayerNet(input_size=784, hidden_size=50, output_size=10)
+        return mod.TwoLayerNet(input_size=784, hidden_size=50, output_size=10, dtype=dtype)
+    if name == "MultiLayerNet":
+        # chapter 6's weight_init_activation / overfit_weight_decay shape: 5 hidden layers of 100
+        return mod.MultiLayerNet(784, [100] * 5, 10, weight_decay_lambda=0.1, dtype=dtype)
+    if name == "MultiLayerNetExtend":
+        # chapter 6's batch_norm_test with dropout on (overfit_dropout): both extensions timed
+        return mod.MultiLayerNetExtend(784, [100] * 5, 10, use_batchnorm=True, use_dropout=True,
+                                       dropout_ration=0.2, dtype=dtype)
     if name == "SimpleConvNet":
-        return mod.SimpleConvNet()
+        return mod.SimpleConvNet(dtype=dtype)
     if name == "DeepConvNet":
-        return mod.DeepConvNet()
+        return mod.DeepConvNet(dtype=dtype)
     raise NotImplementedError(name)
 
 
-def training_batch(name, seed=0):
-    """A float64 batch of BATCH MNIST-shaped images in [0, 1) and integer labels.
+def training_batch(name, seed=0, dtype="float64"):
+    """A batch of BATCH MNIST-shaped images in [0, 1) (drawn in float64, then in dtype) and integer labels.
 
-    Returns x of shape (BATCH, 784) for TwoLayerNet, (BATCH, 1, 28, 28) for the
-    conv nets, and t of shape (BATCH,).
+    Returns x of shape (BATCH, 784) for the fully connected nets, (BATCH, 1, 28, 28)
+    for the conv nets, and t of shape (BATCH,).
     """
     r = rng(seed)
-    shape = (BATCH, 784) if name == "TwoLayerNet" else (BATCH, 1, 28, 28)
-    return r.random(shape), r.integers(0, 10, BATCH)
+    shape = (BATCH, 784) if name in _DENSE else (BATCH, 1, 28, 28)
+    return r.random(shape).astype(dtype), r.integers(0, 10, BATCH)
 
 
 class TrainingStep:
     """One step of the book's training loop: grads by backprop, then Adam updates the params in place."""
 
-    def __init__(self, impl, name, seed=0):
-        self.network = build_network(impl, name, seed)
+    def __init__(self, impl, name, seed=0, dtype="float64"):
+        self.network = build_network(impl, name, seed, dtype)
         self.optimizer = api(impl).optimizer.Adam()
-        self.x, self.t = training_batch(name, seed)
+        self.x, self.t = training_batch(name, seed, dtype)
 
     def __call__(self):
         grads = self.network.gradient(self.x, self.t)

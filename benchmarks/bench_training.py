@@ -1,52 +1,55 @@
-"""Training steps of the book's networks: backprop gradient plus Adam's update, batch 100, float64.
+"""Training steps of the book's networks: backprop gradient plus Adam's update, batch 100.
 
-TwoLayerNet(784, 50, 10) (chapter 5), SimpleConvNet and DeepConvNet with the
-book's default sizes (chapters 7 and 8), on fastscratch.reference and on the
-kernels. Also the kernels-over-reference speedup, and the peak memory of a
-SimpleConvNet step (the kernels must not need more than the reference).
+Every network of the book in float64 (the book's) and float32:
+TwoLayerNet(784, 50, 10) (chapter 5), MultiLayerNet and MultiLayerNetExtend
+as chapter 6 builds them, SimpleConvNet and DeepConvNet with the book's
+default sizes (chapters 7 and 8), on fastscratch.reference and on the
+kernels (shapes in benchmarks/_networks.py). Also the kernels-over-reference
+speedup, and the peak memory of a float64 SimpleConvNet step (the kernels
+must not need more than the reference).
 """
 import ctypes
 
-from ._networks import NETWORKS, STARTUP_SCRIPT, TrainingStep, run_child, speedup
+from ._networks import ALL_NETWORKS, DTYPES, STARTUP_SCRIPT, TrainingStep, run_child, speedup
 from .common import IMPLS, Benchmark
 
 
 class TrainingStepTime(Benchmark):
     """Wall time of one training step."""
 
-    params = [NETWORKS, IMPLS]
-    param_names = ["network", "impl"]
+    params = [ALL_NETWORKS, IMPLS, DTYPES]
+    param_names = ["network", "impl", "dtype"]
     # A step takes milliseconds (TwoLayerNet) to seconds (DeepConvNet on the
     # reference): one call per sample, a few samples.
     number = 1
     repeat = (1, 5, 10.0)
     timeout = 300
 
-    def setup(self, network, impl):
-        self.step = TrainingStep(impl, network)
+    def setup(self, network, impl, dtype):
+        self.step = TrainingStep(impl, network, dtype=dtype)
         self.step()  # compiles (or loads from Numba's cache) every kernel the step calls
 
-    def time_step(self, network, impl):
+    def time_step(self, network, impl, dtype):
         self.step()
 
 
 class TrainingStepSpeedup(Benchmark):
     """Reference time over kernels time for one training step, both measured in this process."""
 
-    params = [NETWORKS]
-    param_names = ["network"]
+    params = [ALL_NETWORKS, DTYPES]
+    param_names = ["network", "dtype"]
     unit = "x"
     timeout = 300
 
-    def setup(self, network):
-        self.reference = TrainingStep("reference", network)
-        self.kernels = TrainingStep("kernels", network)
+    def setup(self, network, dtype):
+        self.reference = TrainingStep("reference", network, dtype=dtype)
+        self.kernels = TrainingStep("kernels", network, dtype=dtype)
         # Warm both: the kernels compile (or load from cache); a first reference step
         # is slower too (fresh allocations, page faults) and would inflate the ratio.
         self.kernels()
         self.reference()
 
-    def track_speedup_training(self, network):
+    def track_speedup_training(self, network, dtype):
         return speedup(self.reference, self.kernels)
 
 

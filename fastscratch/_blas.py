@@ -27,9 +27,9 @@ import threading
 
 import numpy as np
 
+from ._dtypes import KERNEL_DTYPES
 from .kernels import gemm as _kg
 
-_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _lock = threading.Lock()
 _lib = None          # the _OpenBLAS found on first use, or False where there is none
 
@@ -148,7 +148,7 @@ def matmul(a, b, out=None):
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul needs (m, k) @ (k, n); got {a.shape} @ {b.shape}")
     dtype = np.result_type(a.dtype, b.dtype)
-    lib = openblas() if dtype in _DTYPES else None
+    lib = openblas() if dtype in KERNEL_DTYPES else None
     if lib is None:
         return np.dot(a, b, out=out)
     m, k = a.shape
@@ -190,7 +190,7 @@ def matmul_tn(a, b):
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
         raise ValueError(f"matmul_tn needs (k, m).T @ (k, n); got {a.shape}.T @ {b.shape}")
     dtype = np.result_type(a.dtype, b.dtype)
-    lib = openblas() if dtype in _DTYPES else None
+    lib = openblas() if dtype in KERNEL_DTYPES else None
     if lib is None:
         return np.dot(a.T, b)
     k, m = a.shape

@@ -16,16 +16,16 @@ import numpy as np
 
 from . import _blas
 from . import functions as _functions
+from ._dtypes import KERNEL_CHARS
 from ._validate import (as_float, check_array, check_dim, check_forward_done, check_min_ndim, check_ndim,
                         check_nonempty, check_shape)
 from .kernels import dense as _kd
 from .kernels import norm as _kn
 from .kernels import softmax_ce as _ks
 from .kernels._jit import pick as _pick
+from .reference import functions as _ref_functions
 from .reference import layers as _reference
 from .reference.layers import BN_EPS
-
-_FLOAT_CHARS = "fd"  # float32, float64: the dtypes the kernels are compiled for
 
 
 def _flat(a):
@@ -38,7 +38,7 @@ class Relu(_reference.Relu):
 
     def forward(self, x):
         check_array(x, "x", real=True)
-        if x.dtype.char not in _FLOAT_CHARS:
+        if x.dtype.char not in KERNEL_CHARS:
             return super().forward(x)
         out = np.empty(x.shape, dtype=x.dtype)
         mask = np.empty(x.shape, dtype=np.bool_)
@@ -51,7 +51,7 @@ class Relu(_reference.Relu):
         check_forward_done(self.mask, "Relu")
         check_array(dout, "dout", real=True)
         check_shape(dout, "dout", self.mask.shape)
-        if dout.dtype.char in _FLOAT_CHARS and dout.flags.c_contiguous and dout.flags.writeable:
+        if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and dout.flags.writeable:
             # in place, as the book does: the caller's dout is zeroed where x <= 0
             _pick(dout.size, _kd.relu_backward, _kd.relu_backward_serial, True)(dout.reshape(-1),
                                                                           self.mask.reshape(-1))
@@ -72,7 +72,7 @@ class Sigmoid(_reference.Sigmoid):
         check_array(dout, "dout", real=True)
         y = self.out
         check_shape(dout, "dout", y.shape)
-        if dout.dtype != y.dtype or y.dtype.char not in _FLOAT_CHARS:
+        if dout.dtype != y.dtype or y.dtype.char not in KERNEL_CHARS:
             return super().backward(dout)
         dx = np.empty(y.shape, dtype=y.dtype)
         _pick(y.size, _kd.sigmoid_backward, _kd.sigmoid_backward_serial)(_flat(dout), _flat(y),
@@ -99,7 +99,7 @@ class Affine(_reference.Affine):
         self.original_x_shape = x.shape
         self.x = x2  # kept for dW in backward
         out = _blas.matmul(x2, W)
-        if out.dtype.char not in _FLOAT_CHARS or np.result_type(out.dtype, b.dtype) != out.dtype:
+        if out.dtype.char not in KERNEL_CHARS or np.result_type(out.dtype, b.dtype) != out.dtype:
             return out + b
         if b.dtype != out.dtype or not b.flags.c_contiguous:
             b = np.ascontiguousarray(b, dtype=out.dtype)  # exact widening, as NumPy's add does
@@ -118,7 +118,7 @@ class Affine(_reference.Affine):
         check_shape(dout, "dout", (self.x.shape[0], W.shape[1]))
         dx = None if self.skip_input_grad else _blas.matmul(dout, W.T)
         self.dW = _blas.matmul_tn(self.x, dout)
-        if dout.dtype.char in _FLOAT_CHARS and dout.flags.c_contiguous:
+        if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous:
             db = np.empty(dout.shape[1], dtype=dout.dtype)
             _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)
             self.db = db
@@ -138,7 +138,7 @@ class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
         # Lean path for the common case (C-contiguous float (N, K) scores, int
         # labels or same-dtype one-hot): a handful of attribute checks, since at
         # (100, 10) the Python around the kernel is most of the time.
-        if (type(x) is np.ndarray and x.ndim == 2 and x.dtype.char in _FLOAT_CHARS
+        if (type(x) is np.ndarray and x.ndim == 2 and x.dtype.char in KERNEL_CHARS
                 and x.flags.c_contiguous and type(t) is np.ndarray and x.size > 0):
             N, K = x.shape
             if t.ndim == 1 and t.shape[0] == N and t.dtype.kind in "iu":
@@ -156,25 +156,35 @@ class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
     def _run(self, x, t, x2, idx, onehot):
         """Softmax and loss of x2 (N, K) against labels idx; y keeps x's shape."""
         N = x2.shape[0]
-        y = np.empty(x2.shape, dtype=x2.dtype)
-        rowlog = np.empty(N)
-        total = _pick(x2.size, _ks.softmax_ce, _ks.softmax_ce_serial)(x2, idx, y, rowlog)
+        if x2.dtype.char in KERNEL_CHARS:
+            y = np.empty(x2.shape, dtype=x2.dtype)
+            rowlog = np.empty(N)
+            total = _pick(x2.size, _ks.softmax_ce, _ks.softmax_ce_serial)(x2, idx, y, rowlog)
+            loss = _functions._mean_loss(total, x2.dtype, N)
+        else:  # float16, longdouble: no kernel; the reference's expressions, in x's dtype
+            y = _ref_functions.softmax(x2)
+            loss = _ref_functions.cross_entropy_error(y, idx)
         self.t = t
         self.y = y if x.ndim == 2 else y.reshape(x.shape)
         self._labels = None if onehot else idx
-        self.loss = _functions._mean_loss(total, x2.dtype, N)
+        self.loss = loss
         return self.loss
 
     def backward(self, dout=1):
         check_forward_done(self.y, "SoftmaxWithLoss")
         y, t = self.y, self.t
         y2 = y.reshape(-1, y.shape[-1])  # a 1-D y is one sample: batch size 1, as the reference
+        if self._labels is not None and y.dtype.char not in KERNEL_CHARS:
+            # float16, longdouble: the reference's expression, in y's dtype
+            dx = y2.copy()
+            dx[np.arange(y2.shape[0]), self._labels] -= 1
+            return (dx / y2.shape[0]).reshape(y.shape)
         if self._labels is not None:
             dx = np.empty(y2.shape, dtype=y2.dtype)
             _pick(y2.size, _ks.softmax_ce_backward_labels,
                   _ks.softmax_ce_backward_labels_serial)(y2, self._labels, dx)
             return dx.reshape(y.shape)
-        if t.dtype != y.dtype:
+        if t.dtype != y.dtype or y.dtype.char not in KERNEL_CHARS:
             # (y - t) widens to result_type(y, t): the reference's expression
             return (y - t) / (1 if y.ndim == 1 else t.shape[0])
         dx = np.empty(y2.shape, dtype=y2.dtype)
@@ -192,7 +202,7 @@ class Dropout(_reference.Dropout):
             # the reference's draw, same call and shape, so seeded runs match it
             r = np.random.rand(*x.shape)
             ratio = self.dropout_ratio
-            if x.dtype.char not in _FLOAT_CHARS or not isinstance(ratio, (int, float)):
+            if x.dtype.char not in KERNEL_CHARS or not isinstance(ratio, (int, float)):
                 self.mask = r > ratio
                 return x * self.mask
             out = np.empty(x.shape, dtype=x.dtype)
@@ -202,7 +212,7 @@ class Dropout(_reference.Dropout):
             self.mask = mask  # r > dropout_ratio, kept for backward
             return out
         c = 1.0 - self.dropout_ratio
-        if x.dtype.char not in _FLOAT_CHARS or type(c) is not float:
+        if x.dtype.char not in KERNEL_CHARS or type(c) is not float:
             return x * c
         out = np.empty(x.shape, dtype=x.dtype)
         # a Python float takes x's dtype in NumPy's x * c: cast it once the same way
@@ -213,7 +223,7 @@ class Dropout(_reference.Dropout):
         check_forward_done(self.mask, "Dropout")
         check_array(dout, "dout", real=True)
         check_shape(dout, "dout", self.mask.shape)
-        if dout.dtype.char not in _FLOAT_CHARS:
+        if dout.dtype.char not in KERNEL_CHARS:
             return dout * self.mask
         dx = np.empty(dout.shape, dtype=dout.dtype)
         _pick(dout.size, _kd.mask_mul, _kd.mask_mul_serial, True)(_flat(dout), self.mask.reshape(-1),
@@ -239,10 +249,8 @@ class BatchNormalization(_reference.BatchNormalization):
     def _forward(self, x, train_flg):
         N, D = x.shape
         gamma, beta = self._check_params(D)
-        if self.running_mean is None:
-            self.running_mean = np.zeros(D)
-            self.running_var = np.zeros(D)
-        if (x.dtype.char not in _FLOAT_CHARS or gamma.dtype.char not in _FLOAT_CHARS
+        self._init_running_stats(x)
+        if (x.dtype.char not in KERNEL_CHARS or gamma.dtype.char not in KERNEL_CHARS
                 or beta.dtype != gamma.dtype):
             return super()._forward(x, train_flg)
         out_dtype = np.result_type(gamma, x, beta)
@@ -270,7 +278,7 @@ class BatchNormalization(_reference.BatchNormalization):
             return super()._forward(x, train_flg)
         check_shape(mean, "running_mean", (D,))
         check_shape(rvar, "running_var", (D,))
-        if mean.dtype.char not in _FLOAT_CHARS or rvar.dtype.char not in _FLOAT_CHARS:
+        if mean.dtype.char not in KERNEL_CHARS or rvar.dtype.char not in KERNEL_CHARS:
             return super()._forward(x, train_flg)
         sd = np.sqrt(rvar + BN_EPS)
         out_dtype = np.result_type(gamma, np.result_type(x, mean, sd), beta)
@@ -289,7 +297,7 @@ class BatchNormalization(_reference.BatchNormalization):
         check_shape(dout, "dout", self.xc.shape)
         gamma = self.gamma
         dt = self.xc.dtype
-        if not (dout.dtype == dt and gamma.dtype == dt and self.std.dtype == dt and dt.char in _FLOAT_CHARS):
+        if not (dout.dtype == dt and gamma.dtype == dt and self.std.dtype == dt and dt.char in KERNEL_CHARS):
             return super()._backward(dout)
         N, D = dout.shape
         dbeta, dgamma, dvar, dmu = (np.empty(D, dtype=dt) for _ in range(4))

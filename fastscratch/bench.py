@@ -2,10 +2,12 @@
 
 Each ``Case`` builds, for an API module (``fastscratch`` or
 ``fastscratch.reference``), a zero-argument callable doing the work once on
-seeded inputs; ``torch`` builds the PyTorch CPU counterpart (float64) where
-there is one. ``run_case`` calls each callable once (compilation, caches) and
-then reports the best of a few repeats of the wall clock (``fastscratch._timing``,
-shared with the asv suite and ``benchmarks.measure``).
+seeded inputs, in the shapes' ``dtype`` (float64, or float32 with
+``fastscratch bench --dtype float32``); ``torch`` builds the PyTorch CPU
+counterpart in the same dtype where there is one. ``run_case`` calls each
+callable once (compilation, caches) and then reports the best of a few
+repeats of the wall clock (``fastscratch._timing``, shared with the asv suite
+and ``benchmarks.measure``).
 """
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -16,12 +18,22 @@ from ._bench_shapes import chapter7
 from ._timing import best_time
 
 #: shapes: the book's chapter 7 network on MNIST, batch 100 (quick: batch 20), from the one shape table
-FULL = dict(chapter7(), grad_shape=(100, 100), net_input=100, net_batch=10)
-QUICK = dict(chapter7(batch=20), grad_shape=(30, 30), net_input=30, net_batch=5)
+FULL = dict(chapter7(), grad_shape=(100, 100), net_input=100, net_batch=10, dtype="float64")
+QUICK = dict(chapter7(batch=20), grad_shape=(30, 30), net_input=30, net_batch=5, dtype="float64")
 
 
 def _rng():
     return np.random.default_rng(0)
+
+
+def _random(rng, s, shape):
+    """Uniform [0, 1) draws of shape in the shapes' dtype (drawn in float64, then rounded)."""
+    return rng.random(shape).astype(s["dtype"])
+
+
+def _normal(rng, s, shape, scale=1.0):
+    """Standard normal draws times scale, in the shapes' dtype."""
+    return (scale * rng.standard_normal(shape)).astype(s["dtype"])
 
 
 def _forward_backward(layer, x, dout):
@@ -33,24 +45,24 @@ def _forward_backward(layer, x, dout):
 
 
 def _im2col(mod, s):
-    x = _rng().random((s["batch"], s["channels"], s["size"], s["size"]))
+    x = _random(_rng(), s, (s["batch"], s["channels"], s["size"], s["size"]))
     return lambda: mod.util.im2col(x, s["fsize"], s["fsize"], 1, 0)
 
 
 def _col2im(mod, s):
     out = s["size"] - s["fsize"] + 1
-    col = _rng().random((s["batch"] * out * out, s["channels"] * s["fsize"] ** 2))
+    col = _random(_rng(), s, (s["batch"] * out * out, s["channels"] * s["fsize"] ** 2))
     shape = (s["batch"], s["channels"], s["size"], s["size"])
     return lambda: mod.util.col2im(col, shape, s["fsize"], s["fsize"], 1, 0)
 
 
 def _conv(mod, s):
     rng = _rng()
-    W = 0.01 * rng.standard_normal((s["filters"], s["channels"], s["fsize"], s["fsize"]))
-    layer = mod.layers.Convolution(W, np.zeros(s["filters"]), 1, 0)
-    x = rng.random((s["batch"], s["channels"], s["size"], s["size"]))
+    W = _normal(rng, s, (s["filters"], s["channels"], s["fsize"], s["fsize"]), 0.01)
+    layer = mod.layers.Convolution(W, np.zeros(s["filters"], dtype=s["dtype"]), 1, 0)
+    x = _random(rng, s, (s["batch"], s["channels"], s["size"], s["size"]))
     out = s["size"] - s["fsize"] + 1
-    dout = rng.standard_normal((s["batch"], s["filters"], out, out))
+    dout = _normal(rng, s, (s["batch"], s["filters"], out, out))
 
     return _forward_backward(layer, x, dout)
 
@@ -58,17 +70,18 @@ def _conv(mod, s):
 def _pool(mod, s):
     rng = _rng()
     layer = mod.layers.Pooling(2, 2, 2)
-    x = rng.standard_normal((s["batch"], s["pool_ch"], s["pool_size"], s["pool_size"]))
-    dout = rng.standard_normal((s["batch"], s["pool_ch"], s["pool_size"] // 2, s["pool_size"] // 2))
+    x = _normal(rng, s, (s["batch"], s["pool_ch"], s["pool_size"], s["pool_size"]))
+    dout = _normal(rng, s, (s["batch"], s["pool_ch"], s["pool_size"] // 2, s["pool_size"] // 2))
 
     return _forward_backward(layer, x, dout)
 
 
 def _affine(mod, s):
     rng = _rng()
-    layer = mod.layers.Affine(0.01 * rng.standard_normal((s["affine_in"], s["hidden"])), np.zeros(s["hidden"]))
-    x = rng.random((s["batch"], s["affine_in"]))
-    dout = rng.standard_normal((s["batch"], s["hidden"]))
+    layer = mod.layers.Affine(_normal(rng, s, (s["affine_in"], s["hidden"]), 0.01),
+                              np.zeros(s["hidden"], dtype=s["dtype"]))
+    x = _random(rng, s, (s["batch"], s["affine_in"]))
+    dout = _normal(rng, s, (s["batch"], s["hidden"]))
 
     return _forward_backward(layer, x, dout)
 
@@ -76,7 +89,7 @@ def _affine(mod, s):
 def _softmax_loss(mod, s):
     rng = _rng()
     layer = mod.layers.SoftmaxWithLoss()
-    x = rng.standard_normal((s["batch"], s["classes"]))
+    x = _normal(rng, s, (s["batch"], s["classes"]))
     t = rng.integers(0, s["classes"], s["batch"])
 
     def step():
@@ -96,7 +109,7 @@ def _sum_of_squares():
 
 def _numgrad(mod, s):
     f = _sum_of_squares()
-    x = _rng().random(s["grad_shape"])
+    x = _random(_rng(), s, s["grad_shape"])
     return lambda: mod.gradient.numerical_gradient(f, x)
 
 
@@ -104,9 +117,9 @@ def _net_numgrad(mod, s):
     rng = _rng()
     state = np.random.get_state()
     np.random.seed(0)
-    net = mod.TwoLayerNet(s["net_input"], 10, s["classes"])
+    net = mod.TwoLayerNet(s["net_input"], 10, s["classes"], dtype=s["dtype"])
     np.random.set_state(state)
-    x = rng.random((s["net_batch"], s["net_input"]))
+    x = _random(rng, s, (s["net_batch"], s["net_input"]))
     t = rng.integers(0, s["classes"], s["net_batch"])
     return lambda: net.numerical_gradient(x, t)
 
@@ -115,10 +128,10 @@ def _convnet_step(mod, s):
     rng = _rng()
     state = np.random.get_state()
     np.random.seed(0)
-    net = mod.SimpleConvNet()
+    net = mod.SimpleConvNet(dtype=s["dtype"])
     np.random.set_state(state)
     opt = mod.optimizer.Adam(lr=0.001)
-    x = rng.random((s["batch"], 1, 28, 28))
+    x = _random(rng, s, (s["batch"], 1, 28, 28))
     t = rng.integers(0, 10, s["batch"])
 
     def step():
@@ -126,26 +139,26 @@ def _convnet_step(mod, s):
     return step
 
 
-# --- PyTorch counterparts (float64, CPU) -----------------------------------------------------
+# --- PyTorch counterparts (CPU, the shapes' dtype) --------------------------------------------
 
 def _torch_unfold(torch, s):
     F = torch.nn.functional
-    x = torch.from_numpy(_rng().random((s["batch"], s["channels"], s["size"], s["size"])))
+    x = torch.from_numpy(_random(_rng(), s, (s["batch"], s["channels"], s["size"], s["size"])))
     return lambda: F.unfold(x, s["fsize"])
 
 
 def _torch_fold(torch, s):
     F = torch.nn.functional
     out = s["size"] - s["fsize"] + 1
-    col = torch.from_numpy(_rng().random((s["batch"], s["channels"] * s["fsize"] ** 2, out * out)))
+    col = torch.from_numpy(_random(_rng(), s, (s["batch"], s["channels"] * s["fsize"] ** 2, out * out)))
     return lambda: F.fold(col, (s["size"], s["size"]), s["fsize"])
 
 
 def _torch_layer(torch, s, fn, x_shape, params, dout_shape):
     rng = _rng()
-    x = torch.from_numpy(rng.random(x_shape)).requires_grad_()
-    ps = [torch.from_numpy(0.01 * rng.standard_normal(p)).requires_grad_() for p in params]
-    dout = torch.from_numpy(rng.standard_normal(dout_shape))
+    x = torch.from_numpy(_random(rng, s, x_shape)).requires_grad_()
+    ps = [torch.from_numpy(_normal(rng, s, p, 0.01)).requires_grad_() for p in params]
+    dout = torch.from_numpy(_normal(rng, s, dout_shape))
 
     def step():
         fn(x, *ps).backward(dout)
@@ -173,7 +186,7 @@ def _torch_affine(torch, s):
 
 def _torch_softmax_loss(torch, s):
     rng = _rng()
-    x = torch.from_numpy(rng.standard_normal((s["batch"], s["classes"]))).requires_grad_()
+    x = torch.from_numpy(_normal(rng, s, (s["batch"], s["classes"]))).requires_grad_()
     t = torch.from_numpy(rng.integers(0, s["classes"], s["batch"]))
     return lambda: torch.nn.functional.cross_entropy(x, t).backward()
 
@@ -181,10 +194,10 @@ def _torch_softmax_loss(torch, s):
 def _torch_convnet_step(torch, s):
     nn = torch.nn
     net = nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
-                        nn.Linear(4320, 100), nn.ReLU(), nn.Linear(100, 10)).double()
+                        nn.Linear(4320, 100), nn.ReLU(), nn.Linear(100, 10)).to(getattr(torch, s["dtype"]))
     opt = torch.optim.Adam(net.parameters(), lr=0.001)
     rng = _rng()
-    x = torch.from_numpy(rng.random((s["batch"], 1, 28, 28)))
+    x = torch.from_numpy(_random(rng, s, (s["batch"], 1, 28, 28)))
     t = torch.from_numpy(rng.integers(0, 10, s["batch"]))
 
     def step():
@@ -258,7 +271,7 @@ def torch_env():
     return env
 
 
-def torch_times(quick, repeat, threads):
+def torch_times(quick, repeat, threads, dtype="float64"):
     """{case name: PyTorch's best time in seconds} from a child process (torch_env); None without torch.
 
     Raises RuntimeError when the child fails.
@@ -267,37 +280,37 @@ def torch_times(quick, repeat, threads):
     import subprocess
     import sys
     code = ("import json; from fastscratch.bench import _torch_child; "
-            f"print(json.dumps(_torch_child({bool(quick)!r}, {int(repeat)}, {int(threads)})))")
+            f"print(json.dumps(_torch_child({bool(quick)!r}, {int(repeat)}, {int(threads)}, {str(dtype)!r})))")
     proc = subprocess.run([sys.executable, "-c", code], env=torch_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"the PyTorch timings failed (exit status {proc.returncode}):\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _torch_child(quick, repeat, threads):
+def _torch_child(quick, repeat, threads, dtype="float64"):
     """In the child process: time every case's PyTorch counterpart; None when torch is not importable."""
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(threads)  # the kernels' thread count
-    shapes = QUICK if quick else FULL
+    shapes = dict(QUICK if quick else FULL, dtype=dtype)
     return {case.name: best_time(case.torch(torch, shapes), repeat=repeat, warmup=True) for case in CASES if case.torch}
 
 
-def main(quick=False, torch=False, out=None):
-    """Time every case for the reference and the kernels (and PyTorch); print a table. Returns 0."""
+def main(quick=False, torch=False, out=None, dtype="float64"):
+    """Time every case for the reference and the kernels (and PyTorch) in dtype; print a table. Returns 0."""
     import sys
 
     import fastscratch
     from fastscratch import reference
     out = sys.stdout if out is None else out
-    shapes = QUICK if quick else FULL
+    shapes = dict(QUICK if quick else FULL, dtype=np.dtype(dtype).name)
     repeat = 3 if quick else 7
     ttimes = None
     if torch:
         import numba
-        ttimes = torch_times(quick, repeat, numba.get_num_threads())
+        ttimes = torch_times(quick, repeat, numba.get_num_threads(), shapes["dtype"])
         if ttimes is None:
             print("PyTorch is not importable: no torch columns", file=out)
     header = f"{'hot path':<24}{'shape':<36}{'reference':>12}{'kernels':>12}{'speedup':>9}"
@@ -314,7 +327,8 @@ def main(quick=False, torch=False, out=None):
             row += f"{_fmt(tt):>12}" + (f"{tt / fast:>9.1f}x" if tt else f"{'-':>10}")
         print(row, file=out, flush=True)
     print("times: best of %d after a warm-up call (compilation excluded); speedup = reference / kernels"
-          % repeat + ("; vs torch = torch / kernels (float64, same threads; PyTorch timed in a child process"
+          % repeat + f"; {shapes['dtype']} inputs and parameters"
+          + ("; vs torch = torch / kernels (same dtype and threads; PyTorch timed in a child process"
                       " with the environment's own OMP_WAIT_POLICY)" if ttimes is not None else ""),
           file=out)
     return 0

@@ -13,6 +13,7 @@ import time
 
 NETS = ("two_layer", "multi_layer", "simple_convnet", "deep_convnet")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+DTYPES = ("float64", "float32")  # the dtypes the kernels are compiled for; float64 is the book's
 REFERENCE_TIMED_STEPS = 4   # reference steps timed for the speed comparison, after one warm-up
 
 
@@ -75,6 +76,9 @@ def build_parser():
                             "with that run's settings")
     train.add_argument("--checkpoint-every", metavar="STEPS", type=_positive(int), default=None,
                        help="also checkpoint every STEPS steps (always: at the end of each epoch)")
+    train.add_argument("--dtype", choices=DTYPES, default="float64",
+                       help="dtype of the network's parameters and computation; the saved "
+                            "parameters have it too (default %(default)s, the book's)")
     train.set_defaults(func=cmd_train, parser=train)
 
     _add_search_parser(sub)
@@ -84,7 +88,9 @@ def build_parser():
                                        "(after a warm-up call) and print the speedups.")
     bench.add_argument("--quick", action="store_true", help="fewer repeats, smaller shapes")
     bench.add_argument("--torch", action="store_true",
-                       help="add PyTorch CPU columns (float64) when torch is importable")
+                       help="add PyTorch CPU columns (in --dtype) when torch is importable")
+    bench.add_argument("--dtype", choices=DTYPES, default="float64",
+                       help="dtype of every input and parameter timed (default %(default)s)")
     bench.set_defaults(func=cmd_bench)
 
     info = sub.add_parser("info", help="versions, threads, BLAS, cache directory, CPU SIMD level")
@@ -108,16 +114,17 @@ def cmd_run(args):
 
 # --- train ----------------------------------------------------------------------------------
 
-def build_network(api, name):
-    """A network of the book by its CLI name, on api (fastscratch or fastscratch.reference)."""
+def build_network(api, name, dtype="float64"):
+    """A network of the book by its CLI name, on api (fastscratch or fastscratch.reference), in dtype."""
     if name == "two_layer":
-        return api.TwoLayerNet(input_size=784, hidden_size=100, output_size=10)
+        return api.TwoLayerNet(input_size=784, hidden_size=100, output_size=10, dtype=dtype)
     if name == "multi_layer":
-        return api.MultiLayerNet(input_size=784, hidden_size_list=[100, 100, 100], output_size=10)
+        return api.MultiLayerNet(input_size=784, hidden_size_list=[100, 100, 100], output_size=10,
+                                 dtype=dtype)
     if name == "simple_convnet":
-        return api.SimpleConvNet()
+        return api.SimpleConvNet(dtype=dtype)
     if name == "deep_convnet":
-        return api.DeepConvNet()
+        return api.DeepConvNet(dtype=dtype)
     raise ValueError(f"net must be one of {NETS}; got {name!r}")
 
 
@@ -176,13 +183,14 @@ def _save_curves(path, losses, epoch_acc):
     return True
 
 
-def reference_steps_per_second(net_name, x, t, batch_size, optimizer, lr, steps=REFERENCE_TIMED_STEPS):
-    """Steps/s of the reference Trainer on the same net and batch size: one warm-up step, then `steps` timed.
+def reference_steps_per_second(net_name, x, t, batch_size, optimizer, lr, steps=REFERENCE_TIMED_STEPS,
+                               dtype="float64"):
+    """Steps/s of the reference Trainer on the same net, batch size and dtype: one warm-up step, then `steps` timed.
 
     Returns (steps per second, CPU seconds, wall seconds) of the timed steps.
     """
     from . import reference
-    net = build_network(reference, net_name)
+    net = build_network(reference, net_name, dtype)
     trainer = reference.Trainer(net, x, t, x[:batch_size], t[:batch_size], epochs=steps + 1,
                                 mini_batch_size=batch_size, optimizer=optimizer,
                                 optimizer_param={"lr": lr}, evaluate_sample_num_per_epoch=batch_size,
@@ -250,12 +258,12 @@ def cmd_train(args):
         x_train, t_train = x_train[:args.subset], t_train[:args.subset]
         x_test, t_test = x_test[:args.subset], t_test[:args.subset]
 
-    network = build_network(api, args.net)
+    network = build_network(api, args.net, args.dtype)
     trainer = api.Trainer(network, x_train, t_train, x_test, t_test, epochs=args.epochs,
                           mini_batch_size=args.batch_size, optimizer=args.optimizer,
                           optimizer_param={"lr": args.lr},
                           evaluate_sample_num_per_epoch=min(1000, len(x_test)),
-                          verbose=False, progress=True, checkpoint_dir=args.out)
+                          verbose=False).monitor(progress=True, checkpoint_dir=args.out)
     settings = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
     epoch_acc = []
     if ckpt is not None:
@@ -267,7 +275,7 @@ def cmd_train(args):
         epoch_acc = [float(a) for a in ckpt.extra.get("epoch_acc", [])]
     print(f"fastscratch train: {args.net} on {len(x_train)} MNIST images ({impl}), "
           f"{args.epochs} epoch(s) of {trainer.max_iter // args.epochs} steps, batch {args.batch_size}, "
-          f"{args.optimizer} lr {args.lr}", flush=True)
+          f"{args.optimizer} lr {args.lr}, {args.dtype}", flush=True)
     if ckpt is not None:
         print(f"resuming from {ckpt.path} at step {trainer.current_iter}/{trainer.max_iter}", flush=True)
 
@@ -319,7 +327,7 @@ def cmd_train(args):
     notes = [sysinfo.busy_note(sum(step_cpu[1:] or step_cpu), sum(steady))]
     if not args.reference:
         ref, ref_cpu, ref_wall = reference_steps_per_second(args.net, x_train, t_train, args.batch_size,
-                                                            args.optimizer, args.lr)
+                                                            args.optimizer, args.lr, dtype=args.dtype)
         line += (f"; reference {ref:.2f} steps/s ({REFERENCE_TIMED_STEPS} steps timed): "
                  f"speedup {speed / ref:.1f}x")
         notes.append(sysinfo.busy_note(ref_cpu, ref_wall))
@@ -405,7 +413,7 @@ def cmd_search(args):
 
 def cmd_bench(args):
     from . import bench
-    return bench.main(quick=args.quick, torch=args.torch)
+    return bench.main(quick=args.quick, torch=args.torch, dtype=args.dtype)
 
 
 # --- info -----------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """Drop-in for the book's ``common.functions``: kernels where the functions are hot, the reference elsewhere.
 
 ``sigmoid``, ``relu``, ``softmax``, ``cross_entropy_error`` and ``softmax_loss``
-run on Numba kernels for float32/float64 arrays and return what the reference
-returns (same values to rounding, same dtypes, same shapes). Anything else
-(Python scalars, integer arrays) goes to the reference, which handles it as the
-book does. The remaining functions are the reference's.
+run on Numba kernels for float32/float64 arrays (``fastscratch._dtypes``) and
+return what the reference returns (same values to rounding, same dtypes, same
+shapes). Anything else (Python scalars, integer arrays, float16) goes to the
+reference's expressions, which handle it as the book does. The remaining functions are the reference's.
 """
 import numpy as np
 
+from ._dtypes import KERNEL_CHARS
 from ._validate import as_float, check_array, check_ndim, check_nonempty, check_real_dtype
 from .kernels import dense as _kd
 from .kernels import softmax_ce as _ks
@@ -19,11 +20,10 @@ from .reference.functions import (identity_function, mean_squared_error, relu_gr
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
            "softmax", "sum_squared_error", "mean_squared_error", "cross_entropy_error", "softmax_loss"]
 
-_FLOAT_CHARS = "fd"  # float32, float64: the dtypes the kernels are compiled for
 
 
 def _is_float_array(x):
-    return type(x) is np.ndarray and x.dtype.char in _FLOAT_CHARS
+    return type(x) is np.ndarray and x.dtype.char in KERNEL_CHARS
 
 
 def _elementwise(x, parallel, serial):
@@ -73,6 +73,8 @@ def softmax(x):
     x : ndarray of shape (..., K). Returns the same shape, float (int input gives float64).
     """
     rows = _as_rows(x, "x")
+    if rows.dtype.char not in KERNEL_CHARS:  # float16, longdouble: no kernel
+        return _reference.softmax(rows).reshape(x.shape)
     y = np.empty(rows.shape, dtype=rows.dtype)
     _pick(rows.size, _ks.softmax, _ks.softmax_serial)(rows, y)
     return y.reshape(x.shape)
@@ -129,6 +131,8 @@ def cross_entropy_error(y, t):
     Adds the book's 1e-7 inside the log. Returns a NumPy scalar of y's float dtype.
     """
     y2, idx, _ = _batch(y, t, "y", "t")
+    if y2.dtype.char not in KERNEL_CHARS:  # float16, longdouble: no kernel
+        return _reference.cross_entropy_error(y2, idx)
     rowlog = np.empty(y2.shape[0])
     return _mean_loss(_ks.cross_entropy(y2, idx, rowlog), y2.dtype, y2.shape[0])
 
@@ -136,6 +140,8 @@ def cross_entropy_error(y, t):
 def softmax_loss(X, t):
     """cross_entropy_error(softmax(X), t) in one kernel pass per row."""
     x2, idx, _ = _batch(X, t, "X", "t")
+    if x2.dtype.char not in KERNEL_CHARS:  # float16, longdouble: no kernel
+        return _reference.cross_entropy_error(_reference.softmax(x2), idx)
     y = np.empty(x2.shape, dtype=x2.dtype)
     rowlog = np.empty(x2.shape[0])
     kern = _pick(x2.size, _ks.softmax_ce, _ks.softmax_ce_serial)

@@ -23,6 +23,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from ._dtypes import KERNEL_DTYPES
 from ._validate import check_array, check_callable
 
 #: The book's step.
@@ -73,7 +74,7 @@ def _compiled_loop(f, x, grad):
 def _use_kernel(f, x):
     # The kernel path needs a compiled f and a float array it can copy (an int x
     # would be perturbed by truncation: the book's loop handles that as it does).
-    return (isinstance(f, CPUDispatcher) and x.dtype in (np.float32, np.float64)
+    return (isinstance(f, CPUDispatcher) and x.dtype in KERNEL_DTYPES
             and x.ndim >= 1 and x.size > 0)
 
 

@@ -12,6 +12,7 @@ gradient has another shape or dtype, takes the reference formula instead.
 """
 import numpy as np
 
+from ._dtypes import KERNEL_DTYPES
 from ._validate import check_array, check_real_dtype, check_shape
 from .kernels import optim as _k
 from .kernels._jit import pick as _pick_kernel
@@ -20,7 +21,6 @@ from .reference import optimizer as _reference
 #: The reference's epsilon in the AdaGrad/RMSprop/Adam denominators.
 EPS = 1e-7
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _check_dicts(params, grads):
@@ -40,7 +40,7 @@ def _check_dicts(params, grads):
 
 def _flat(p, g, *state):
     """Flat views of a parameter, its gradient and state for the kernels; None -> use the reference formula."""
-    if (type(p) is not np.ndarray or p.dtype not in _FLOATS or not p.flags.c_contiguous
+    if (type(p) is not np.ndarray or p.dtype not in KERNEL_DTYPES or not p.flags.c_contiguous
             or not p.flags.writeable):
         return None
     check_array(g, "grads[key]")
@@ -164,17 +164,17 @@ class Adam(_reference.Adam):
             self.m = _zeros_like_all(params)
             self.v = _zeros_like_all(params)
         self.iter += 1
-        # the reference's expression: a NumPy float64 scalar, which NumPy does not
-        # narrow to a float32 parameter's dtype (so neither do the kernels)
+        # the reference's expression, then rounded to each parameter's dtype as the reference rounds it
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         b1, b2 = self.beta1, self.beta2
         for key in params.keys():
             p, g = params[key], grads[key]
+            step = _reference.adam_step_size(lr_t, p)
             arrs = _flat(p, g, self.m[key], self.v[key])
-            if arrs is None or not isinstance(lr_t, np.float64):
+            if arrs is None:
                 self.m[key] += (1 - b1) * (g - self.m[key])
                 self.v[key] += (1 - b2) * (g ** 2 - self.v[key])
-                params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + EPS)
+                params[key] -= step * self.m[key] / (np.sqrt(self.v[key]) + EPS)
                 continue
             t = p.dtype.type
-            _pick(p.size, _k.adam, _k.adam_serial)(*arrs, lr_t, t(1 - b1), t(1 - b2), t(EPS))
+            _pick(p.size, _k.adam, _k.adam_serial)(*arrs, step, t(1 - b1), t(1 - b2), t(EPS))

@@ -5,6 +5,7 @@ are the reference's own functions.
 """
 import numpy as np
 
+from . import _dtypes
 from . import _validate as V
 from ._validate import check_image_batch
 from .kernels import conv as _k
@@ -13,9 +14,9 @@ from .reference.util import conv_output_size, shuffle_dataset, smooth_curve
 
 __all__ = ["smooth_curve", "shuffle_dataset", "conv_output_size", "im2col", "col2im"]
 
-#: dtypes the kernels are compiled for; other floating dtypes (float16,
-#: longdouble) are rare and go to the NumPy reference, so results still match it.
-KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: dtypes the kernels are compiled for (the table lives in fastscratch._dtypes); other
+#: floating dtypes (float16, longdouble) go to the NumPy reference, so results still match it.
+KERNEL_DTYPES = _dtypes.KERNEL_DTYPES
 
 
 def window_output_size(input_hw, filter_h, filter_w, stride, pad, name):

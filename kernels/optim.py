@@ -5,8 +5,8 @@ float dtype, and updates the parameter ``p`` and the state arrays in place.
 Each element is computed with the reference's operations in the reference's
 order (no fused multiply-add: Numba does not contract without fastmath), so a
 step matches NumPy's to the last bit. Scalars come cast by the caller the way
-NumPy casts them (a Python float takes the array's dtype; Adam's ``lr_t`` is a
-NumPy float64 and stays one).
+NumPy casts them (a Python float takes the array's dtype; Adam's ``lr_t`` comes
+rounded to the array's dtype, as the reference rounds it), so float32 stays float32.
 
 Parallel kernels split the elements into fixed chunks, one thread per chunk;
 the ``*_serial`` twins serve small parameters (biases), where starting the
@@ -154,7 +154,7 @@ def _adam_range(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps, start, stop):
 def adam(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps):
     """m += (1-b1)(g-m); v += (1-b2)(g*g-v); p -= lr_t * m / (sqrt(v) + eps). p, m, v in place.
 
-    lr_t is a float64 (as in the reference, where it is a NumPy float64 scalar).
+    lr_t and the other scalars are of p's dtype (as the reference rounds them).
     """
     n = p.shape[0]
     for c in prange(nchunks(n, CHUNK)):

@@ -11,6 +11,9 @@ from _tol import tol
 
 DTYPES = [np.float32, np.float64]
 LAYOUTS = ["contiguous", "strided", "reversed"]
+#: LAYOUTS and two more: Fortran order (C-contiguous only when at most one axis is longer
+#: than 1) and a read-only C-contiguous array.
+ALL_LAYOUTS = LAYOUTS + ["fortran", "readonly"]
 
 
 def as_layout(a, layout):
@@ -18,7 +21,17 @@ def as_layout(a, layout):
     a = np.ascontiguousarray(a)
     if layout == "contiguous":
         return a
-    if layout == "strided":
+    if layout == "fortran":
+        return np.asfortranarray(a)
+    if layout == "readonly":
+        a = a.copy()
+        a.flags.writeable = False
+        return a
+    if layout == "strided" and a.ndim == 1:
+        big = np.zeros(2 * a.shape[0], dtype=a.dtype)
+        big[::2] = a
+        view = big[::2]
+    elif layout == "strided":
         # every other element of a twice-as-wide buffer along the last two axes
         big = np.zeros(a.shape[:-2] + (2 * a.shape[-2], 2 * a.shape[-1]), dtype=a.dtype)
         big[..., ::2, ::2] = a
@@ -47,14 +60,16 @@ def window_cases(draw, max_side=12, max_window=6):
     return (N, C, H, W), fh, fw, stride, pad
 
 
-def assert_close(actual, expected, scale=1.0):
+def assert_close(actual, expected, scale=1.0, tol_dtype=None):
     """assert_allclose with the dtype's tolerance; atol is scaled by the size of the summed terms.
 
     scale bounds the sum of |terms| behind each entry (the same computation on
     absolute values), because a rounding error grows with it, not with the result.
+    tol_dtype: the dtype whose tolerance applies when it is not the result's (a
+    float64 result of float32 values carries float32 rounding).
     """
     assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    t = dict(tol(expected.dtype))
+    t = dict(tol(expected.dtype if tol_dtype is None else tol_dtype))
     t["atol"] = t["atol"] * max(1.0, float(np.max(scale, initial=0.0)))
     np.testing.assert_allclose(actual, expected, **t)

@@ -22,11 +22,12 @@ def _data(seed=0):
     return x[:N_TRAIN], t[:N_TRAIN], x[N_TRAIN:], t[N_TRAIN:]
 
 
-def _trainer(api=reference, seed=3, **kwargs):
+def _trainer(api=reference, seed=3, progress=False, checkpoint_dir=None, **kwargs):
     np.random.seed(seed)
     net = api.TwoLayerNet(12, 8, 3)
-    return api.Trainer(net, *_data(), epochs=EPOCHS, mini_batch_size=BATCH,
-                       optimizer="Adam", optimizer_param={"lr": 0.01}, **kwargs)
+    trainer = api.Trainer(net, *_data(), epochs=EPOCHS, mini_batch_size=BATCH,
+                          optimizer="Adam", optimizer_param={"lr": 0.01}, **kwargs)
+    return trainer.monitor(progress=progress, checkpoint_dir=checkpoint_dir)
 
 
 def test_default_output_is_the_books(capsys):

@@ -18,6 +18,8 @@ class DeepConvNet(NetworkBase):
 
     ``layers`` is a list; the weighted ones sit at indices 0, 2, 5, 7, 10, 12, 15, 18.
     predict(x, train_flg=False); loss predicts with train_flg=True (dropout on).
+    dtype: floating dtype of the parameters (default float64, the book's): the
+    book's float64 draws, rounded; x and one-hot t are converted to it.
     """
 
     _weighted_layers = tuple(enumerate((0, 2, 5, 7, 10, 12, 15, 18), start=1))
@@ -26,7 +28,7 @@ class DeepConvNet(NetworkBase):
                  conv_param_1=_DEFAULT_CONV[0], conv_param_2=_DEFAULT_CONV[1],
                  conv_param_3=_DEFAULT_CONV[2], conv_param_4=_DEFAULT_CONV[3],
                  conv_param_5=_DEFAULT_CONV[4], conv_param_6=_DEFAULT_CONV[5],
-                 hidden_size=50, output_size=10):
+                 hidden_size=50, output_size=10, dtype=np.float64):
         # He initialisation: fan-in of each weighted layer
         pre_node_nums = np.array([1 * 3 * 3, 16 * 3 * 3, 16 * 3 * 3, 32 * 3 * 3, 32 * 3 * 3,
                                   64 * 3 * 3, 64 * 4 * 4, hidden_size])
@@ -45,6 +47,7 @@ class DeepConvNet(NetworkBase):
         self.params['b7'] = np.zeros(hidden_size)
         self.params['W8'] = weight_init_scales[7] * np.random.randn(hidden_size, output_size)
         self.params['b8'] = np.zeros(output_size)
+        self._set_dtype(dtype)
 
         L = self.layer_lib
         self.layers = []
@@ -64,6 +67,7 @@ class DeepConvNet(NetworkBase):
         self.last_layer = L.SoftmaxWithLoss()
 
     def predict(self, x, train_flg=False):
+        x = self._input(x)
         for layer in self.layers:
             if isinstance(layer, self.layer_lib.Dropout):
                 x = layer.forward(x, train_flg)
@@ -73,7 +77,7 @@ class DeepConvNet(NetworkBase):
 
     def loss(self, x, t):
         y = self.predict(x, train_flg=True)
-        return self.last_layer.forward(y, t)
+        return self.last_layer.forward(y, self._target(t))
 
     def accuracy(self, x, t, batch_size=100):
         return batched_accuracy(self, x, t, batch_size)

@@ -148,11 +148,19 @@ class BatchNormalization:
         out = self._forward(x, train_flg)
         return out.reshape(*self.input_shape)
 
-    def _forward(self, x, train_flg):
+    def _init_running_stats(self, x):
+        """Zero running statistics (D,) on the first forward, in the dtype of x and gamma combined.
+
+        The book's np.zeros(D) is float64, which would widen a float32 network's
+        test-mode output; for the book's networks (float64 gamma) it is float64 still.
+        """
         if self.running_mean is None:
-            D = x.shape[1]
-            self.running_mean = np.zeros(D)
-            self.running_var = np.zeros(D)
+            dtype = np.result_type(x.dtype, np.asarray(self.gamma).dtype)
+            self.running_mean = np.zeros(x.shape[1], dtype=dtype)
+            self.running_var = np.zeros(x.shape[1], dtype=dtype)
+
+    def _forward(self, x, train_flg):
+        self._init_running_stats(x)
         if train_flg:
             mu = x.mean(axis=0)
             xc = x - mu

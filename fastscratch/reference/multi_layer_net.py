@@ -25,10 +25,12 @@ class MultiLayerNet(NetworkBase):
     """(Affine - activation) x len(hidden_size_list), then Affine - SoftmaxWithLoss.
 
     activation: 'relu' or 'sigmoid'. The loss adds 0.5 * weight_decay_lambda * sum(W**2) per W.
+    dtype: floating dtype of the parameters (default float64, the book's): the
+    book's float64 draws, rounded; x and one-hot t are converted to it.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size,
-                 activation='relu', weight_init_std='relu', weight_decay_lambda=0):
+                 activation='relu', weight_init_std='relu', weight_decay_lambda=0, dtype=np.float64):
         self.input_size = input_size
         self.output_size = output_size
         self.hidden_size_list = hidden_size_list
@@ -37,6 +39,7 @@ class MultiLayerNet(NetworkBase):
         self.params = {}
         init_affine_weights(self.params, [input_size] + list(hidden_size_list) + [output_size],
                             weight_init_std)
+        self._set_dtype(dtype)  # before the hidden layers: batch norm's gamma/beta take it
 
         L = self.layer_lib
         activation_layer = {'sigmoid': L.Sigmoid, 'relu': L.Relu}
@@ -55,6 +58,7 @@ class MultiLayerNet(NetworkBase):
         self.layers['Activation_function' + str(idx)] = activation_cls()
 
     def predict(self, x):
+        x = self._input(x)
         for layer in self.layers.values():
             x = layer.forward(x)
         return x
@@ -68,7 +72,7 @@ class MultiLayerNet(NetworkBase):
 
     def loss(self, x, t):
         y = self.predict(x)
-        return self.last_layer.forward(y, t) + self._weight_decay()
+        return self.last_layer.forward(y, self._target(t)) + self._weight_decay()
 
     def accuracy(self, x, t):
         return plain_accuracy(self.predict(x), t)

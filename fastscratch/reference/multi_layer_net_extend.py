@@ -9,24 +9,26 @@ class MultiLayerNetExtend(MultiLayerNet):
     """Affine - [BatchNorm] - activation - [Dropout] per hidden layer, then Affine - SoftmaxWithLoss.
 
     ``dropout_ration`` keeps the book's spelling. gamma/beta parameters exist when use_batchnorm.
+    dtype: floating dtype of every parameter (default float64), as in MultiLayerNet.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size,
                  activation='relu', weight_init_std='relu', weight_decay_lambda=0,
-                 use_dropout=False, dropout_ration=0.5, use_batchnorm=False):
+                 use_dropout=False, dropout_ration=0.5, use_batchnorm=False, dtype=np.float64):
         self.use_dropout = use_dropout
         self.dropout_ration = dropout_ration
         self.use_batchnorm = use_batchnorm
         super().__init__(input_size, hidden_size_list, output_size, activation=activation,
-                         weight_init_std=weight_init_std, weight_decay_lambda=weight_decay_lambda)
+                         weight_init_std=weight_init_std, weight_decay_lambda=weight_decay_lambda,
+                         dtype=dtype)
 
     def _add_hidden_layers(self, idx, activation_cls):
         """[BatchNorm] - activation - [Dropout] after hidden Affine number idx."""
         L = self.layer_lib
         if self.use_batchnorm:
             size = self.hidden_size_list[idx - 1]
-            self.params['gamma' + str(idx)] = np.ones(size)
-            self.params['beta' + str(idx)] = np.zeros(size)
+            self.params['gamma' + str(idx)] = np.ones(size, dtype=self.dtype)
+            self.params['beta' + str(idx)] = np.zeros(size, dtype=self.dtype)
             self.layers['BatchNorm' + str(idx)] = L.BatchNormalization(
                 self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
         self.layers['Activation_function' + str(idx)] = activation_cls()
@@ -34,6 +36,7 @@ class MultiLayerNetExtend(MultiLayerNet):
             self.layers['Dropout' + str(idx)] = L.Dropout(self.dropout_ration)
 
     def predict(self, x, train_flg=False):
+        x = self._input(x)
         for key, layer in self.layers.items():
             if "Dropout" in key or "BatchNorm" in key:
                 x = layer.forward(x, train_flg)
@@ -43,7 +46,7 @@ class MultiLayerNetExtend(MultiLayerNet):
 
     def loss(self, x, t, train_flg=False):
         y = self.predict(x, train_flg)
-        return self.last_layer.forward(y, t) + self._weight_decay()
+        return self.last_layer.forward(y, self._target(t)) + self._weight_decay()
 
     def accuracy(self, X, T):
         return plain_accuracy(self.predict(X, train_flg=False), T)

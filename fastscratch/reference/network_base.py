@@ -19,6 +19,37 @@ class NetworkBase:
     numerical_gradient_fn = staticmethod(_reference_numerical_gradient)
     #: (parameter index, layer key) pairs whose W and b load_params rebinds; set by the conv nets.
     _weighted_layers = ()
+    #: The dtype of the parameters (set from the constructor's ``dtype=``; float64 as in the book).
+    dtype = np.dtype(np.float64)
+
+    def _set_dtype(self, dtype):
+        """Check and keep the network's dtype; the parameters drawn so far are cast to it.
+
+        Weights are drawn in float64 exactly as the book draws them and then
+        rounded, so a seeded float32 network starts from the float64 one's
+        draws and leaves NumPy's generator where the book leaves it.
+        """
+        self.dtype = network_dtype(dtype)
+        for key, val in self.params.items():
+            self.params[key] = val.astype(self.dtype, copy=False)
+
+    def _input(self, x):
+        """x in the network's dtype (a real array of another dtype is converted; anything else as given).
+
+        The network's dtype decides what its layers compute in: float32 images
+        fed to the book's float64 networks are widened exactly (NumPy's GEMM
+        widens them anyway), float64 images fed to a float32 network are
+        rounded once here, so nothing downstream widens.
+        """
+        if isinstance(x, np.ndarray) and x.dtype != self.dtype and x.dtype.kind in "biuf":
+            return x.astype(self.dtype)
+        return x
+
+    def _target(self, t):
+        """A floating (one-hot) t in the network's dtype; labels and anything else as given."""
+        if isinstance(t, np.ndarray) and t.dtype != self.dtype and t.dtype.kind == "f":
+            return t.astype(self.dtype)
+        return t
 
     def _layer_sequence(self):
         return list(self.layers.values()) if isinstance(self.layers, dict) else list(self.layers)
@@ -35,9 +66,11 @@ class NetworkBase:
         params_io.save_params(self.params, file_name)
 
     def load_params(self, file_name="params.pkl"):
-        """Read parameters (never running code from the file) and rebind the layers' W, b, gamma, beta."""
+        """Read parameters (never running code) in the network's dtype; rebind the layers' W, b, gamma, beta."""
         params = params_io.load_params(file_name)
         params_io.check_param_shapes(params, self.params, file_name)
+        # the network's dtype decides (the book's float64 files load into a float32 network as float32)
+        params = {key: val.astype(self.dtype, copy=False) for key, val in params.items()}
         # Layers hold the very arrays of self.params (W, b, gamma, beta): rebind every
         # attribute that held an old array to its new one, as the book's conv nets do for
         # W and b, so this works for every network (TwoLayerNet, MultiLayerNet, batch norm).
@@ -49,6 +82,17 @@ class NetworkBase:
                 key = key_of.get(id(getattr(layer, attr, None)))
                 if key is not None:
                     setattr(layer, attr, self.params[key])
+
+
+def network_dtype(dtype):
+    """dtype as a NumPy floating dtype (float16, float32, float64, longdouble); TypeError otherwise."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating dtype such as np.float32; got {dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype such as np.float32 or np.float64; got {dt}")
+    return dt
 
 
 def batched_accuracy(network, x, t, batch_size=100):

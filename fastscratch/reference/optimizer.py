@@ -82,11 +82,23 @@ class RMSprop:
             params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
 
 
+def adam_step_size(lr_t, param):
+    """lr_t in param's floating dtype (the book's arithmetic under NumPy 1); as given for anything else."""
+    dtype = getattr(param, "dtype", None)
+    if dtype is not None and dtype.kind == "f":
+        return dtype.type(lr_t)
+    return lr_t
+
+
 class Adam:
     """Adam (http://arxiv.org/abs/1412.6980v8) as the book writes it.
 
     lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t);
     m += (1-beta1)(g - m); v += (1-beta2)(g*g - v); p -= lr_t * m / (sqrt(v) + 1e-7)
+
+    lr_t (a NumPy float64 scalar) is rounded to each floating parameter's dtype,
+    as NumPy 1 did by value-based casting when the book was written: under
+    NumPy 2 it would widen a float32 update to float64. A float64 step is unchanged.
     """
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
@@ -106,4 +118,4 @@ class Adam:
         for key in params.keys():
             self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
             self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
-            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
+            params[key] -= adam_step_size(lr_t, params[key]) * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)

@@ -11,13 +11,15 @@ class SimpleConvNet(NetworkBase):
 
     W1 (FN, C, fs, fs), W2 (FN*(conv_out/2)**2, hidden_size), W3 (hidden_size, output_size),
     drawn with randn in that order and scaled by weight_init_std.
+    dtype: floating dtype of the parameters (default float64, the book's): the
+    book's float64 draws, rounded; x and one-hot t are converted to it.
     """
 
     _weighted_layers = ((1, 'Conv1'), (2, 'Affine1'), (3, 'Affine2'))
 
     def __init__(self, input_dim=(1, 28, 28),
                  conv_param={'filter_num': 30, 'filter_size': 5, 'pad': 0, 'stride': 1},
-                 hidden_size=100, output_size=10, weight_init_std=0.01):
+                 hidden_size=100, output_size=10, weight_init_std=0.01, dtype=np.float64):
         filter_num = conv_param['filter_num']
         filter_size = conv_param['filter_size']
         filter_pad = conv_param['pad']
@@ -34,6 +36,7 @@ class SimpleConvNet(NetworkBase):
         self.params['b2'] = np.zeros(hidden_size)
         self.params['W3'] = weight_init_std * np.random.randn(hidden_size, output_size)
         self.params['b3'] = np.zeros(output_size)
+        self._set_dtype(dtype)
 
         L = self.layer_lib
         self.layers = OrderedDict()
@@ -48,12 +51,13 @@ class SimpleConvNet(NetworkBase):
 
     def predict(self, x, train_flg=False):
         # train_flg is accepted for a common accuracy loop; this net has no dropout.
+        x = self._input(x)
         for layer in self.layers.values():
             x = layer.forward(x)
         return x
 
     def loss(self, x, t):
-        return self.last_layer.forward(self.predict(x), t)
+        return self.last_layer.forward(self.predict(x), self._target(t))
 
     def accuracy(self, x, t, batch_size=100):
         return batched_accuracy(self, x, t, batch_size)

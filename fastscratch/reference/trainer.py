@@ -1,9 +1,10 @@
 """The book's ``common/trainer.py``: mini-batch training with per-epoch accuracy.
 
-Two opt-in additions leave the book's behaviour and output untouched when off:
-``progress=True`` shows a progress bar (iterations/s, loss, ETA) in place of
-the per-step loss lines, and ``checkpoint_dir`` writes the parameters and the
-loss/accuracy lists at the end of every epoch, atomically.
+The constructor is the book's. Two opt-in additions, set with
+``trainer.monitor(progress=True, checkpoint_dir=DIR)``, leave the book's
+behaviour and output untouched when off: a progress bar (iterations/s, loss,
+ETA) in place of the per-step loss lines, and the parameters and the
+loss/accuracy lists written at the end of every epoch, atomically.
 """
 import json
 import os
@@ -27,7 +28,7 @@ class Trainer:
     and test_acc_list (one per epoch). ``optimizer`` is a name among sgd,
     momentum, nesterov, adagrad, rmsprop, adam (case-insensitive).
 
-    Beyond the book (keyword-only in spirit, both off by default):
+    Beyond the book, set by ``monitor`` (both off by default):
 
     progress : bool
         Show a progress bar on stdout (a redrawn line on a terminal, a plain line
@@ -48,13 +49,12 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test,
                  epochs=20, mini_batch_size=100,
                  optimizer='SGD', optimizer_param={'lr': 0.01},
-                 evaluate_sample_num_per_epoch=None, verbose=True,
-                 progress=False, checkpoint_dir=None):
+                 evaluate_sample_num_per_epoch=None, verbose=True):
         self.network = network
         self.verbose = verbose
-        self.progress = progress
+        self.progress = False
         self.progress_bar = None  # made at the first step, so its clock starts with training
-        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_dir = None
         #: epochs whose last step is done (the book's current_epoch counts epochs started)
         self.completed_epochs = 0
         self.x_train = x_train
@@ -82,6 +82,12 @@ class Trainer:
         self.train_loss_list = []
         self.train_acc_list = []
         self.test_acc_list = []
+
+    def monitor(self, progress=False, checkpoint_dir=None):
+        """Turn on the progress bar and/or per-epoch checkpoints (see the class notes); returns self."""
+        self.progress = bool(progress)
+        self.checkpoint_dir = checkpoint_dir
+        return self
 
     def train_step(self):
         if self.progress and self.progress_bar is None:

@@ -7,14 +7,20 @@ from .network_base import NetworkBase, plain_accuracy
 
 
 class TwoLayerNet(NetworkBase):
-    """W1 (input_size, hidden_size), W2 (hidden_size, output_size), scaled randn draws in that order."""
+    """W1 (input_size, hidden_size), W2 (hidden_size, output_size), scaled randn draws in that order.
 
-    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01):
+    dtype : floating dtype of the parameters (default float64, the book's). The
+        draws are the book's float64 ones, then rounded to dtype; inputs x (and
+        one-hot targets) are converted to dtype at predict/loss.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, dtype=np.float64):
         self.params = {}
         self.params['W1'] = weight_init_std * np.random.randn(input_size, hidden_size)
         self.params['b1'] = np.zeros(hidden_size)
         self.params['W2'] = weight_init_std * np.random.randn(hidden_size, output_size)
         self.params['b2'] = np.zeros(output_size)
+        self._set_dtype(dtype)
 
         L = self.layer_lib
         self.layers = OrderedDict()
@@ -25,12 +31,13 @@ class TwoLayerNet(NetworkBase):
         self.lastLayer = self.last_layer = L.SoftmaxWithLoss()
 
     def predict(self, x):
+        x = self._input(x)
         for layer in self.layers.values():
             x = layer.forward(x)
         return x
 
     def loss(self, x, t):
-        return self.last_layer.forward(self.predict(x), t)
+        return self.last_layer.forward(self.predict(x), self._target(t))
 
     def accuracy(self, x, t):
         return plain_accuracy(self.predict(x), t)
