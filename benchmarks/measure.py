@@ -39,8 +39,8 @@ def main(argv=None):
     pattern = (argv or sys.argv[1:] or [""])[0]
     for name, cls, methods, combo in _cases(pattern):
         if cls.__name__.startswith("Torch"):
-            # in this process fastscratch's OMP_WAIT_POLICY=PASSIVE would slow PyTorch's OpenMP
-            # (shared with Numba): PyTorch figures come from asv or `fastscratch bench --torch`
+            # PyTorch shares Numba's OpenMP runtime and its threads in this process: PyTorch
+            # figures come from asv or `fastscratch bench --torch` (a process of its own)
             print(f"{name}.{cls.__name__}{combo}: skipped (time PyTorch in its own process)")
             continue
         bench = cls()

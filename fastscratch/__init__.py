@@ -10,9 +10,11 @@ import sys as _sys
 
 __version__ = "0.1.0"
 
-# Process-wide defaults (idle threads, freed memory), before anything loads NumPy:
-# see fastscratch/_process_defaults.py.
-from ._process_defaults import BLAS_THREAD_TIMEOUT, MALLOC_TUNED, USER_THREAD_ENV  # noqa: F401
+# The fastscratch command (only) tunes the process it owns, before anything loads
+# NumPy; an ordinary import changes nothing: see fastscratch/_process_defaults.py.
+from . import _process_defaults
+
+_process_defaults.tune_if_command()
 
 
 def _mount_kernels():
@@ -47,4 +49,5 @@ from .two_layer_net import TwoLayerNet  # noqa: E402
 __all__ = ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet",
            "Trainer", "functions", "gradient", "layers", "optimizer", "trainer", "util"]
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
-__all__ += ["get_num_threads", "set_num_threads"]
+from ._process_defaults import tune_process  # noqa: E402
+__all__ += ["get_num_threads", "set_num_threads", "tune_process"]

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from . import _blas
 from . import _validate as V
 from .kernels import conv as _kc
 from .kernels import pooling as _kp
@@ -85,7 +86,7 @@ class Convolution(_ref_layers.Convolution):
         col_shape = (N * out_h * out_w, C * FH * FW)
         col = im2col_into(xf, FH, FW, stride, pad, out_h, out_w, gemm_dtype,
                           out=self._spare_col(col_shape, gemm_dtype))
-        rows = np.dot(col, col_W.astype(gemm_dtype, copy=False))  # (N*out_h*out_w, FN)
+        rows = _blas.matmul(col, col_W.astype(gemm_dtype, copy=False))  # (N*out_h*out_w, FN)
         if rows.dtype != out_dtype:
             rows = rows.astype(out_dtype)  # float32 GEMM + float64 bias: widen exactly, as NumPy's add does
         out = np.empty((N, FN, out_h, out_w), dtype=out_dtype)
@@ -137,7 +138,7 @@ class Convolution(_ref_layers.Convolution):
         _kc.nchw_to_rows_bias_grad(np.ascontiguousarray(d), rows, db_parts)
         self.db = db_parts.sum(axis=0)  # fixed order over images: deterministic
         # dW: (FN, C*FH*FW) = rows.T @ col, the transpose of the reference's col.T @ rows
-        self.dW = np.dot(rows.T, col.astype(dw_dtype, copy=False)).astype(dw_dtype, copy=False)
+        self.dW = _blas.matmul_tn(rows, col.astype(dw_dtype, copy=False)).astype(dw_dtype, copy=False)
         self.dW = self.dW.reshape(FN, C, FH, FW)
         if self.skip_input_grad:
             return None  # a network's first layer (FastNetwork._backprop): no one reads dx
@@ -162,7 +163,7 @@ class Convolution(_ref_layers.Convolution):
         for n0 in range(0, N, chunk):
             n1 = min(N, n0 + chunk)
             dcol = buf[:(n1 - n0) * P]
-            np.dot(rows[n0 * P:n1 * P], W_rows, out=dcol)
+            _blas.matmul(rows[n0 * P:n1 * P], W_rows, out=dcol)
             _kc.col2im(dcol, FH, FW, self.stride, self.pad, dx[n0:n1])
         return dx
 

@@ -14,6 +14,7 @@ channel).
 """
 import numpy as np
 
+from . import _blas
 from . import functions as _functions
 from ._dtypes import KERNEL_CHARS
 from ._validate import (as_float, check_array, check_dim, check_forward_done, check_min_ndim, check_ndim,
@@ -97,7 +98,7 @@ class Affine(_reference.Affine):
         check_dim("x", x2.shape[1], W.shape[0], "features per sample (W has D rows)")
         self.original_x_shape = x.shape
         self.x = x2  # kept for dW in backward
-        out = np.dot(x2, W)
+        out = _blas.matmul(x2, W)
         if out.dtype.char not in KERNEL_CHARS or np.result_type(out.dtype, b.dtype) != out.dtype:
             return out + b
         if b.dtype != out.dtype or not b.flags.c_contiguous:
@@ -115,8 +116,8 @@ class Affine(_reference.Affine):
         W = self.W
         check_array(dout, "dout", real=True)
         check_shape(dout, "dout", (self.x.shape[0], W.shape[1]))
-        dx = None if self.skip_input_grad else np.dot(dout, W.T)
-        self.dW = np.dot(self.x.T, dout)
+        dx = None if self.skip_input_grad else _blas.matmul(dout, W.T)
+        self.dW = _blas.matmul_tn(self.x, dout)
         if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous:
             db = np.empty(dout.shape[1], dtype=dout.dtype)
             _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)

@@ -1,38 +1,55 @@
-"""Process-wide settings fastscratch makes when it is imported: how idle threads wait, and how freed memory is kept.
+"""Process-wide settings that the ``fastscratch`` command makes for the process it owns, never ``import fastscratch``.
 
-Runs before anything imports NumPy (``fastscratch/__init__.py`` imports it first)
-and imports nothing heavy. A value the environment already sets wins;
-``FASTSCRATCH_PROCESS_DEFAULTS=0`` makes none of these settings.
+``import fastscratch`` leaves ``os.environ``, the allocator and other libraries'
+thread pools as they are: a library must not change its host process. The
+kernels do not need these settings to be fast (the GEMMs run on the kernels'
+own thread pool: see ``fastscratch._blas``). The command (``fastscratch train
+/ bench / run``, and ``python -m fastscratch``) owns its process and runs code
+that is not fastscratch's: the reference's and the book scripts' own NumPy
+GEMMs, which wake OpenBLAS's threads. For that code it sets, before NumPy loads
+(``fastscratch/__init__.py`` calls ``tune_if_command`` first of all):
 
-Idle threads. Kernels and BLAS take turns on the cores (every GEMM is a NumPy
-call between two kernels), so neither pool may keep spinning while the other
-works:
-
-- ``OMP_WAIT_POLICY=PASSIVE``: with OpenMP's default, Numba's idle threads spin
-  after a kernel returns and steal the cores from BLAS. Read when Numba starts
-  its OpenMP pool.
+- ``OMP_WAIT_POLICY=PASSIVE``: Numba's OpenMP threads sleep as soon as a
+  kernel is done instead of spinning for a while. On an idle machine nothing
+  else needs the cores then, but where other processes compete for them a
+  spinning thread takes their turn (and a thread waiting for its partner at the
+  end of a kernel spins through its own): steps ran several times slower.
+  Read when Numba starts its OpenMP pool; the OpenMP runtime is shared with
+  other libraries of the process (PyTorch's is the same libgomp), which is
+  why only the command sets it.
 - ``OPENBLAS_THREAD_TIMEOUT=4`` (2**4 cycles): OpenBLAS's idle threads spin for
-  2**28 cycles after each GEMM, so one core stays taken during the kernels
-  between two GEMMs. Read once, when NumPy loads: set only if NumPy is not
-  loaded yet (``python -m fastscratch ...`` and the ``fastscratch`` command
-  import fastscratch first), else it would do nothing.
+  2**28 cycles (~0.1 s) after each GEMM, taking a core from the kernels that
+  follow. Read once, when NumPy loads OpenBLAS.
+- glibc's malloc thresholds (mmap threshold 32 MiB, trim threshold 1 GiB): a
+  training step makes and drops arrays of tens of MB, which glibc would return
+  to the system at once and page-fault again in the next step. The cost:
+  freed memory (up to 1 GiB) stays with the process.
 
-Freed memory (glibc only). A training step makes and drops arrays of tens of
-MB (layer outputs, GEMM results). glibc returns such blocks to the system when
-they are freed (anything over 128 KiB at first is mmap'ed), so the next step
-page-faults every page of them again. ``mallopt`` makes blocks up to 32 MiB
-come from the heap and keeps up to 1 GiB of freed heap for reuse. The cost:
-memory freed by the process is kept (up to 1 GiB) instead of returned to the
-system. What each setting does to a training step: docs/performance.md.
+A value the environment already sets wins; ``FASTSCRATCH_PROCESS_DEFAULTS=0``
+makes none of these settings. Imports nothing heavy.
+
+A script that owns its process may ask for the same settings:
+``fastscratch.tune_process()``, right after ``import fastscratch`` and before
+the first kernel runs (OpenMP reads its wait policy when Numba starts its
+threads; OpenBLAS's timeout only counts if NumPy is not loaded yet).
 """
 import ctypes
 import os
 import sys
 
-#: The environment's own values of the thread variables, before fastscratch's defaults (None: unset).
-USER_THREAD_ENV = {name: os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}
+#: The thread variables fastscratch's command may set.
+THREAD_VARIABLES = ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")
 
-ENABLED = os.environ.get("FASTSCRATCH_PROCESS_DEFAULTS", "1") != "0"
+#: The environment's own values of THREAD_VARIABLES before the command's defaults (None: unset).
+USER_THREAD_ENV = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+
+#: True once tune_process() ran in this process (the fastscratch command).
+TUNED = False
+#: True when tune_process() set glibc's malloc thresholds.
+MALLOC_TUNED = False
+#: OpenBLAS's thread timeout as NumPy's OpenBLAS read it, when tune_process() ran before
+#: NumPy loaded (None: its default, or not known). Shown by ``fastscratch info``.
+BLAS_THREAD_TIMEOUT = None
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -56,16 +73,71 @@ def _keep_freed_memory():
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
-MALLOC_TUNED = False
-if ENABLED:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if "numpy" not in sys.modules:
+def _numba_threads_started():
+    """True once Numba has started its thread pool (the OpenMP runtime has read its settings)."""
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    return bool(getattr(parallel, "_is_initialized", False))
+
+
+def tune_process():
+    """Make the fastscratch command's process-wide settings (module docstring) in this process, once.
+
+    For scripts that own their process and opt in; ``import fastscratch``
+    never calls it. Call it before the first kernel runs. A value already in
+    the environment wins; ``FASTSCRATCH_PROCESS_DEFAULTS=0`` makes it do nothing.
+
+    Returns
+    -------
+    dict of str to bool: for "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT" and
+    "malloc", whether that setting is in effect in this process from now on
+    (False: too late, already set by the environment, or not available here).
+    All False on a second call or with the opt-out.
+    """
+    global TUNED, MALLOC_TUNED, BLAS_THREAD_TIMEOUT
+    done = dict.fromkeys(("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
+    if TUNED or os.environ.get("FASTSCRATCH_PROCESS_DEFAULTS", "1") == "0":
+        return done
+    TUNED = True
+    if not _numba_threads_started():  # read when Numba starts OpenMP's threads: later it would do nothing
+        done["OMP_WAIT_POLICY"] = "OMP_WAIT_POLICY" not in os.environ
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "numpy" not in sys.modules:  # read when NumPy loads OpenBLAS: later it would do nothing
+        done["OPENBLAS_THREAD_TIMEOUT"] = "OPENBLAS_THREAD_TIMEOUT" not in os.environ
         os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+        BLAS_THREAD_TIMEOUT = os.environ["OPENBLAS_THREAD_TIMEOUT"]
     # an explicit malloc setting in the environment wins
     if not any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
                                                  "GLIBC_TUNABLES")):
         MALLOC_TUNED = _keep_freed_memory()
+    done["malloc"] = MALLOC_TUNED
+    return done
 
-#: OpenBLAS's thread timeout as NumPy's OpenBLAS read it (None: its default, 2**28 cycles),
-#: assuming a value in the environment was there when NumPy loaded. Shown by `fastscratch info`.
-BLAS_THREAD_TIMEOUT = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+
+def launched_as_command():
+    """True while this process is the ``fastscratch`` command or ``python -m fastscratch`` starting up.
+
+    ``python -m fastscratch`` imports the package while it locates
+    ``fastscratch.__main__``, with ``sys.argv[0] == "-m"`` and the module name
+    in ``sys.orig_argv``; the console script's ``__main__`` is the script file
+    named ``fastscratch``. An ordinary ``import fastscratch`` matches neither.
+    """
+    argv = sys.argv or [""]
+    if argv[0] == "-m":
+        orig = list(getattr(sys, "orig_argv", []))
+        for i, arg in enumerate(orig):
+            if arg == "-m":
+                return i + 1 < len(orig) and orig[i + 1] in ("fastscratch", "fastscratch.__main__")
+            if arg.startswith("-m"):
+                return arg[2:] in ("fastscratch", "fastscratch.__main__")
+        return False
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None) or ""
+    name = os.path.basename(main_file)
+    for suffix in ("-script.pyw", "-script.py", ".exe"):
+        name = name.removesuffix(suffix)
+    return name == "fastscratch" and os.path.basename(argv[0]).startswith("fastscratch")
+
+
+def tune_if_command():
+    """tune_process() when launched_as_command(); nothing on an ordinary import."""
+    if launched_as_command():
+        tune_process()

@@ -5,17 +5,16 @@ the ``NUMBA_NUM_THREADS`` environment variable (default: the number of cores);
 ``set_num_threads(n)`` then uses only n of those threads, for kernels launched
 from the calling thread (Numba keeps the setting per calling thread).
 
-BLAS and the kernels never oversubscribe the cores together: every GEMM is a
-NumPy call made from Python between two kernels, never inside a kernel (the
-kernels contain no ``np.dot``), so BLAS's pool and Numba's pool never run at
-the same time. Each may use all cores while it runs. So that Numba's OpenMP
-threads do not spin on the cores while BLAS works, ``import fastscratch`` sets
-``OMP_WAIT_POLICY=PASSIVE`` unless the environment already sets it. BLAS's own thread count is
-set as usual (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` / threadpoolctl).
+The layers' GEMMs run on the same pool (``fastscratch._blas``): fixed blocks,
+each one single-threaded call of NumPy's OpenBLAS from a Numba thread, so no
+second pool of BLAS threads competes for the cores. Outside those calls, BLAS's
+own thread count (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` /
+threadpoolctl) is the user's and applies to the user's own NumPy calls.
+``import fastscratch`` sets no environment variable: see docs/threads.md.
 
 Results do not depend on the thread count: every kernel splits its work into a
 fixed partition (per image, per row block or per chunk of a fixed size) that
-does not depend on how many threads run it.
+does not depend on how many threads run it; so does every GEMM.
 """
 import numba
 

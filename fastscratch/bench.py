@@ -257,8 +257,9 @@ def torch_env():
     import os
 
     import fastscratch
+    from fastscratch import _process_defaults
     env = dict(os.environ)
-    for name, value in fastscratch.USER_THREAD_ENV.items():
+    for name, value in _process_defaults.USER_THREAD_ENV.items():
         if value is None:
             env.pop(name, None)
         else:

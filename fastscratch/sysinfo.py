@@ -46,24 +46,37 @@ def _numba_threads():
 
 
 def _thread_waits():
-    """How idle threads of each pool wait: what keeps Numba's and BLAS's pools from spinning on each other's cores."""
-    import fastscratch
-    omp = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-    blas = fastscratch.BLAS_THREAD_TIMEOUT
-    if blas is None:
-        blas = ("OpenBLAS default, 2**28 cycles (NumPy loaded before fastscratch, or "
-                "FASTSCRATCH_PROCESS_DEFAULTS=0); OPENBLAS_THREAD_TIMEOUT=4 in the environment "
-                "makes conv training faster")
+    """How idle threads of each pool wait, and who set it (the environment or the fastscratch command)."""
+    from fastscratch import _process_defaults as P
+    by = "set by the fastscratch command (or tune_process())" if P.TUNED else "the environment's"
+    omp = os.environ.get("OMP_WAIT_POLICY")
+    omp = f"OMP_WAIT_POLICY={omp}" if omp else "OMP_WAIT_POLICY unset (OpenMP's default: spin a while, then sleep)"
+    if P.BLAS_THREAD_TIMEOUT is not None:
+        blas = f"OPENBLAS_THREAD_TIMEOUT={P.BLAS_THREAD_TIMEOUT} (2**{P.BLAS_THREAD_TIMEOUT} cycles)"
+    elif os.environ.get("OPENBLAS_THREAD_TIMEOUT"):
+        blas = f"OPENBLAS_THREAD_TIMEOUT={os.environ['OPENBLAS_THREAD_TIMEOUT']} (if set before NumPy loaded)"
     else:
-        blas = f"OPENBLAS_THREAD_TIMEOUT={blas} (2**{blas} cycles)"
-    return f"OMP_WAIT_POLICY={omp}; {blas}"
+        blas = "OpenBLAS's default timeout (2**28 cycles)"
+    return f"{omp}; {blas}; {by} (import fastscratch sets neither)"
+
+
+def _gemms():
+    """How the layers' GEMMs run (fastscratch._blas)."""
+    from fastscratch import _blas
+    lib = _blas.openblas()
+    if lib is None:
+        return "np.dot with the BLAS library's own threads (NumPy's BLAS is not OpenBLAS)"
+    bits = 8 * lib.width.itemsize
+    return (f"OpenBLAS cblas_?gemm ({bits}-bit integers), fixed blocks on Numba's threads, "
+            "OpenBLAS set to 1 thread during each call")
 
 
 def _freed_memory():
-    import fastscratch
-    if fastscratch.MALLOC_TUNED:
-        return "kept for reuse (glibc mallopt: blocks up to 32 MiB from the heap, up to 1 GiB of free heap kept)"
-    return "malloc's defaults (no glibc, FASTSCRATCH_PROCESS_DEFAULTS=0, or MALLOC_*/GLIBC_TUNABLES set)"
+    from fastscratch import _process_defaults as P
+    if P.MALLOC_TUNED:
+        return ("kept for reuse (set by the fastscratch command: glibc mallopt, blocks up to 32 MiB "
+                "from the heap, up to 1 GiB of free heap kept)")
+    return "malloc's defaults (import fastscratch leaves malloc alone)"
 
 
 def _numba_cache():
@@ -94,7 +107,8 @@ def collect():
     rows = [("fastscratch", f"{fastscratch.__version__} ({os.path.dirname(fastscratch.__file__)})"),
             ("Python", f"{platform.python_version()} ({sys.executable})"),
             ("NumPy", numpy.__version__), ("Numba", numba.__version__), ("llvmlite", llvmlite.__version__)]
-    for name, probe in (("Numba threads", _numba_threads), ("BLAS", _blas), ("Idle threads", _thread_waits), ("Freed memory", _freed_memory),
+    for name, probe in (("Numba threads", _numba_threads), ("BLAS", _blas), ("Idle threads", _thread_waits), ("GEMMs", _gemms),
+                        ("Freed memory", _freed_memory),
                         ("Numba cache", _numba_cache), ("CPU SIMD", _cpu)):
         try:
             rows.append((name, probe()))

@@ -68,7 +68,8 @@ def _kernel_dispatchers():
 
 def test_no_blas_inside_kernels():
     # BLAS's thread pool and Numba's must never run at once (oversubscription), and
-    # np.dot in njit needs SciPy: GEMMs are NumPy calls between kernels.
+    # np.dot in njit needs SciPy: GEMMs go through fastscratch._blas, whose kernels
+    # (kernels/gemm.py) call OpenBLAS by address with BLAS set to one thread.
     found = list(_kernel_dispatchers())
     assert found, "no kernels found"
     blas = re.compile(r"\bdot\(|\bmatmul\(|\bvdot\(|\beinsum\(|\binner\(|\btensordot\(|[\w\])]\s*@\s*[\w(]")
@@ -79,47 +80,164 @@ def test_no_blas_inside_kernels():
         assert not blas.search(body), f"kernel {name} calls BLAS"
 
 
-# --------------------------------------------------------------------------- idle-thread defaults
+# --------------------------------------------------------------------------- no process-wide side effects
+
+# One SimpleConvNet step: loads every layer kind, starts Numba's threading layer and runs the GEMM kernels.
+_STEP = """
+np.random.seed(0)
+net = fastscratch.SimpleConvNet()
+x = np.random.rand(4, 1, 28, 28); t = np.array([1, 2, 3, 4])
+fastscratch.optimizer.Adam().update(net.params, net.gradient(x, t))
+"""
 
 _ENV_PROBE = """
-import json, os, sys
-{pre}
-import fastscratch
-print(json.dumps(dict(omp=os.environ.get("OMP_WAIT_POLICY"), blas=os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
-                      seen=fastscratch.BLAS_THREAD_TIMEOUT, user=fastscratch.USER_THREAD_ENV)))
+import json, os
+before = dict(os.environ)
+{first}
+{second}
+""" + _STEP + """
+after = dict(os.environ)
+print(json.dumps(dict(changed=sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))))
 """
 
 
-def _probe(pre="", **env):
-    clean = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None}
-    proc = run_python(_ENV_PROBE.format(pre=pre), env={**clean, **env})
-    assert proc.returncode == 0, describe(proc, "import fastscratch")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+@pytest.mark.parametrize("first, second", [("import numpy as np", "import fastscratch"),
+                                           ("import fastscratch", "import numpy as np")],
+                         ids=["numpy-first", "fastscratch-first"])
+def test_import_leaves_the_environment_alone(first, second):
+    env = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None}
+    proc = run_python(_ENV_PROBE.format(first=first, second=second), env=env)
+    assert proc.returncode == 0, describe(proc, "import fastscratch and train a step")
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"changed": []}
 
 
-@pytest.mark.parametrize("pre, env, expected", [
-    # imported before NumPy: both defaults, in time for OpenBLAS to read its timeout
-    ("", {}, dict(omp="PASSIVE", blas="4", seen="4", user={"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None})),
-    # NumPy already loaded: setting the timeout now would do nothing, so it is not set (and `info` says so)
-    ("import numpy", {}, dict(omp="PASSIVE", blas=None, seen=None,
-                              user={"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None})),
-    # the environment's own values win
-    ("", {"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "8"},
-     dict(omp="ACTIVE", blas="8", seen="8", user={"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "8"})),
-    # the opt-out sets neither
-    ("", {"FASTSCRATCH_PROCESS_DEFAULTS": "0"},
-     dict(omp=None, blas=None, seen=None, user={"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None})),
-], ids=["before-numpy", "after-numpy", "user-values", "opt-out"])
-def test_idle_thread_defaults(pre, env, expected):
-    assert _probe(pre, **env) == expected
+_MALLOPT_PROBE = """
+import ctypes, json
+looked_up = []
+_getattr = ctypes.CDLL.__getattr__
+def spy(self, name):
+    looked_up.append(name)
+    return _getattr(self, name)
+ctypes.CDLL.__getattr__ = spy
+import numpy as np
+import fastscratch
+""" + _STEP + """
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+before = rss()
+a = np.ones(20 << 17)  # 20 MiB, every page touched
+del a
+print(json.dumps(dict(mallopt="mallopt" in looked_up, kept_mib=(rss() - before) >> 20)))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux's /proc to read the resident size")
+def test_import_leaves_malloc_alone():
+    env = {"FASTSCRATCH_PROCESS_DEFAULTS": None, "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None,
+           "GLIBC_TUNABLES": None}
+    proc = run_python(_MALLOPT_PROBE, env=env)
+    assert proc.returncode == 0, describe(proc, "import fastscratch and train a step")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["mallopt"] is False
+    # glibc's default mmap threshold: a freed 20 MiB block goes back to the system at once
+    assert out["kept_mib"] <= 2, out
+
+
+def _command(*args, **env):
+    import subprocess
+    import sys
+    clean = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None,
+             "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "GLIBC_TUNABLES": None}
+    full = dict(os.environ)
+    for key, val in {**clean, **env}.items():
+        if val is None:
+            full.pop(key, None)
+        else:
+            full[key] = val
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
+    full["PYTHONPATH"] = root + os.pathsep + full.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "fastscratch", *args], check=False, env=full, capture_output=True,
+                          text=True, timeout=300, cwd=root)
+
+
+def _rows(proc):
+    assert proc.returncode == 0, describe(proc, "fastscratch info")
+    return {line[:23].strip(): line[23:].strip() for line in proc.stdout.splitlines()}
+
+
+def test_the_command_tunes_its_own_process():
+    rows = _rows(_command("info"))
+    assert rows["Idle threads"].startswith("OMP_WAIT_POLICY=PASSIVE; OPENBLAS_THREAD_TIMEOUT=4 ")
+    assert "set by the fastscratch command" in rows["Idle threads"]  # not "the environment's"
+    assert rows["Freed memory"].startswith("kept for reuse") or "glibc" not in rows["Freed memory"]
+
+
+def test_the_command_keeps_the_environments_values_and_its_opt_out():
+    rows = _rows(_command("info", OMP_WAIT_POLICY="ACTIVE", OPENBLAS_THREAD_TIMEOUT="8"))
+    assert rows["Idle threads"].startswith("OMP_WAIT_POLICY=ACTIVE; OPENBLAS_THREAD_TIMEOUT=8 ")
+    rows = _rows(_command("info", FASTSCRATCH_PROCESS_DEFAULTS="0"))
+    assert rows["Idle threads"].startswith("OMP_WAIT_POLICY unset")
+    assert "OpenBLAS's default timeout" in rows["Idle threads"]
+    assert rows["Freed memory"].startswith("malloc's defaults")
+
+
+_OPT_IN_PROBE = """
+import json, os
+import numpy as np
+import fastscratch
+{before}
+first = fastscratch.tune_process()
+again = fastscratch.tune_process()
+print(json.dumps(dict(first=first, again=again, omp=os.environ.get("OMP_WAIT_POLICY"))))
+"""
+
+
+@pytest.mark.parametrize("before, omp", [("", True), ("fastscratch.layers.Relu().forward(np.ones((1000, 1100)))", False)],
+                         ids=["before-any-kernel", "after-a-parallel-kernel"])
+def test_scripts_may_opt_in_to_the_commands_settings(before, omp):
+    env = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None,
+           "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "GLIBC_TUNABLES": None}
+    proc = run_python(_OPT_IN_PROBE.format(before=before), env=env)
+    assert proc.returncode == 0, describe(proc, "fastscratch.tune_process()")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # OpenMP's policy only counts before Numba starts its threads; OpenBLAS's timeout only before NumPy loads
+    assert out["first"]["OMP_WAIT_POLICY"] is omp and out["omp"] == ("PASSIVE" if omp else None)
+    assert out["first"]["OPENBLAS_THREAD_TIMEOUT"] is False
+    assert out["again"] == dict.fromkeys(("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
+
+
+@pytest.mark.parametrize("argv0, orig_argv, main_file, expected", [
+    ("-m", ["python", "-m", "fastscratch", "train"], None, True),
+    ("-m", ["python", "-X", "importtime", "-mfastscratch"], None, True),
+    ("-m", ["python", "-m", "benchmarks.measure"], None, False),   # another module importing fastscratch
+    ("/venv/bin/fastscratch", ["python", "/venv/bin/fastscratch", "run"], "/venv/bin/fastscratch", True),
+    ("train.py", ["python", "train.py"], "/home/me/train.py", False),
+    ("fastscratch.py", ["python", "fastscratch.py"], "/home/me/fastscratch.py", False),
+    ("", ["python"], None, False),  # the interactive interpreter
+], ids=["dash-m", "dash-m-joined", "other-module", "console-script", "user-script", "script-named-fastscratch",
+        "interactive"])
+def test_launched_as_command(monkeypatch, argv0, orig_argv, main_file, expected):
+    import sys
+    import types
+
+    from fastscratch import _process_defaults
+    main = types.ModuleType("__main__")
+    if main_file is not None:
+        main.__file__ = main_file
+    monkeypatch.setattr(sys, "argv", [argv0])
+    monkeypatch.setattr(sys, "orig_argv", orig_argv, raising=False)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert _process_defaults.launched_as_command() is expected
 
 
 def test_torch_is_timed_with_the_users_environment(monkeypatch):
-    from fastscratch import bench
-    monkeypatch.setattr(fastscratch, "USER_THREAD_ENV", {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": "7"})
+    from fastscratch import _process_defaults, bench
+    monkeypatch.setattr(_process_defaults, "USER_THREAD_ENV", {"OMP_WAIT_POLICY": None,
+                                                               "OPENBLAS_THREAD_TIMEOUT": "7"})
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     env = bench.torch_env()
-    assert "OMP_WAIT_POLICY" not in env  # fastscratch's default undone
+    assert "OMP_WAIT_POLICY" not in env  # the command's default undone
     assert env["OPENBLAS_THREAD_TIMEOUT"] == "7"
     assert env["FASTSCRATCH_PROCESS_DEFAULTS"] == "0"
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
@@ -136,35 +254,3 @@ def test_torch_times_come_from_a_child_process():
         return
     with_torch = {case.name for case in bench.CASES if case.torch}
     assert set(times) == with_torch and all(t > 0 for t in times.values())
-
-
-_RSS_PROBE = """
-{pre}
-import numpy as np
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096
-before = rss()
-a = np.ones(20 << 17)  # 20 MiB, every page touched
-del a
-print((rss() - before) >> 20)
-"""
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux's /proc to read the resident size")
-def test_freed_memory_is_kept_for_reuse_unless_opted_out():
-    import fastscratch
-    if not fastscratch.MALLOC_TUNED:
-        pytest.skip("no glibc mallopt here: fastscratch leaves malloc alone")
-    runs = {}
-    for label, pre, env in [("tuned", "import fastscratch", {}),
-                            ("opt-out", "import fastscratch", {"FASTSCRATCH_PROCESS_DEFAULTS": "0"}),
-                            ("plain", "", {})]:
-        proc = run_python(_RSS_PROBE.format(pre=pre), env={"FASTSCRATCH_PROCESS_DEFAULTS": None,
-                                                           "MALLOC_MMAP_THRESHOLD_": None,
-                                                           "MALLOC_TRIM_THRESHOLD_": None, **env})
-        assert proc.returncode == 0, describe(proc, label)
-        runs[label] = int(proc.stdout.strip().splitlines()[-1])
-    # tuned: the freed 20 MiB stays in the heap for the next array; otherwise glibc unmaps it at once
-    assert runs["tuned"] >= 18, runs
-    assert runs["opt-out"] <= 2 and runs["plain"] <= 2, runs

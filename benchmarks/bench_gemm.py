@@ -1,0 +1,36 @@
+"""The layers' GEMMs (fastscratch._blas: fixed blocks of single-threaded OpenBLAS calls on Numba's threads) beside np.dot.
+
+Shapes of the book's networks at batch 100, float64: SimpleConvNet's conv1
+GEMM (col @ col_W), its first Affine forward and input gradient, and the
+dW product of DeepConvNet's 16-channel 28x28 layer (rows.T @ col).
+"""
+import numpy as np
+
+from .common import Benchmark, rng
+
+SHAPES = {
+    "conv1 col@W (57600,25)x(25,30)": ((57600, 25), (25, 30), False),
+    "affine fwd (100,4320)x(4320,100)": ((100, 4320), (4320, 100), False),
+    "affine dx (100,100)x(100,4320)": ((100, 100), (100, 4320), False),
+    "conv2 dW (78400,16).T x (78400,144)": ((78400, 16), (78400, 144), True),
+}
+IMPLS = ["np.dot", "fastscratch"]
+
+
+class GemmTime(Benchmark):
+    params = [list(SHAPES), IMPLS]
+    param_names = ["gemm", "impl"]
+
+    def setup(self, gemm, impl):
+        from fastscratch import _blas
+        sa, sb, tn = SHAPES[gemm]
+        r = rng(0)
+        a, b = r.random(sa), r.random(sb)
+        if impl == "np.dot":
+            self.fn = (lambda: np.dot(a.T, b)) if tn else (lambda: np.dot(a, b))
+        else:
+            self.fn = (lambda: _blas.matmul_tn(a, b)) if tn else (lambda: _blas.matmul(a, b))
+        self.fn()  # compiles (or loads) the kernels
+
+    def time_gemm(self, gemm, impl):
+        self.fn()

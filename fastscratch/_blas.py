@@ -1,0 +1,207 @@
+"""The GEMMs of the layers: NumPy's own BLAS, one thread per block, blocks run on Numba's threads.
+
+``matmul(a, b)`` and ``matmul_tn(a, b)`` compute ``a @ b`` and ``a.T @ b`` for
+float32/float64 operands. Where NumPy's BLAS is OpenBLAS (NumPy's wheels, most
+distributions), its cblas_?gemm is called from the kernels of
+``fastscratch.kernels.gemm``, a fixed block of the output (or of the reduction)
+per call, with OpenBLAS set to one thread for the duration of the call:
+
+- every GEMM runs on Numba's thread pool, the pool the other kernels use, so
+  no second pool of threads is left spinning on the cores after a GEMM (how
+  OpenBLAS's idle threads wait is fixed when NumPy loads: nothing a library
+  imported after NumPy can change);
+- the blocks depend on the shapes alone, so results do not depend on the
+  number of threads;
+- OpenBLAS's thread count is what it was before, as soon as the call returns
+  or raises (``blas_single_threaded``). While a GEMM of fastscratch runs, BLAS
+  calls that other threads of the process make run single-threaded too: this is
+  OpenBLAS's one process-wide setting.
+
+Elsewhere (MKL, Accelerate, BLIS, an OpenBLAS without its CBLAS interface, or
+arrays of other dtypes) ``matmul`` is ``np.dot`` with the library's own threads.
+Nothing is looked up before the first GEMM.
+"""
+import ctypes
+import itertools
+import threading
+
+import numpy as np
+
+from ._dtypes import KERNEL_DTYPES
+from .kernels import gemm as _kg
+
+_lock = threading.Lock()
+_lib = None          # the _OpenBLAS found on first use, or False where there is none
+
+
+class _OpenBLAS:
+    """Entry points of NumPy's OpenBLAS: its thread-count functions and cblas_dgemm/cblas_sgemm."""
+
+    def __init__(self, dll, prefix, suffix):
+        def sym(name):
+            return getattr(dll, f"{prefix}{name}{suffix}")
+
+        self.get_num_threads = sym("openblas_get_num_threads")
+        self.get_num_threads.restype = ctypes.c_int
+        self.get_num_threads.argtypes = []
+        self.set_num_threads = sym("openblas_set_num_threads")
+        self.set_num_threads.restype = None
+        self.set_num_threads.argtypes = [ctypes.c_int]
+        self.gemm = {np.dtype(np.float64): ctypes.cast(sym("cblas_dgemm"), ctypes.c_void_p).value,
+                     np.dtype(np.float32): ctypes.cast(sym("cblas_sgemm"), ctypes.c_void_p).value}
+        config = sym("openblas_get_config")
+        config.restype = ctypes.c_char_p
+        ilp64 = suffix != "" or b"USE64BITINT" in (config() or b"")
+        #: a zero of the BLAS integer type: selects the kernels' int32 or int64 signature
+        self.width = np.int64(0) if ilp64 else np.int32(0)
+
+
+def _numpy_dll():
+    """A handle on NumPy's core extension: symbol look-ups through it reach the BLAS it links."""
+    try:
+        from numpy._core import _multiarray_umath as core
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as core
+    return ctypes.CDLL(core.__file__)
+
+
+def _find():
+    try:
+        dll = _numpy_dll()
+    except OSError:
+        return False
+    for prefix, suffix in itertools.product(("scipy_", ""), ("64_", "_64", "")):
+        try:
+            return _OpenBLAS(dll, prefix, suffix)
+        except AttributeError:
+            continue
+    return False
+
+
+def openblas():
+    """NumPy's OpenBLAS (an _OpenBLAS), or None where NumPy's BLAS is something else."""
+    global _lib
+    if _lib is None:
+        with _lock:
+            if _lib is None:
+                _lib = _find()
+    return _lib or None
+
+
+class blas_single_threaded:
+    """Context manager: OpenBLAS runs on one thread inside; its previous thread count is restored on exit.
+
+    Restored on any exit, exceptions included. Nested scopes, and scopes of
+    several Python threads at once, share one saving: the first to enter saves
+    the count, the last to leave restores it. Does nothing where NumPy's BLAS
+    is not OpenBLAS.
+    """
+
+    _depth = 0
+    _saved = 1
+
+    def __enter__(self):
+        lib = openblas()
+        if lib is not None:
+            cls = blas_single_threaded
+            with _lock:
+                if cls._depth == 0:
+                    cls._saved = lib.get_num_threads()
+                    if cls._saved != 1:
+                        lib.set_num_threads(1)
+                cls._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        lib = openblas()
+        if lib is not None:
+            cls = blas_single_threaded
+            with _lock:
+                cls._depth -= 1
+                if cls._depth == 0 and cls._saved != 1:
+                    lib.set_num_threads(cls._saved)
+        return False
+
+
+def _operand(x, dtype):
+    """(C-contiguous array, transposed flag) for x of shape (r, c): x itself, or x.T's C-contiguous storage."""
+    if x.dtype == dtype and x.flags.c_contiguous:
+        return x, False
+    if x.dtype == dtype and x.flags.f_contiguous:
+        return x.T, True
+    return np.ascontiguousarray(x, dtype=dtype), False
+
+
+def matmul(a, b, out=None):
+    """a @ b for 2-D float arrays, written into out when given.
+
+    Parameters
+    ----------
+    a : ndarray of shape (m, k)
+    b : ndarray of shape (k, n)
+    out : ndarray of shape (m, n), C-contiguous, the result dtype, or None
+
+    Returns
+    -------
+    ndarray of shape (m, n), dtype ``np.result_type(a, b)``: out, or a new array.
+    """
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul needs (m, k) @ (k, n); got {a.shape} @ {b.shape}")
+    dtype = np.result_type(a.dtype, b.dtype)
+    lib = openblas() if dtype in KERNEL_DTYPES else None
+    if lib is None:
+        return np.dot(a, b, out=out)
+    m, k = a.shape
+    n = b.shape[1]
+    if out is not None and (out.shape != (m, n) or out.dtype != dtype or not out.flags.c_contiguous
+                            or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous {dtype} array of shape {(m, n)}; "
+                         f"got {out.dtype} {out.shape}")
+    if out is None:
+        out = np.empty((m, n), dtype=dtype)
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        out[...] = 0
+        return out
+    rows, cols = _kg.out_blocks(m, n, k)
+    with blas_single_threaded():
+        if rows >= m and cols >= n:  # one block: BLAS in the calling thread
+            return np.dot(a, b, out=out)
+        A, ta = _operand(a, dtype)
+        B, tb = _operand(b, dtype)
+        _kg.gemm_blocks(lib.gemm[dtype], lib.width, A, ta, B, tb, out, rows, cols)
+    return out
+
+
+def matmul_tn(a, b):
+    """a.T @ b for 2-D float arrays with a long reduction (k rows), split along k in fixed blocks.
+
+    Parameters
+    ----------
+    a : ndarray of shape (k, m)
+    b : ndarray of shape (k, n)
+
+    Returns
+    -------
+    ndarray of shape (m, n), dtype ``np.result_type(a, b)``: the sum over fixed
+    blocks of rows of ``a[rows].T @ b[rows]``, added in block order.
+    """
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"matmul_tn needs (k, m).T @ (k, n); got {a.shape}.T @ {b.shape}")
+    dtype = np.result_type(a.dtype, b.dtype)
+    lib = openblas() if dtype in KERNEL_DTYPES else None
+    if lib is None:
+        return np.dot(a.T, b)
+    k, m = a.shape
+    n = b.shape[1]
+    rows, nb = _kg.reduce_blocks(m, n, k)
+    if nb <= 1 or m == 0 or n == 0:
+        return matmul(a.T, b)
+    A = np.ascontiguousarray(a, dtype=dtype)
+    B = np.ascontiguousarray(b, dtype=dtype)
+    parts = np.empty((nb, m, n), dtype=dtype)
+    out = np.empty((m, n), dtype=dtype)
+    with blas_single_threaded():
+        _kg.gemm_tn_reduce(lib.gemm[dtype], lib.width, A, B, parts, out, rows)
+    return out

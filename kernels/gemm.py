@@ -1,0 +1,174 @@
+"""GEMMs split into fixed blocks, each block one single-threaded BLAS call, run on Numba's threads.
+
+The kernels call NumPy's own BLAS (cblas_?gemm, found by ``fastscratch._blas``)
+through its address, so the GEMMs of a training step run on the same thread
+pool as every other kernel: no second pool of BLAS threads waits, spins or
+competes for the cores between kernels. The caller sets BLAS to one thread
+for the duration of the call (``fastscratch._blas``), so each block runs
+entirely on the Numba thread that owns it.
+
+Work partitions are fixed by the shapes alone (``out_blocks``, ``reduce_blocks``):
+a block's result is the same single-threaded BLAS call whichever thread runs
+it, so results are bitwise identical for any number of threads.
+
+Conventions: row-major (C-contiguous) operands, or the transpose of one
+(``trans`` flags, as in CBLAS); ``out`` C-contiguous. ``fn`` is the address of
+cblas_dgemm or cblas_sgemm, matching the arrays' dtype; ``width`` is a
+zero of the BLAS integer type (int32 for LP64 builds, int64 for ILP64).
+"""
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from ._jit import kernel, parallel_kernel, prange
+
+_ROW_MAJOR = 101
+_NO_TRANS = 111
+_TRANS = 112
+
+#: Multiply-adds per block below which a GEMM is not split (a block must pay for
+#: BLAS's packing of its operands and for waking the thread pool).
+MIN_BLOCK_WORK = 1 << 21
+#: At most this many blocks per GEMM (enough to balance two to a few dozen threads).
+MAX_BLOCKS = 64
+#: A block has at least this many rows (or columns) of the output.
+MIN_BLOCK_SIDE = 16
+#: Rows of the reduction per block, at least, when a GEMM is split along its reduction.
+MIN_REDUCE_ROWS = 256
+
+
+@intrinsic
+def _cblas_gemm(typingctx, fn, width, dims, ptrs, like):
+    """cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, ldc) through the address fn.
+
+    dims : UniTuple(int64, 8): (ta, tb, m, n, k, lda, ldb, ldc); ta/tb are CBLAS_TRANSPOSE values.
+    ptrs : UniTuple(uintp, 3): addresses of A, B, C.
+    width : int32 or int64: the BLAS integer type (only its type is used).
+    like : an array whose dtype (float64 or float32) picks dgemm's or sgemm's signature.
+    """
+    def ints(tup, count):
+        return isinstance(tup, types.BaseTuple) and len(tup) == count and all(
+            isinstance(t, types.Integer) for t in tup)
+
+    if not (ints(dims, 8) and ints(ptrs, 3) and isinstance(like, types.Array)
+            and like.dtype in (types.float64, types.float32) and width in (types.int32, types.int64)):
+        return None
+    sig = types.void(fn, width, dims, ptrs, like)
+
+    def codegen(context, builder, signature, args):
+        fn_v, _, dims_v, ptrs_v, _ = args
+        int_t = ir.IntType(width.bitwidth)
+        enum_t = ir.IntType(32)
+        real_t = ir.DoubleType() if like.dtype == types.float64 else ir.FloatType()
+        ptr_t = real_t.as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [enum_t, enum_t, enum_t, int_t, int_t, int_t, real_t,
+                                               ptr_t, int_t, ptr_t, int_t, real_t, ptr_t, int_t])
+        target = builder.inttoptr(fn_v, fnty.as_pointer())
+        def field(tup_v, tup_t, i, to):
+            return context.cast(builder, builder.extract_value(tup_v, i), tup_t[i], to)
+
+        d = [field(dims_v, dims, i, width) for i in range(8)]
+        p = [builder.inttoptr(field(ptrs_v, ptrs, i, types.intp), ptr_t) for i in range(3)]
+        alpha, beta = ir.Constant(real_t, 1.0), ir.Constant(real_t, 0.0)
+        ta, tb = (builder.trunc(v, enum_t) if width.bitwidth > 32 else v for v in d[:2])
+        m, n, k, lda, ldb, ldc = d[2:]
+        builder.call(target, [ir.Constant(enum_t, _ROW_MAJOR), ta, tb, m, n, k, alpha,
+                              p[0], lda, p[1], ldb, beta, p[2], ldc])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@kernel
+def _pow2_at_most(x):
+    p = 1
+    while p * 2 <= x:
+        p *= 2
+    return p
+
+
+@kernel
+def out_blocks(m, n, k):
+    """(rows, cols) of each block of the (m, n) output of an (m, k) @ (k, n) GEMM: a function of the shape only.
+
+    The longer side of the output is cut, so each block reads the whole of the
+    smaller operand once and its own slice of the other. A power of two of
+    blocks: even shares for 2, 4, 8... threads.
+    """
+    by_work = (m * n * k + MIN_BLOCK_WORK - 1) // MIN_BLOCK_WORK
+    side = max(m, n)
+    nb = _pow2_at_most(max(1, min(by_work, MAX_BLOCKS, side // MIN_BLOCK_SIDE)))
+    size = (side + nb - 1) // nb
+    if m >= n:
+        return size, max(n, 1)
+    return max(m, 1), size
+
+
+@kernel
+def _trans_flag(t):
+    return _TRANS if t else _NO_TRANS
+
+
+@parallel_kernel
+def gemm_blocks(fn, width, a, ta, b, tb, out, rows, cols):
+    """out = op(a) @ op(b), op(x) = x.T where the flag is set, one BLAS call per (rows, cols) block of out.
+
+    a : (m, k) C-contiguous, or (k, m) C-contiguous with ta set
+    b : (k, n) C-contiguous, or (n, k) C-contiguous with tb set
+    out : (m, n) C-contiguous, a's dtype
+    rows, cols : ints >= 1, the block of out (``out_blocks``)
+    """
+    m, n = out.shape
+    k = a.shape[0] if ta else a.shape[1]
+    lda, ldb = a.shape[1], b.shape[1]
+    item = out.itemsize
+    nbr = (m + rows - 1) // rows
+    nbc = (n + cols - 1) // cols
+    pa, pb, pc = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
+    for j in prange(nbr * nbc):
+        r0 = (j // nbc) * rows
+        c0 = (j % nbc) * cols
+        r1 = min(m, r0 + rows)
+        c1 = min(n, c0 + cols)
+        # row r0 of op(a): row r0 of a, or its column r0 when transposed; column c0 of op(b) likewise
+        a0 = pa + (r0 if ta else r0 * lda) * item
+        b0 = pb + (c0 * ldb if tb else c0) * item
+        _cblas_gemm(fn, width, (_trans_flag(ta), _trans_flag(tb), r1 - r0, c1 - c0, k, lda, ldb, n),
+                    (a0, b0, pc + (r0 * n + c0) * item), out)
+
+
+@kernel
+def reduce_blocks(m, n, k):
+    """(reduction rows per block, blocks) for a (k, m).T @ (k, n) GEMM split along k: a function of the shape only."""
+    by_work = (m * n * k + MIN_BLOCK_WORK - 1) // MIN_BLOCK_WORK
+    nb = _pow2_at_most(max(1, min(by_work, MAX_BLOCKS, k // MIN_REDUCE_ROWS)))
+    rows = (k + nb - 1) // nb
+    return rows, (k + rows - 1) // rows
+
+
+@parallel_kernel
+def gemm_tn_reduce(fn, width, a, b, parts, out, rows):
+    """out = a.T @ b, summed over fixed blocks of `rows` rows of a and b, in block order.
+
+    a : (k, m) C-contiguous
+    b : (k, n) C-contiguous, a's dtype
+    parts : (blocks, m, n) C-contiguous scratch, blocks = ceil(k / rows)
+    out : (m, n) C-contiguous
+    """
+    k, m = a.shape
+    n = b.shape[1]
+    nb = parts.shape[0]
+    item = out.itemsize
+    pa, pb, pp = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(parts.ctypes.data)
+    for j in prange(nb):
+        r0 = j * rows
+        r1 = min(k, r0 + rows)
+        _cblas_gemm(fn, width, (_TRANS, _NO_TRANS, m, n, r1 - r0, m, n, n),
+                    (pa + r0 * m * item, pb + r0 * n * item, pp + j * m * n * item), out)
+    for i in prange(m):
+        for c in range(n):
+            s = parts[0, i, c]
+            for j in range(1, nb):
+                s += parts[j, i, c]
+            out[i, c] = s

@@ -1,0 +1,202 @@
+"""fastscratch._blas: the layers' GEMMs against np.dot, their fixed blocks, and the scoped BLAS thread count."""
+import numpy as np
+import pytest
+from _tol import tol
+from fastscratch.kernels import gemm as _kg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastscratch
+from fastscratch import _blas
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+needs_openblas = pytest.mark.skipif(_blas.openblas() is None,
+                                    reason="NumPy's BLAS is not OpenBLAS: matmul is np.dot")
+
+
+def _blas_threads():
+    """NumPy's BLAS thread count as threadpoolctl reads it from the library."""
+    return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+
+def _assert_gemm_close(got, want, a, b, err_msg=""):
+    """got == want up to the rounding of length-k dot products (BLAS sums in its own order)."""
+    k = a.shape[-1] if a.ndim == 2 else 1
+    scale = max(np.sqrt(k), 1.0) * (np.abs(a).max(initial=0) * np.abs(b).max(initial=0))
+    np.testing.assert_allclose(got, want, rtol=0, atol=scale * 8 * np.finfo(got.dtype).eps + 1e-300,
+                               err_msg=err_msg)
+
+
+def _layouts(rng, shape, dtype):
+    a = rng.standard_normal(shape).astype(dtype)
+    yield "C", a
+    yield "F", np.asfortranarray(a)
+    big = rng.standard_normal((shape[0] + 3, 2 * shape[1] + 1)).astype(dtype)
+    view = big[1:shape[0] + 1, :2 * shape[1]:2]  # strided, neither C nor F
+    yield "strided", view
+
+
+# shapes of the book's GEMMs (conv forward / dcol / affine) and odd small ones
+SHAPES = [(57600, 25, 30), (78400, 144, 16), (3136, 16, 144), (100, 4320, 100), (100, 100, 4320), (64, 64, 20000),
+          (4320, 100, 100), (7, 3, 5), (1, 1, 1), (129, 1, 257)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m, k, n", SHAPES)
+def test_matmul_matches_np_dot(m, k, n, dtype):
+    rng = np.random.default_rng(m * 7 + k * 3 + n)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    for label, a in _layouts(rng, (m, k), dtype):
+        got = _blas.matmul(a, b)
+        assert got.dtype == np.dtype(dtype) and got.shape == (m, n) and got.flags.c_contiguous, label
+        _assert_gemm_close(got, np.dot(a, b), a, b, err_msg=label)
+
+
+@pytest.mark.parametrize("m, k, n", [(16, 78400, 144), (30, 57600, 25), (4320, 100, 100), (5, 300, 7)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_tn_matches_np_dot(m, k, n, dtype):
+    rng = np.random.default_rng(m + k + n)
+    a = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    got = _blas.matmul_tn(a, b)
+    assert got.dtype == np.dtype(dtype) and got.shape == (m, n)
+    _assert_gemm_close(got, np.dot(a.T, b), a.T, b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 300), k=st.integers(0, 300), n=st.integers(0, 40),
+       dtype=st.sampled_from([np.float64, np.float32]), ta=st.booleans(), tb=st.booleans())
+def test_matmul_random_shapes(m, k, n, dtype, ta, tb):
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    _assert_gemm_close(_blas.matmul(a, b), np.dot(a, b), a, b)
+    _assert_gemm_close(_blas.matmul_tn(np.ascontiguousarray(a.T), b), np.dot(a, b), a, b)
+
+
+def test_matmul_other_dtypes_are_np_dot():
+    a = np.arange(12).reshape(3, 4)
+    b = np.arange(8).reshape(4, 2)
+    assert _blas.matmul(a, b).dtype == np.dot(a, b).dtype
+    np.testing.assert_array_equal(_blas.matmul(a, b), np.dot(a, b))
+    mixed = _blas.matmul(a.astype(np.float32), b.astype(np.float64))
+    assert mixed.dtype == np.float64  # NumPy's promotion, as the reference's np.dot gives
+
+
+def test_matmul_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"\(m, k\) @ \(k, n\); got \(3, 4\) @ \(5, 2\)"):
+        _blas.matmul(np.ones((3, 4)), np.ones((5, 2)))
+    with pytest.raises(ValueError, match="out must be"):
+        _blas.matmul(np.ones((3, 4)), np.ones((4, 2)), out=np.empty((3, 3)))
+    with pytest.raises(ValueError, match=r"\(k, m\).T @ \(k, n\)"):
+        _blas.matmul_tn(np.ones((3, 4)), np.ones((5, 2)))
+
+
+def test_matmul_writes_into_out():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((2000, 64)), rng.random((64, 48))
+    out = np.empty((2000, 48))
+    assert _blas.matmul(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, **tol(np.float64))
+
+
+@pytest.mark.parametrize("m, n, k", [(57600, 30, 25), (100, 100, 4320), (3, 3, 3), (78400, 16, 144)])
+def test_blocks_depend_on_the_shape_only(m, n, k):
+    rows, cols = _kg.out_blocks(m, n, k)
+    nb = -(-m // rows) * -(-n // cols)
+    assert 1 <= nb <= _kg.MAX_BLOCKS and (rows >= m or cols >= n)  # one side cut, at most MAX_BLOCKS
+    rows, nb = _kg.reduce_blocks(m, n, k)
+    assert 1 <= nb and (nb - 1) * rows < k <= nb * rows
+
+
+@needs_openblas
+def test_results_do_not_depend_on_thread_counts():
+    # Numba's threads run the blocks; BLAS's own thread count never reaches a block (one thread each)
+    rng = np.random.default_rng(2)
+    a, b = rng.random((20000, 72)), rng.random((72, 40))
+    c, d = rng.random((20000, 40)), rng.random((20000, 72))
+    n = fastscratch.get_num_threads()
+    try:
+        runs = []
+        for threads in sorted({1, n}):
+            fastscratch.set_num_threads(threads)
+            for blas in (1, 2):
+                with threadpoolctl.threadpool_limits(limits=blas, user_api="blas"):
+                    runs.append((_blas.matmul(a, b), _blas.matmul_tn(c, d)))
+    finally:
+        fastscratch.set_num_threads(n)
+    for got in runs[1:]:
+        assert np.array_equal(got[0], runs[0][0]) and np.array_equal(got[1], runs[0][1])
+
+
+@needs_openblas
+@pytest.mark.parametrize("limit", [None, 1, 2])
+def test_blas_threads_restored_after_every_layer_call(limit):
+    # the user's own setting (threadpoolctl's limit, or the library's default) is what BLAS has afterwards
+    rng = np.random.default_rng(3)
+    conv = fastscratch.layers.Convolution(rng.standard_normal((8, 3, 3, 3)), np.zeros(8), 1, 1)
+    affine = fastscratch.layers.Affine(rng.standard_normal((8 * 16 * 16, 10)), np.zeros(10))
+    x = rng.random((40, 3, 16, 16))
+    with threadpoolctl.threadpool_limits(limits=limit, user_api="blas"):
+        before = _blas_threads()
+        out = affine.forward(conv.forward(x))
+        conv.backward(affine.backward(np.ones_like(out)).reshape(40, 8, 16, 16))
+        assert _blas_threads() == before
+
+
+@needs_openblas
+def test_blas_threads_restored_when_the_kernel_raises(monkeypatch):
+    lib = _blas.openblas()
+    before = lib.get_num_threads()
+    seen = []
+
+    def failing(*args):
+        seen.append(lib.get_num_threads())
+        raise RuntimeError("kernel failed")
+
+    monkeypatch.setattr(_kg, "gemm_blocks", failing)
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        _blas.matmul(np.ones((5000, 64)), np.ones((64, 64)))
+    assert seen == [1]  # single-threaded inside
+    assert lib.get_num_threads() == before
+
+
+@needs_openblas
+def test_scope_restores_nested_and_on_exceptions():
+    lib = _blas.openblas()
+    before = lib.get_num_threads()
+    with pytest.raises(KeyError), _blas.blas_single_threaded():
+        assert lib.get_num_threads() == 1
+        with _blas.blas_single_threaded():
+            assert lib.get_num_threads() == 1
+        assert lib.get_num_threads() == 1
+        raise KeyError("x")
+    assert lib.get_num_threads() == before
+
+
+@needs_openblas
+def test_scopes_of_two_threads_restore_the_count_once_both_are_done():
+    import threading
+    lib = _blas.openblas()
+    before = lib.get_num_threads()
+    entered, release = threading.Event(), threading.Event()
+    seen = []
+
+    def other():
+        with _blas.blas_single_threaded():
+            entered.set()
+            release.wait(10)
+            seen.append(lib.get_num_threads())
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    entered.wait(10)
+    with _blas.blas_single_threaded():
+        pass  # this thread's scope ends while the other's is still open
+    seen.append(lib.get_num_threads())
+    release.set()
+    worker.join(10)
+    assert seen == [1, 1]
+    assert lib.get_num_threads() == before
