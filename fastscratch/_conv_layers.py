@@ -1,9 +1,11 @@
 """Convolution and Pooling of the book's ``common/layers.py`` on Numba kernels.
 
-Convolution is im2col + one BLAS GEMM, as in the book, with the layout passes
-fused into kernels: bias add and NHWC->NCHW in one pass after the GEMM; the
-transpose of dout and db in one pass before the backward GEMMs; col2im as a
-race-free gather. Pooling reads windows in place (no im2col) and scatters its
+Convolution with stride 1 and a 3x3 or 5x5 filter (the book's) runs on direct
+kernels that never build col (fastscratch/_conv_direct.py); ``layer.col`` is
+then made from the input when first read. Other convolutions are im2col + one
+BLAS GEMM, as in the book, with the layout passes fused into kernels: bias add
+and NHWC->NCHW in one pass after the GEMM; the transpose of dout and db in one
+pass before the backward GEMMs; col2im as a race-free gather. Pooling reads windows in place (no im2col) and scatters its
 gradient by argmax (no dense gradient matrix).
 """
 import sys
@@ -11,13 +13,13 @@ import sys
 import numpy as np
 
 from . import _blas
+from . import _conv_direct as _direct
 from . import _validate as V
 from .kernels import conv as _kc
 from .kernels import pooling as _kp
 from .reference import layers as _ref_layers
 from .reference.util import _col_dtype
 from .util import KERNEL_DTYPES, check_image_batch, im2col_into, window_output_size
-
 
 #: bytes of dcol made per chunk in Convolution.backward. Smaller chunks stay in cache for
 #: col2im, but each chunk hands the cores from BLAS to the kernels and back (both pools
@@ -52,9 +54,45 @@ class Convolution(_ref_layers.Convolution):
     (N*out_h*out_w, C*FH*FW) and col_W (C*FH*FW, FN) for backward; after
     backward: dW (FN, C, FH, FW), db (FN,). W and b are read at every call
     (optimizers update them in place and load_params rebinds them).
+
+    On the direct kernels (stride 1, 3x3 or 5x5 filters, float32/float64),
+    forward keeps a padded copy of x instead of col, and ``col`` is the
+    reference's im2col of that copy, made when first read: the same values,
+    whatever the caller does to x after forward. Assigning ``layer.col``
+    makes backward use the assigned col, as the reference's would.
     """
 
     # the constructor and attributes are the reference's (inherited)
+
+    #: the direct forward's padded input planes and their Grid (None: col is the input of backward)
+    _planes = None
+    _grid = None
+    _col = None
+
+    @property
+    def col(self):
+        """The unfolded input (N*out_h*out_w, C*FH*FW) of the last forward, in x's float dtype."""
+        if self._col is None and self._planes is not None:
+            self._col = self._col_from_planes()
+        return self._col
+
+    @col.setter
+    def col(self, value):
+        self._col = value
+        self._planes = self._grid = None  # an assigned col is what backward reads
+
+    def _col_from_planes(self):
+        """im2col of the kept padded planes, written over the previous col when no one else holds it."""
+        planes, grid = self._planes, self._grid
+        N, C = planes.shape[:2]
+        FH, FW = self._filter_shape
+        Hp = self._padded_h
+        xp = np.ascontiguousarray(planes[:, :, :Hp * grid.Wp]).reshape(N, C, Hp, grid.Wp)
+        out_h, out_w = Hp - FH + 1, grid.Wp - FW + 1
+        dtype = self._col_dtype
+        col = im2col_into(xp, FH, FW, 1, 0, out_h, out_w, xp.dtype,
+                          out=self._spare_col((N * out_h * out_w, C * FH * FW), xp.dtype))
+        return col if col.dtype == dtype else col.astype(dtype)
 
     def _check_params(self):
         W = V.check_array(self.W, "W")
@@ -77,6 +115,8 @@ class Convolution(_ref_layers.Convolution):
         gemm_dtype = np.result_type(xf.dtype, self.W.dtype)
         out_dtype = np.result_type(gemm_dtype, self.b.dtype)
         col_W = self.W.reshape(FN, -1).T
+        if gemm_dtype == out_dtype and _direct.applies((FH, FW), stride, pad, out_dtype):
+            return self._forward_direct(x, xf, col_W, gemm_dtype, (out_h, out_w))
         if gemm_dtype not in KERNEL_DTYPES or out_dtype not in KERNEL_DTYPES:
             ref = _ref_layers.Convolution(self.W, self.b, stride, pad)
             out = ref.forward(x)
@@ -97,23 +137,48 @@ class Convolution(_ref_layers.Convolution):
         self.col_W = col_W
         return out
 
+    def _forward_direct(self, x, xf, col_W, dtype, out_hw):
+        """forward on the direct kernels; keeps the padded input planes instead of col."""
+        FH, FW = self.W.shape[2:]
+        pad = self.pad
+        grid = _direct.input_grid(xf.shape[2:], (FH, FW), pad)
+        xc = np.ascontiguousarray(xf, dtype=dtype)
+        prev = self._planes  # private: never handed out, so always safe to write over
+        reuse = prev if prev is not None and prev.shape == (xf.shape[0], xf.shape[1], grid.L) \
+            and prev.dtype == dtype else None
+        planes, finite = _direct.to_planes(xc, pad, pad, grid, out=reuse)
+        out = _direct.forward(planes, grid, np.ascontiguousarray(self.W, dtype=dtype),
+                              np.ascontiguousarray(self.b, dtype=dtype), out_hw)
+        # kept for backward: the input, its padded planes (col is made from them when read) and col_W
+        self._spare = self.__dict__.pop("_col", None)  # the last col: memory to write the next one over
+        self.col = None
+        self._planes, self._grid = planes, grid
+        self._finite_input = finite
+        self._filter_shape, self._padded_h = (FH, FW), xf.shape[2] + 2 * pad
+        self._col_dtype = _col_dtype(xf.dtype)
+        self.x = x
+        self.col_W = col_W
+        return out
+
     #: True only while a fast network back-propagates into its first layer: backward
     #: then sets dW and db and returns None instead of computing dx.
     skip_input_grad = False
 
     def _spare_col(self, shape, dtype):
-        """The previous forward's col, to write this one over, if nothing but this layer refers to it; else None.
+        """The previous col (or the spare one), to write this one over, if nothing but this layer refers to it; else None.
 
         A fresh col is the layer's largest array and each of its pages faults
         on first write, a noticeable share of a DeepConvNet training step. Writing over an array no one else can reach
         cannot be told from the reference's fresh one. Anyone holding
         ``layer.col`` or a view of it keeps it unchanged: then a new col is made.
         """
-        prev = self.__dict__.get("col")
+        holder = "_col" if self.__dict__.get("_col") is not None else "_spare"
+        prev = self.__dict__.get(holder)
         if (type(prev) is np.ndarray and prev.shape == shape and prev.dtype == dtype
                 and prev.flags.c_contiguous and prev.flags.writeable and prev.flags.owndata
                 # references: the layer's attribute, `prev`, getrefcount's argument
                 and sys.getrefcount(prev) == 3):
+            self.__dict__.pop("_spare", None)  # from here on held only as the new col
             return prev
         return None
 
@@ -124,6 +189,12 @@ class Convolution(_ref_layers.Convolution):
         N, _, H, Wd = self.x.shape
         out_h, out_w = window_output_size((H, Wd), FH, FW, self.stride, self.pad, "Convolution")
         d = _check_dout(dout, (N, FN, out_h, out_w))
+        planes = self._planes
+        if (planes is not None and self._finite_input
+                and np.result_type(self._col_dtype, d.dtype) == planes.dtype
+                == np.result_type(d.dtype, self.col_W.dtype) and np.isfinite(self.col_W).all()):
+            return self._backward_direct(d, planes, (H, Wd))
+        # otherwise (a NaN or Inf in x or W, other dtypes, an assigned col) the reference's route
         col, col_W = self.col, self.col_W
         dw_dtype = np.result_type(col.dtype, d.dtype)
         dx_dtype = np.result_type(d.dtype, col_W.dtype)
@@ -143,6 +214,18 @@ class Convolution(_ref_layers.Convolution):
         if self.skip_input_grad:
             return None  # a network's first layer (FastNetwork._backprop): no one reads dx
         return self._input_grad(rows, col_W, (N, C, H, Wd), out_h * out_w, dx_dtype)
+
+    def _backward_direct(self, d, planes, x_hw):
+        """backward on the direct kernels, from the forward's padded planes; d (N, FN, out_h, out_w)."""
+        FN, C, FH, FW = self.W.shape
+        dtype = planes.dtype
+        d = np.ascontiguousarray(d, dtype=dtype)  # widening a float32 dout is exact, as in the reference's dot
+        self.dW, self.db = _direct.backward_params(planes, self._grid, d, (FH, FW))
+        if self.skip_input_grad:
+            return None  # a network's first layer (FastNetwork._backprop): no one reads dx
+        # the filters of the forward (col_W), as the reference's dcol = dout @ col_W.T uses them
+        W = np.ascontiguousarray(self.col_W.T, dtype=dtype).reshape(FN, C, FH, FW)
+        return _direct.backward_input(d, W, x_hw, self.pad)
 
     def _input_grad(self, rows, col_W, x_shape, P, dtype):
         """dx = col2im(rows @ col_W.T), a chunk of images at a time.

@@ -215,6 +215,129 @@ def test_conv_layer_writes_over_its_col_only_when_no_one_else_holds_it():
     assert ours.col.shape == ref.col.shape
 
 
+# --------------------------------------------------------------------------- direct kernels
+# Stride 1 with 3x3 or 5x5 filters runs on fastscratch/_conv_direct.py (no col matrix).
+
+@st.composite
+def direct_cases(draw):
+    """(x_shape, filter count, filter side, pad) that the direct kernels take: stride 1, pad < side."""
+    k = draw(st.sampled_from([3, 5]))
+    pad = draw(st.integers(0, k - 1))
+    lo = max(1, k - 2 * pad)
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(lo, 13)),
+             draw(st.integers(lo, 13)))
+    return shape, draw(st.integers(1, 9)), k, pad
+
+
+def _check_direct(shape, fn, k, pad, dtype, seed, layout="contiguous"):
+    x, W, b = _conv_pair(shape, fn, k, k, 1, pad, dtype, dtype, seed, layout)
+    layer = Convolution(W, b, 1, pad)
+    ours, dout, dx = _check_conv(x, W, b, 1, pad, seed)
+    layer.forward(x)
+    assert layer._planes is not None, "expected the direct kernels to run"
+    return ours, dout, dx
+
+
+@SETTINGS
+@given(case=direct_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
+       seed=st.integers(0, 2**16))
+def test_conv_direct_matches_reference(case, dtype, layout, seed):
+    shape, fn, k, pad = case
+    ours, dout, dx = _check_direct(shape, fn, k, pad, dtype, seed, layout)
+    dW, db = ours.dW.copy(), ours.db.copy()
+    assert ours.backward(dout).tobytes() == dx.tobytes()
+    assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
+
+
+# fixed hard cases: (x_shape, filter count, filter side, pad)
+DIRECT_HARD = [
+    pytest.param((1, 1, 1, 1), 1, 3, 1, id="3x3-one-pixel-pad1"),
+    pytest.param((1, 2, 1, 1), 3, 5, 2, id="5x5-one-pixel-pad2"),
+    pytest.param((2, 3, 3, 3), 5, 3, 0, id="3x3-window-equals-input"),
+    pytest.param((1, 2, 5, 5), 2, 5, 0, id="5x5-window-equals-input"),
+    pytest.param((2, 1, 2, 7), 6, 5, 4, id="5x5-pad4-more-padding-than-image"),
+    pytest.param((2, 16, 28, 28), 16, 3, 1, id="conv2-shape-batch2"),
+    pytest.param((2, 32, 14, 14), 64, 3, 1, id="conv4-shape-batch2"),
+    pytest.param((2, 1, 28, 28), 30, 5, 0, id="conv1-shape-batch2"),
+    pytest.param((1, 3, 30, 41), 7, 3, 2, id="several-tiles-odd-filters"),
+    pytest.param((3, 2, 37, 29), 5, 5, 1, id="5x5-several-tiles"),
+]
+
+
+@pytest.mark.parametrize("shape, fn, k, pad", DIRECT_HARD)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_conv_direct_hard_cases(shape, fn, k, pad, dtype):
+    _check_direct(shape, fn, k, pad, dtype, 5)
+
+
+def test_conv_direct_bitwise_identical_for_any_thread_count():
+    import numba
+    rng = np.random.default_rng(9)
+    cases = [((5, 16, 28, 28), 16, 3, 1), ((5, 1, 28, 28), 30, 5, 0), ((4, 32, 14, 14), 64, 3, 1)]
+    before = numba.get_num_threads()
+    try:
+        for dtype in DTYPES:
+            for shape, fn, k, pad in cases:
+                x = rng.standard_normal(shape).astype(dtype)
+                W = rng.standard_normal((fn, shape[1], k, k)).astype(dtype)
+                b = rng.standard_normal(fn).astype(dtype)
+                results = []
+                for threads in sorted({1, before}):
+                    numba.set_num_threads(threads)
+                    layer = Convolution(W, b, 1, pad)
+                    out = layer.forward(x)
+                    dx = layer.backward(np.cos(out))
+                    results.append(b"".join(a.tobytes() for a in (out, dx, layer.dW, layer.db)))
+                assert len(set(results)) == 1, (shape, dtype)
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("where", ["x", "W", "dout"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("k", [3, 5])
+def test_conv_direct_propagates_nan_and_inf(k, dtype, where):
+    # the kernels let LLVM contract a*b + c into an FMA and nothing more: NaN and Inf must still
+    # reach the outputs exactly where the reference's do, on the image border too
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 2, 9, 9)).astype(dtype)
+    W = rng.standard_normal((3, 2, k, k)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    dout = rng.standard_normal((2, 3, 12 - k, 12 - k)).astype(dtype)
+    if where == "x":
+        x[0, 0, 4, 4], x[1, 1, 0, 0], x[1, 0, 8, 3] = np.nan, np.inf, -np.inf
+    elif where == "W":
+        W[1, 0, 0, k - 1], W[2, 1, 1, 1] = np.inf, np.nan
+    else:
+        dout[1, 2, 3, 3], dout[0, 0, 0, 11 - k], dout[0, 1, 2, 0] = -np.inf, np.nan, np.inf
+    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        results = [(ours.forward(x), ref.forward(x)), (ours.backward(dout), ref.backward(dout)),
+                   (ours.dW, ref.dW), (ours.db, ref.db)]
+    assert ours._planes is not None
+    for got, want in results:
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+        np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    assert any(not np.isfinite(want).all() for _, want in results)
+
+
+def test_conv_direct_col_is_the_forward_input_and_an_assigned_col_is_used():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 7, 7))
+    W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
+    ours.forward(x)
+    ref.forward(x)
+    x += 1.0  # the caller changes x after forward: col stays what forward saw, as the reference's
+    np.testing.assert_array_equal(ours.col, ref.col)
+    dout = rng.standard_normal((2, 4, 7, 7))
+    # an assigned col is what backward reads, in both
+    ours.col = ref.col = 2.0 * ref.col
+    np.testing.assert_allclose(ours.backward(dout), ref.backward(dout), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours.dW, ref.dW, rtol=1e-12, atol=1e-11)
+
+
 # --------------------------------------------------------------------------- errors
 
 def _conv(W_shape=(2, 3, 3, 3), b_shape=(2,), stride=1, pad=0):
