@@ -1,4 +1,10 @@
-"""im2col, col2im and the Convolution layer: reference vs kernels at the book's shapes (float64, batch 100)."""
+"""im2col, col2im and the Convolution layer: reference vs kernels at the book's shapes (batch 100).
+
+float64 unless a class says otherwise; ConvLayerDtype, ConvPeakFraction and
+TorchConv cover float32 too. Time these with OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE unset (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...``),
+as a user's machine runs.
+"""
 
 import numpy as np
 
@@ -11,14 +17,23 @@ SHAPES = CONV
 LABELS = list(SHAPES)
 
 
-def conv_inputs(label):
-    """Seeded x, W, b, stride, pad for a shape label."""
+DTYPES = ["float32", "float64"]
+
+
+def conv_inputs(label, dtype="float64"):
+    """Seeded x, W, b (of dtype), stride, pad for a shape label."""
     x_shape, fn, k, pad = SHAPES[label]
     g = rng(0)
-    x = g.standard_normal(x_shape)
-    W = g.standard_normal((fn, x_shape[1], k, k)) * 0.1
-    b = g.standard_normal(fn)
+    x = g.standard_normal(x_shape).astype(dtype)
+    W = (g.standard_normal((fn, x_shape[1], k, k)) * 0.1).astype(dtype)
+    b = g.standard_normal(fn).astype(dtype)
     return x, W, b, 1, pad
+
+
+def conv_flops(label):
+    """FLOPs of one forward+backward (with dx): 3 x 2 x N x out_h x out_w x C x FH x FW x FN."""
+    (N, C, H, W), fn, k, pad = SHAPES[label]
+    return 3 * 2 * N * (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1) * C * k * k * fn
 
 
 def _best(fn):
@@ -107,6 +122,49 @@ class ConvLayer(_LayerTimes, Benchmark):
     def peakmem_forward_backward(self, label, impl):
         self.layer.forward(self.x)
         self.layer.backward(self.dout)
+
+
+class ConvLayerDtype(_LayerTimes, Benchmark):
+    """The kernels' Convolution forward and forward+backward in float32 and float64."""
+    params = (LABELS, DTYPES)
+    param_names = ["shape", "dtype"]
+
+    def setup(self, label, dtype):
+        self.x, W, b, stride, pad = conv_inputs(label, dtype)
+        self.layer = api("kernels").layers.Convolution(W, b, stride, pad)
+        out = self.layer.forward(self.x)
+        self.dout = rng(1).standard_normal(out.shape).astype(dtype)
+        self.layer.backward(self.dout)
+
+
+class ConvPeakFraction(Benchmark):
+    """Convolution forward+backward FLOP rate as a fraction of NumPy's 2048x2048 GEMM rate.
+
+    Both are timed in this process, interleaved (GEMM, layer, GEMM, layer, ...),
+    best of each, so a busy machine slows both alike.
+    """
+    params = (LABELS, DTYPES)
+    param_names = ["shape", "dtype"]
+    unit = "fraction of GEMM peak"
+    rounds = 7
+
+    def setup(self, label, dtype):
+        x, W, b, stride, pad = conv_inputs(label, dtype)
+        layer = api("kernels").layers.Convolution(W, b, stride, pad)
+        dout = rng(1).standard_normal(layer.forward(x).shape).astype(dtype)
+        self.step = lambda: (layer.forward(x), layer.backward(dout))
+        a = rng(2).standard_normal((2048, 2048)).astype(dtype)
+        self.gemm = lambda: np.dot(a, a)
+        self.step()
+        self.gemm()
+
+    def track_fraction_of_gemm_peak(self, label, dtype):
+        t_gemm, t_conv = [], []
+        for _ in range(self.rounds):
+            t_gemm.append(best_time(self.gemm, number=1, repeat=1))
+            t_conv.append(best_time(self.step, number=1, repeat=1))
+        peak = 2 * 2048 ** 3 / min(t_gemm)
+        return conv_flops(label) / min(t_conv) / peak
 
 
 class TorchConv(Benchmark):

@@ -100,9 +100,9 @@ def backward_params(planes, grid, d, filter_shape):
     dplanes = np.empty((N, FR, dw_length(out_h * grid.Wp)), dtype=d.dtype)
     db_parts = np.empty((N, F), dtype=d.dtype)
     _kd.rows_to_planes_bias_grad(d, grid.Wp, dplanes, db_parts)
-    parts = np.empty((N, FR, C, FH * FW), dtype=d.dtype)
+    parts = np.empty((_ceil_div(N, _kd.DW_GROUP), FR, C, FH * FW), dtype=d.dtype)
     _kd.conv_planes_dw(planes, dplanes, grid.Wp, parts)
-    # sums over images in image order: the same for any thread count
+    # sums over the image groups in order: the same for any thread count
     dW = parts.sum(axis=0)[:F].reshape(F, C, FH, FW)
     return dW, db_parts.sum(axis=0)
 

@@ -34,6 +34,11 @@ _FMA = {"contract"}
 #: rows of the partial-sum buffer apart and vectorize the loops that update them.
 DW_LANES = 64
 
+#: images per dW task. The partial sums are cleared and folded once per group
+#: instead of once per image (at 14x14 that bookkeeping costs as much as the
+#: products); the group is fixed, not tied to the thread count, so results are too.
+DW_GROUP = 4
+
 
 @parallel_kernel
 def pad_planes(x, pad_h, pad_w, Wp, planes, probe):
@@ -222,7 +227,8 @@ def _taps_5x5_r1(p, q0, Wp, w, acc):
 
 @parallel_kernel(fastmath=_FMA)
 def conv_planes_dw(planes, dplanes, Wp, parts):
-    """parts[n, f, c, fy*FW + fx] = sum over q of dplanes[n, f, q] * planes[n, c, q + fy*Wp + fx] (one image's dW).
+    """parts[g, f, c, fy*FW + fx] = sum over the images n of group g and over q of
+    dplanes[n, f, q] * planes[n, c, q + fy*Wp + fx] (a group's share of dW).
 
     Parameters
     ----------
@@ -232,7 +238,8 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
         ox >= out_w, past the last row and in rows f >= F); Lq a multiple of 2*DW_LANES;
         FR = F rounded up to a multiple of R (R = 2 for 3x3, 1 for 5x5).
     Wp : int, row width of the planes
-    parts : ndarray of shape (N, FR, C, FH*FW), FH*FW = 9 or 25, written in place (every element)
+    parts : ndarray of shape (ceil(N / DW_GROUP), FR, C, FH*FW), FH*FW = 9 or 25, written
+        in place (every element); group g holds images g*DW_GROUP, ... (fewer in the last)
 
     Notes
     -----
@@ -242,28 +249,29 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
     (pad_planes' probe says which are).
 
     Each tap keeps DW_LANES partial sums, lane i summing positions i, i + DW_LANES, ...
-    two at a time, then the lanes are added as a fixed tree: a fixed order per image,
-    and one task per image, so the caller's sum over images in image order is
-    bitwise repeatable for any thread count.
+    two at a time, image after image of the group, then the lanes are added as a
+    fixed tree: a fixed order per group, and one task per group, so the caller's
+    sum over groups in order is bitwise repeatable for any thread count.
     """
     N, C = planes.shape[0], planes.shape[1]
     FR, Lq = dplanes.shape[1], dplanes.shape[2]
     T = parts.shape[3]
     R = 2 if T == 9 else 1
     ql = DW_LANES
-    for n in prange(N):
+    for g in prange(parts.shape[0]):
         lp = np.empty(R * T * ql, dtype=planes.dtype)
         for f0 in range(0, FR, R):
             for c in range(C):
                 lp[:] = 0
-                p = planes[n, c]
-                for k in range(0, Lq, 2 * ql):
-                    if T == 9:
-                        _dw_3x3_r2(p, dplanes[n, f0], dplanes[n, f0 + 1], k, Wp, lp)
-                    else:
-                        _dw_5x5_r1(p, dplanes[n, f0], k, Wp, lp)
+                for n in range(g * DW_GROUP, min(N, (g + 1) * DW_GROUP)):
+                    p = planes[n, c]
+                    for k in range(0, Lq, 2 * ql):
+                        if T == 9:
+                            _dw_3x3_r2(p, dplanes[n, f0], dplanes[n, f0 + 1], k, Wp, lp)
+                        else:
+                            _dw_5x5_r1(p, dplanes[n, f0], k, Wp, lp)
                 for j in range(R * T):
-                    parts[n, f0 + j // T, c, j % T] = _fold_lanes(lp, j * ql)
+                    parts[g, f0 + j // T, c, j % T] = _fold_lanes(lp, j * ql)
 
 
 @kernel(inline="always")
