@@ -15,9 +15,9 @@ from .util import KERNEL_DTYPES
 
 #: filter shapes with a direct kernel, and the output channels each pass blocks together
 _BLOCK = {(3, 3): 4, (5, 5): 1}
-_BLOCK_DW = {(3, 3): 2, (5, 5): 1}
-#: most output-grid positions per tile: a (4, 512) float64 accumulator is 16 KiB, in L1
-_MAX_TILE = 512
+_BLOCK_DW = {(3, 3): 4, (5, 5): 1}
+#: most output-grid positions per tile: a (4, 1024) float64 accumulator is 32 KiB, in L1
+_MAX_TILE = 1024
 
 #: one pass's layout: input planes of row width Wp and length L, tiles of qb positions
 Grid = namedtuple("Grid", "Wp L qb")

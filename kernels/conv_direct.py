@@ -236,7 +236,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
         L >= Lq + (FH-1)*Wp + FW - 1
     dplanes : ndarray of shape (N, FR, Lq), dout on the same grid (zero in the columns
         ox >= out_w, past the last row and in rows f >= F); Lq a multiple of 2*DW_LANES;
-        FR = F rounded up to a multiple of R (R = 2 for 3x3, 1 for 5x5).
+        FR = F rounded up to a multiple of R (R = 4 for 3x3, 1 for 5x5).
     Wp : int, row width of the planes
     parts : ndarray of shape (ceil(N / DW_GROUP), FR, C, FH*FW), FH*FW = 9 or 25, written
         in place (every element); group g holds images g*DW_GROUP, ... (fewer in the last)
@@ -256,7 +256,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
     N, C = planes.shape[0], planes.shape[1]
     FR, Lq = dplanes.shape[1], dplanes.shape[2]
     T = parts.shape[3]
-    R = 2 if T == 9 else 1
+    R = 4 if T == 9 else 1
     ql = DW_LANES
     for g in prange(parts.shape[0]):
         lp = np.empty(R * T * ql, dtype=planes.dtype)
@@ -267,7 +267,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
                     p = planes[n, c]
                     for k in range(0, Lq, 2 * ql):
                         if T == 9:
-                            _dw_3x3_r2(p, dplanes[n, f0], dplanes[n, f0 + 1], k, Wp, lp)
+                            _dw_3x3_r4(p, dplanes[n], f0, k, Wp, lp)
                         else:
                             _dw_5x5_r1(p, dplanes[n, f0], k, Wp, lp)
                 for j in range(R * T):
@@ -289,53 +289,72 @@ def _fold_lanes(lp, b):
 
 
 @kernel(inline="always", fastmath=_FMA)
-def _dw_3x3_r2(p, d0, d1, k, Wp, lp):
-    """Lane sums of the 9 taps for 2 gradient planes d0, d1 over positions k .. k + 2*ql.
+def _dw_3x3_r4(p, d, f0, k, Wp, lp):
+    """Lane sums of the 9 taps for the 4 gradient planes d[f0:f0 + 4] over positions k .. k + 2*ql.
 
-    lp[t*ql + i] += d0[k + i] * p[k + i + offset(t)] + d0[k + ql + i] * p[k + ql + i + offset(t)]
-    with ql = DW_LANES, and likewise into lp[(9 + t)*ql + i] for d1 (lp : (18*ql,)). Each loaded vector
-    serves several FMAs and each partial sum is loaded and stored once per 2 FMAs.
+    lp[(9*r + t)*ql + i] += d[f0 + r, k + i] * p[k + i + offset(t)]
+    + d[f0 + r, k + ql + i] * p[k + ql + i + offset(t)] with ql = DW_LANES (lp : (36*ql,)).
+    Each loaded input vector serves 4 gradient planes, each loaded gradient
+    vector 9 taps, and each partial sum is loaded and stored once per 2 FMAs.
     """
     ql = DW_LANES
-    e = d0[k:]
-    g = d1[k:]
+    e0, e1, e2, e3 = d[f0, k:], d[f0 + 1, k:], d[f0 + 2, k:], d[f0 + 3, k:]
     r0 = p[k:]
-    r1 = p[k + 1 * Wp:]
+    r1 = p[k + Wp:]
     r2 = p[k + 2 * Wp:]
     for i in range(ql):
-        a0, a1, b0, b1 = e[i], e[i + ql], g[i], g[i + ql]
+        a0, a1, b0, b1 = e0[i], e0[i + ql], e1[i], e1[i + ql]
+        c0, c1, g0, g1 = e2[i], e2[i + ql], e3[i], e3[i + ql]
         u, v = r0[i], r0[i + ql]
         lp[i] = lp[i] + a0 * u + a1 * v
         lp[9 * ql + i] = lp[9 * ql + i] + b0 * u + b1 * v
+        lp[18 * ql + i] = lp[18 * ql + i] + c0 * u + c1 * v
+        lp[27 * ql + i] = lp[27 * ql + i] + g0 * u + g1 * v
         u, v = r0[i + 1], r0[i + ql + 1]
         lp[1 * ql + i] = lp[1 * ql + i] + a0 * u + a1 * v
         lp[10 * ql + i] = lp[10 * ql + i] + b0 * u + b1 * v
+        lp[19 * ql + i] = lp[19 * ql + i] + c0 * u + c1 * v
+        lp[28 * ql + i] = lp[28 * ql + i] + g0 * u + g1 * v
         u, v = r0[i + 2], r0[i + ql + 2]
         lp[2 * ql + i] = lp[2 * ql + i] + a0 * u + a1 * v
         lp[11 * ql + i] = lp[11 * ql + i] + b0 * u + b1 * v
+        lp[20 * ql + i] = lp[20 * ql + i] + c0 * u + c1 * v
+        lp[29 * ql + i] = lp[29 * ql + i] + g0 * u + g1 * v
         u, v = r1[i], r1[i + ql]
         lp[3 * ql + i] = lp[3 * ql + i] + a0 * u + a1 * v
         lp[12 * ql + i] = lp[12 * ql + i] + b0 * u + b1 * v
+        lp[21 * ql + i] = lp[21 * ql + i] + c0 * u + c1 * v
+        lp[30 * ql + i] = lp[30 * ql + i] + g0 * u + g1 * v
         u, v = r1[i + 1], r1[i + ql + 1]
         lp[4 * ql + i] = lp[4 * ql + i] + a0 * u + a1 * v
         lp[13 * ql + i] = lp[13 * ql + i] + b0 * u + b1 * v
+        lp[22 * ql + i] = lp[22 * ql + i] + c0 * u + c1 * v
+        lp[31 * ql + i] = lp[31 * ql + i] + g0 * u + g1 * v
         u, v = r1[i + 2], r1[i + ql + 2]
         lp[5 * ql + i] = lp[5 * ql + i] + a0 * u + a1 * v
         lp[14 * ql + i] = lp[14 * ql + i] + b0 * u + b1 * v
+        lp[23 * ql + i] = lp[23 * ql + i] + c0 * u + c1 * v
+        lp[32 * ql + i] = lp[32 * ql + i] + g0 * u + g1 * v
         u, v = r2[i], r2[i + ql]
         lp[6 * ql + i] = lp[6 * ql + i] + a0 * u + a1 * v
         lp[15 * ql + i] = lp[15 * ql + i] + b0 * u + b1 * v
+        lp[24 * ql + i] = lp[24 * ql + i] + c0 * u + c1 * v
+        lp[33 * ql + i] = lp[33 * ql + i] + g0 * u + g1 * v
         u, v = r2[i + 1], r2[i + ql + 1]
         lp[7 * ql + i] = lp[7 * ql + i] + a0 * u + a1 * v
         lp[16 * ql + i] = lp[16 * ql + i] + b0 * u + b1 * v
+        lp[25 * ql + i] = lp[25 * ql + i] + c0 * u + c1 * v
+        lp[34 * ql + i] = lp[34 * ql + i] + g0 * u + g1 * v
         u, v = r2[i + 2], r2[i + ql + 2]
         lp[8 * ql + i] = lp[8 * ql + i] + a0 * u + a1 * v
         lp[17 * ql + i] = lp[17 * ql + i] + b0 * u + b1 * v
+        lp[26 * ql + i] = lp[26 * ql + i] + c0 * u + c1 * v
+        lp[35 * ql + i] = lp[35 * ql + i] + g0 * u + g1 * v
 
 
 @kernel(inline="always", fastmath=_FMA)
 def _dw_5x5_r1(p, d0, k, Wp, lp):
-    """Lane sums of the 25 taps for one gradient plane d0 over positions k .. k + 2*ql (as _dw_3x3_r2); lp : (25*ql,)."""
+    """Lane sums of the 25 taps for one gradient plane d0 over positions k .. k + 2*ql (as _dw_3x3_r4); lp : (25*ql,)."""
     ql = DW_LANES
     e = d0[k:]
     r0 = p[k:]
