@@ -43,7 +43,7 @@ def _grid(in_hw, out_h, FH, FW, dw_grid=False):
     """Grid of a pass reading padded planes of shape in_hw = (Hp, Wp) into out_h output rows.
 
     L covers the padded image, the taps of the last tile and, with dw_grid,
-    those of dW's gradient planes (a multiple of 2*DW_LANES positions).
+    those of dW's gradient planes (a multiple of DW_CHUNKS*DW_LANES positions).
     """
     Hp, Wp = in_hw
     Q = out_h * Wp
@@ -56,8 +56,8 @@ def _grid(in_hw, out_h, FH, FW, dw_grid=False):
 
 
 def dw_length(Q):
-    """Length of dW's gradient planes for Q grid positions: a multiple of 2*DW_LANES."""
-    step = 2 * _kd.DW_LANES
+    """Length of dW's gradient planes for Q grid positions: a multiple of DW_CHUNKS*DW_LANES."""
+    step = _kd.DW_CHUNKS * _kd.DW_LANES
     return _ceil_div(Q, step) * step
 
 

@@ -32,7 +32,10 @@ _FMA = {"contract"}
 
 #: lanes of dW's partial sums. A compile-time constant, so that LLVM can tell the
 #: rows of the partial-sum buffer apart and vectorize the loops that update them.
-DW_LANES = 64
+DW_LANES = 32
+
+#: blocks of DW_LANES positions that one pass of dW's loop adds into each lane
+DW_CHUNKS = 4
 
 #: images per dW task. The partial sums are cleared and folded once per group
 #: instead of once per image (at 14x14 that bookkeeping costs as much as the
@@ -235,7 +238,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
     planes : ndarray of shape (N, C, L), padded flattened input planes of row width Wp,
         L >= Lq + (FH-1)*Wp + FW - 1
     dplanes : ndarray of shape (N, FR, Lq), dout on the same grid (zero in the columns
-        ox >= out_w, past the last row and in rows f >= F); Lq a multiple of 2*DW_LANES;
+        ox >= out_w, past the last row and in rows f >= F); Lq a multiple of DW_CHUNKS*DW_LANES;
         FR = F rounded up to a multiple of R (R = 4 for 3x3, 1 for 5x5).
     Wp : int, row width of the planes
     parts : ndarray of shape (ceil(N / DW_GROUP), FR, C, FH*FW), FH*FW = 9 or 25, written
@@ -249,7 +252,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
     (pad_planes' probe says which are).
 
     Each tap keeps DW_LANES partial sums, lane i summing positions i, i + DW_LANES, ...
-    two at a time, image after image of the group, then the lanes are added as a
+    DW_CHUNKS at a time, image after image of the group, then the lanes are added as a
     fixed tree: a fixed order per group, and one task per group, so the caller's
     sum over groups in order is bitwise repeatable for any thread count.
     """
@@ -265,7 +268,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
                 lp[:] = 0
                 for n in range(g * DW_GROUP, min(N, (g + 1) * DW_GROUP)):
                     p = planes[n, c]
-                    for k in range(0, Lq, 2 * ql):
+                    for k in range(0, Lq, DW_CHUNKS * ql):
                         if T == 9:
                             _dw_3x3_r4(p, dplanes[n], f0, k, Wp, lp)
                         else:
@@ -290,12 +293,12 @@ def _fold_lanes(lp, b):
 
 @kernel(inline="always", fastmath=_FMA)
 def _dw_3x3_r4(p, d, f0, k, Wp, lp):
-    """Lane sums of the 9 taps for the 4 gradient planes d[f0:f0 + 4] over positions k .. k + 2*ql.
+    """Lane sums of the 9 taps for the 4 gradient planes d[f0:f0 + 4] over positions k .. k + 4*ql.
 
-    lp[(9*r + t)*ql + i] += d[f0 + r, k + i] * p[k + i + offset(t)]
-    + d[f0 + r, k + ql + i] * p[k + ql + i + offset(t)] with ql = DW_LANES (lp : (36*ql,)).
-    Each loaded input vector serves 4 gradient planes, each loaded gradient
-    vector 9 taps, and each partial sum is loaded and stored once per 2 FMAs.
+    lp[(9*r + t)*ql + i] += sum over j < 4 of d[f0 + r, k + j*ql + i] * p[k + j*ql + i + offset(t)]
+    with ql = DW_LANES (lp : (36*ql,)). Each loaded input vector serves 4
+    gradient planes, each loaded gradient vector 9 taps, and each partial sum
+    is loaded and stored once per 4 FMAs.
     """
     ql = DW_LANES
     e0, e1, e2, e3 = d[f0, k:], d[f0 + 1, k:], d[f0 + 2, k:], d[f0 + 3, k:]
@@ -303,58 +306,60 @@ def _dw_3x3_r4(p, d, f0, k, Wp, lp):
     r1 = p[k + Wp:]
     r2 = p[k + 2 * Wp:]
     for i in range(ql):
-        a0, a1, b0, b1 = e0[i], e0[i + ql], e1[i], e1[i + ql]
-        c0, c1, g0, g1 = e2[i], e2[i + ql], e3[i], e3[i + ql]
-        u, v = r0[i], r0[i + ql]
-        lp[i] = lp[i] + a0 * u + a1 * v
-        lp[9 * ql + i] = lp[9 * ql + i] + b0 * u + b1 * v
-        lp[18 * ql + i] = lp[18 * ql + i] + c0 * u + c1 * v
-        lp[27 * ql + i] = lp[27 * ql + i] + g0 * u + g1 * v
-        u, v = r0[i + 1], r0[i + ql + 1]
-        lp[1 * ql + i] = lp[1 * ql + i] + a0 * u + a1 * v
-        lp[10 * ql + i] = lp[10 * ql + i] + b0 * u + b1 * v
-        lp[19 * ql + i] = lp[19 * ql + i] + c0 * u + c1 * v
-        lp[28 * ql + i] = lp[28 * ql + i] + g0 * u + g1 * v
-        u, v = r0[i + 2], r0[i + ql + 2]
-        lp[2 * ql + i] = lp[2 * ql + i] + a0 * u + a1 * v
-        lp[11 * ql + i] = lp[11 * ql + i] + b0 * u + b1 * v
-        lp[20 * ql + i] = lp[20 * ql + i] + c0 * u + c1 * v
-        lp[29 * ql + i] = lp[29 * ql + i] + g0 * u + g1 * v
-        u, v = r1[i], r1[i + ql]
-        lp[3 * ql + i] = lp[3 * ql + i] + a0 * u + a1 * v
-        lp[12 * ql + i] = lp[12 * ql + i] + b0 * u + b1 * v
-        lp[21 * ql + i] = lp[21 * ql + i] + c0 * u + c1 * v
-        lp[30 * ql + i] = lp[30 * ql + i] + g0 * u + g1 * v
-        u, v = r1[i + 1], r1[i + ql + 1]
-        lp[4 * ql + i] = lp[4 * ql + i] + a0 * u + a1 * v
-        lp[13 * ql + i] = lp[13 * ql + i] + b0 * u + b1 * v
-        lp[22 * ql + i] = lp[22 * ql + i] + c0 * u + c1 * v
-        lp[31 * ql + i] = lp[31 * ql + i] + g0 * u + g1 * v
-        u, v = r1[i + 2], r1[i + ql + 2]
-        lp[5 * ql + i] = lp[5 * ql + i] + a0 * u + a1 * v
-        lp[14 * ql + i] = lp[14 * ql + i] + b0 * u + b1 * v
-        lp[23 * ql + i] = lp[23 * ql + i] + c0 * u + c1 * v
-        lp[32 * ql + i] = lp[32 * ql + i] + g0 * u + g1 * v
-        u, v = r2[i], r2[i + ql]
-        lp[6 * ql + i] = lp[6 * ql + i] + a0 * u + a1 * v
-        lp[15 * ql + i] = lp[15 * ql + i] + b0 * u + b1 * v
-        lp[24 * ql + i] = lp[24 * ql + i] + c0 * u + c1 * v
-        lp[33 * ql + i] = lp[33 * ql + i] + g0 * u + g1 * v
-        u, v = r2[i + 1], r2[i + ql + 1]
-        lp[7 * ql + i] = lp[7 * ql + i] + a0 * u + a1 * v
-        lp[16 * ql + i] = lp[16 * ql + i] + b0 * u + b1 * v
-        lp[25 * ql + i] = lp[25 * ql + i] + c0 * u + c1 * v
-        lp[34 * ql + i] = lp[34 * ql + i] + g0 * u + g1 * v
-        u, v = r2[i + 2], r2[i + ql + 2]
-        lp[8 * ql + i] = lp[8 * ql + i] + a0 * u + a1 * v
-        lp[17 * ql + i] = lp[17 * ql + i] + b0 * u + b1 * v
-        lp[26 * ql + i] = lp[26 * ql + i] + c0 * u + c1 * v
-        lp[35 * ql + i] = lp[35 * ql + i] + g0 * u + g1 * v
+        g00, g01, g02, g03 = e0[i], e0[i + ql], e0[i + 2 * ql], e0[i + 3 * ql]
+        g10, g11, g12, g13 = e1[i], e1[i + ql], e1[i + 2 * ql], e1[i + 3 * ql]
+        g20, g21, g22, g23 = e2[i], e2[i + ql], e2[i + 2 * ql], e2[i + 3 * ql]
+        g30, g31, g32, g33 = e3[i], e3[i + ql], e3[i + 2 * ql], e3[i + 3 * ql]
+        u0, u1, u2, u3 = r0[i], r0[i + ql], r0[i + 2 * ql], r0[i + 3 * ql]
+        lp[i] = lp[i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[9 * ql + i] = lp[9 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[18 * ql + i] = lp[18 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[27 * ql + i] = lp[27 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r0[i + 1], r0[i + ql + 1], r0[i + 2 * ql + 1], r0[i + 3 * ql + 1]
+        lp[1 * ql + i] = lp[1 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[10 * ql + i] = lp[10 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[19 * ql + i] = lp[19 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[28 * ql + i] = lp[28 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r0[i + 2], r0[i + ql + 2], r0[i + 2 * ql + 2], r0[i + 3 * ql + 2]
+        lp[2 * ql + i] = lp[2 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[11 * ql + i] = lp[11 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[20 * ql + i] = lp[20 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[29 * ql + i] = lp[29 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r1[i], r1[i + ql], r1[i + 2 * ql], r1[i + 3 * ql]
+        lp[3 * ql + i] = lp[3 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[12 * ql + i] = lp[12 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[21 * ql + i] = lp[21 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[30 * ql + i] = lp[30 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r1[i + 1], r1[i + ql + 1], r1[i + 2 * ql + 1], r1[i + 3 * ql + 1]
+        lp[4 * ql + i] = lp[4 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[13 * ql + i] = lp[13 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[22 * ql + i] = lp[22 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[31 * ql + i] = lp[31 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r1[i + 2], r1[i + ql + 2], r1[i + 2 * ql + 2], r1[i + 3 * ql + 2]
+        lp[5 * ql + i] = lp[5 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[14 * ql + i] = lp[14 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[23 * ql + i] = lp[23 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[32 * ql + i] = lp[32 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r2[i], r2[i + ql], r2[i + 2 * ql], r2[i + 3 * ql]
+        lp[6 * ql + i] = lp[6 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[15 * ql + i] = lp[15 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[24 * ql + i] = lp[24 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[33 * ql + i] = lp[33 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r2[i + 1], r2[i + ql + 1], r2[i + 2 * ql + 1], r2[i + 3 * ql + 1]
+        lp[7 * ql + i] = lp[7 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[16 * ql + i] = lp[16 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[25 * ql + i] = lp[25 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[34 * ql + i] = lp[34 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
+        u0, u1, u2, u3 = r2[i + 2], r2[i + ql + 2], r2[i + 2 * ql + 2], r2[i + 3 * ql + 2]
+        lp[8 * ql + i] = lp[8 * ql + i] + g00 * u0 + g01 * u1 + g02 * u2 + g03 * u3
+        lp[17 * ql + i] = lp[17 * ql + i] + g10 * u0 + g11 * u1 + g12 * u2 + g13 * u3
+        lp[26 * ql + i] = lp[26 * ql + i] + g20 * u0 + g21 * u1 + g22 * u2 + g23 * u3
+        lp[35 * ql + i] = lp[35 * ql + i] + g30 * u0 + g31 * u1 + g32 * u2 + g33 * u3
 
 
 @kernel(inline="always", fastmath=_FMA)
 def _dw_5x5_r1(p, d0, k, Wp, lp):
-    """Lane sums of the 25 taps for one gradient plane d0 over positions k .. k + 2*ql (as _dw_3x3_r4); lp : (25*ql,)."""
+    """Lane sums of the 25 taps for one gradient plane d0 over positions k .. k + 4*ql (as _dw_3x3_r4); lp : (25*ql,)."""
     ql = DW_LANES
     e = d0[k:]
     r0 = p[k:]
@@ -363,29 +368,29 @@ def _dw_5x5_r1(p, d0, k, Wp, lp):
     r3 = p[k + 3 * Wp:]
     r4 = p[k + 4 * Wp:]
     for i in range(ql):
-        a0, a1 = e[i], e[i + ql]
-        lp[i] = lp[i] + a0 * r0[i] + a1 * r0[i + ql]
-        lp[1 * ql + i] = lp[1 * ql + i] + a0 * r0[i + 1] + a1 * r0[i + ql + 1]
-        lp[2 * ql + i] = lp[2 * ql + i] + a0 * r0[i + 2] + a1 * r0[i + ql + 2]
-        lp[3 * ql + i] = lp[3 * ql + i] + a0 * r0[i + 3] + a1 * r0[i + ql + 3]
-        lp[4 * ql + i] = lp[4 * ql + i] + a0 * r0[i + 4] + a1 * r0[i + ql + 4]
-        lp[5 * ql + i] = lp[5 * ql + i] + a0 * r1[i] + a1 * r1[i + ql]
-        lp[6 * ql + i] = lp[6 * ql + i] + a0 * r1[i + 1] + a1 * r1[i + ql + 1]
-        lp[7 * ql + i] = lp[7 * ql + i] + a0 * r1[i + 2] + a1 * r1[i + ql + 2]
-        lp[8 * ql + i] = lp[8 * ql + i] + a0 * r1[i + 3] + a1 * r1[i + ql + 3]
-        lp[9 * ql + i] = lp[9 * ql + i] + a0 * r1[i + 4] + a1 * r1[i + ql + 4]
-        lp[10 * ql + i] = lp[10 * ql + i] + a0 * r2[i] + a1 * r2[i + ql]
-        lp[11 * ql + i] = lp[11 * ql + i] + a0 * r2[i + 1] + a1 * r2[i + ql + 1]
-        lp[12 * ql + i] = lp[12 * ql + i] + a0 * r2[i + 2] + a1 * r2[i + ql + 2]
-        lp[13 * ql + i] = lp[13 * ql + i] + a0 * r2[i + 3] + a1 * r2[i + ql + 3]
-        lp[14 * ql + i] = lp[14 * ql + i] + a0 * r2[i + 4] + a1 * r2[i + ql + 4]
-        lp[15 * ql + i] = lp[15 * ql + i] + a0 * r3[i] + a1 * r3[i + ql]
-        lp[16 * ql + i] = lp[16 * ql + i] + a0 * r3[i + 1] + a1 * r3[i + ql + 1]
-        lp[17 * ql + i] = lp[17 * ql + i] + a0 * r3[i + 2] + a1 * r3[i + ql + 2]
-        lp[18 * ql + i] = lp[18 * ql + i] + a0 * r3[i + 3] + a1 * r3[i + ql + 3]
-        lp[19 * ql + i] = lp[19 * ql + i] + a0 * r3[i + 4] + a1 * r3[i + ql + 4]
-        lp[20 * ql + i] = lp[20 * ql + i] + a0 * r4[i] + a1 * r4[i + ql]
-        lp[21 * ql + i] = lp[21 * ql + i] + a0 * r4[i + 1] + a1 * r4[i + ql + 1]
-        lp[22 * ql + i] = lp[22 * ql + i] + a0 * r4[i + 2] + a1 * r4[i + ql + 2]
-        lp[23 * ql + i] = lp[23 * ql + i] + a0 * r4[i + 3] + a1 * r4[i + ql + 3]
-        lp[24 * ql + i] = lp[24 * ql + i] + a0 * r4[i + 4] + a1 * r4[i + ql + 4]
+        g0, g1, g2, g3 = e[i], e[i + ql], e[i + 2 * ql], e[i + 3 * ql]
+        lp[i] = lp[i] + g0 * r0[i] + g1 * r0[i + ql] + g2 * r0[i + 2 * ql] + g3 * r0[i + 3 * ql]
+        lp[1 * ql + i] = lp[1 * ql + i] + g0 * r0[i + 1] + g1 * r0[i + ql + 1] + g2 * r0[i + 2 * ql + 1] + g3 * r0[i + 3 * ql + 1]
+        lp[2 * ql + i] = lp[2 * ql + i] + g0 * r0[i + 2] + g1 * r0[i + ql + 2] + g2 * r0[i + 2 * ql + 2] + g3 * r0[i + 3 * ql + 2]
+        lp[3 * ql + i] = lp[3 * ql + i] + g0 * r0[i + 3] + g1 * r0[i + ql + 3] + g2 * r0[i + 2 * ql + 3] + g3 * r0[i + 3 * ql + 3]
+        lp[4 * ql + i] = lp[4 * ql + i] + g0 * r0[i + 4] + g1 * r0[i + ql + 4] + g2 * r0[i + 2 * ql + 4] + g3 * r0[i + 3 * ql + 4]
+        lp[5 * ql + i] = lp[5 * ql + i] + g0 * r1[i] + g1 * r1[i + ql] + g2 * r1[i + 2 * ql] + g3 * r1[i + 3 * ql]
+        lp[6 * ql + i] = lp[6 * ql + i] + g0 * r1[i + 1] + g1 * r1[i + ql + 1] + g2 * r1[i + 2 * ql + 1] + g3 * r1[i + 3 * ql + 1]
+        lp[7 * ql + i] = lp[7 * ql + i] + g0 * r1[i + 2] + g1 * r1[i + ql + 2] + g2 * r1[i + 2 * ql + 2] + g3 * r1[i + 3 * ql + 2]
+        lp[8 * ql + i] = lp[8 * ql + i] + g0 * r1[i + 3] + g1 * r1[i + ql + 3] + g2 * r1[i + 2 * ql + 3] + g3 * r1[i + 3 * ql + 3]
+        lp[9 * ql + i] = lp[9 * ql + i] + g0 * r1[i + 4] + g1 * r1[i + ql + 4] + g2 * r1[i + 2 * ql + 4] + g3 * r1[i + 3 * ql + 4]
+        lp[10 * ql + i] = lp[10 * ql + i] + g0 * r2[i] + g1 * r2[i + ql] + g2 * r2[i + 2 * ql] + g3 * r2[i + 3 * ql]
+        lp[11 * ql + i] = lp[11 * ql + i] + g0 * r2[i + 1] + g1 * r2[i + ql + 1] + g2 * r2[i + 2 * ql + 1] + g3 * r2[i + 3 * ql + 1]
+        lp[12 * ql + i] = lp[12 * ql + i] + g0 * r2[i + 2] + g1 * r2[i + ql + 2] + g2 * r2[i + 2 * ql + 2] + g3 * r2[i + 3 * ql + 2]
+        lp[13 * ql + i] = lp[13 * ql + i] + g0 * r2[i + 3] + g1 * r2[i + ql + 3] + g2 * r2[i + 2 * ql + 3] + g3 * r2[i + 3 * ql + 3]
+        lp[14 * ql + i] = lp[14 * ql + i] + g0 * r2[i + 4] + g1 * r2[i + ql + 4] + g2 * r2[i + 2 * ql + 4] + g3 * r2[i + 3 * ql + 4]
+        lp[15 * ql + i] = lp[15 * ql + i] + g0 * r3[i] + g1 * r3[i + ql] + g2 * r3[i + 2 * ql] + g3 * r3[i + 3 * ql]
+        lp[16 * ql + i] = lp[16 * ql + i] + g0 * r3[i + 1] + g1 * r3[i + ql + 1] + g2 * r3[i + 2 * ql + 1] + g3 * r3[i + 3 * ql + 1]
+        lp[17 * ql + i] = lp[17 * ql + i] + g0 * r3[i + 2] + g1 * r3[i + ql + 2] + g2 * r3[i + 2 * ql + 2] + g3 * r3[i + 3 * ql + 2]
+        lp[18 * ql + i] = lp[18 * ql + i] + g0 * r3[i + 3] + g1 * r3[i + ql + 3] + g2 * r3[i + 2 * ql + 3] + g3 * r3[i + 3 * ql + 3]
+        lp[19 * ql + i] = lp[19 * ql + i] + g0 * r3[i + 4] + g1 * r3[i + ql + 4] + g2 * r3[i + 2 * ql + 4] + g3 * r3[i + 3 * ql + 4]
+        lp[20 * ql + i] = lp[20 * ql + i] + g0 * r4[i] + g1 * r4[i + ql] + g2 * r4[i + 2 * ql] + g3 * r4[i + 3 * ql]
+        lp[21 * ql + i] = lp[21 * ql + i] + g0 * r4[i + 1] + g1 * r4[i + ql + 1] + g2 * r4[i + 2 * ql + 1] + g3 * r4[i + 3 * ql + 1]
+        lp[22 * ql + i] = lp[22 * ql + i] + g0 * r4[i + 2] + g1 * r4[i + ql + 2] + g2 * r4[i + 2 * ql + 2] + g3 * r4[i + 3 * ql + 2]
+        lp[23 * ql + i] = lp[23 * ql + i] + g0 * r4[i + 3] + g1 * r4[i + ql + 3] + g2 * r4[i + 2 * ql + 3] + g3 * r4[i + 3 * ql + 3]
+        lp[24 * ql + i] = lp[24 * ql + i] + g0 * r4[i + 4] + g1 * r4[i + ql + 4] + g2 * r4[i + 2 * ql + 4] + g3 * r4[i + 3 * ql + 4]
