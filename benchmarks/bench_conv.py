@@ -168,29 +168,29 @@ class ConvPeakFraction(Benchmark):
 
 
 class TorchConv(Benchmark):
-    """PyTorch CPU float64 conv2d forward+backward at the same shapes and thread count (skipped without torch)."""
-    params = (LABELS,)
-    param_names = ["shape"]
+    """PyTorch CPU conv2d forward+backward at the same shapes, dtypes and thread count (skipped without torch)."""
+    params = (LABELS, DTYPES)
+    param_names = ["shape", "dtype"]
 
-    def setup(self, label):
+    def setup(self, label, dtype):
         from .bench_torch import _torch
         torch = self.torch = _torch()
-        x, W, b, self.stride, self.pad = conv_inputs(label)
+        x, W, b, self.stride, self.pad = conv_inputs(label, dtype)
         self.x = torch.tensor(x, requires_grad=True)
         self.W = torch.tensor(W, requires_grad=True)
         self.b = torch.tensor(b, requires_grad=True)
         out = self._forward()
-        self.dout = torch.tensor(rng(1).standard_normal(tuple(out.shape)))
-        self.time_forward_backward(label)
+        self.dout = torch.tensor(rng(1).standard_normal(tuple(out.shape)).astype(dtype))
+        self.time_forward_backward(label, dtype)
 
     def _forward(self):
         return self.torch.nn.functional.conv2d(self.x, self.W, self.b, stride=self.stride, padding=self.pad)
 
-    def time_forward(self, label):
+    def time_forward(self, label, dtype):
         with self.torch.no_grad():
             self._forward()
 
-    def time_forward_backward(self, label):
+    def time_forward_backward(self, label, dtype):
         self._forward().backward(self.dout)
 
 
