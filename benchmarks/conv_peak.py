@@ -1,0 +1,76 @@
+"""Convolution forward+backward as a fraction of NumPy's GEMM rate, measured in this process.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.conv_peak [rounds] [--ab]
+
+For each of bench_conv's shapes and both dtypes: rounds of (2048x2048 np.dot,
+the layer's forward+backward with dx), interleaved, so a busy machine slows
+both alike; prints the layer's best time and its fraction of the GEMM rate
+(best and median over the rounds). ``--ab`` adds the im2col + GEMM route in
+the same rounds (the direct kernels switched off), an A/B of the two designs.
+"""
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from fastscratch import _conv_direct
+
+from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs
+from .common import api, rng
+
+
+def _seconds(fn, *args):
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def _step(layer, x, dout):
+    layer.forward(x)
+    layer.backward(dout)
+
+
+def _blas_kernel():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    return ", ".join(f"{i['internal_api']} {i.get('architecture')} x{i['num_threads']}"
+                     for i in threadpool_info())
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    ab = "--ab" in args
+    rounds = int(next((a for a in args if a.isdigit()), 9))
+    print(f"BLAS: {_blas_kernel()}; {rounds} rounds", flush=True)
+    applies = _conv_direct.applies
+    for dtype in DTYPES:
+        a = rng(2).standard_normal((2048, 2048)).astype(dtype)
+        for label in LABELS:
+            x, W, b, stride, pad = conv_inputs(label, dtype)
+            routes = {"direct": True, "im2col": False} if ab else {"direct": True}
+            layers = {name: api("kernels").layers.Convolution(W, b, stride, pad) for name in routes}
+            dout = rng(1).standard_normal(layers["direct"].forward(x).shape).astype(dtype)
+            times = {name: [] for name in routes}
+            peaks = []
+            try:
+                for _ in range(rounds + 1):  # the first round compiles and warms up
+                    peaks.append(2 * 2048 ** 3 / _seconds(np.dot, a, a))
+                    for name, layer in layers.items():
+                        _conv_direct.applies = applies if routes[name] else (lambda *_: False)
+                        times[name].append(_seconds(_step, layer, x, dout))
+            finally:
+                _conv_direct.applies = applies
+            peaks = peaks[1:]
+            line = [f"{dtype} {label}: GEMM {min(peaks) / 1e9:.0f}-{max(peaks) / 1e9:.0f} GFLOP/s"]
+            for name, ts in times.items():
+                fr = [conv_flops(label) / t / p for t, p in zip(ts[1:], peaks)]
+                line.append(f"{name} {min(ts[1:]) * 1e3:.1f} ms, {max(fr):.0%} best "
+                            f"({statistics.median(fr):.0%} median)")
+            print(" | ".join(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
