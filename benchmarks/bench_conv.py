@@ -6,6 +6,8 @@ OPENBLAS_L2_SIZE unset (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...``),
 as a user's machine runs.
 """
 
+import time
+
 import numpy as np
 
 from fastscratch._bench_shapes import CONV
@@ -28,6 +30,15 @@ def conv_inputs(label, dtype="float64"):
     W = (g.standard_normal((fn, x_shape[1], k, k)) * 0.1).astype(dtype)
     b = g.standard_normal(fn).astype(dtype)
     return x, W, b, 1, pad
+
+
+def settle():
+    """Wait until idle BLAS and OpenMP threads have stopped spinning (about 0.1 s after their last work).
+
+    Without it, the threads of the pool that just ran would take the cores from
+    the next timed call, which interleaved timings of np.dot and a layer do not want.
+    """
+    time.sleep(0.25)
 
 
 def conv_flops(label):
@@ -141,7 +152,8 @@ class ConvPeakFraction(Benchmark):
     """Convolution forward+backward FLOP rate as a fraction of NumPy's 2048x2048 GEMM rate.
 
     Both are timed in this process, interleaved (GEMM, layer, GEMM, layer, ...),
-    best of each, so a busy machine slows both alike.
+    best of each, so a busy machine slows both alike; between the two, settle()
+    lets the idle threads of the pool that just ran go to sleep.
     """
     params = (LABELS, DTYPES)
     param_names = ["shape", "dtype"]
@@ -162,7 +174,9 @@ class ConvPeakFraction(Benchmark):
         t_gemm, t_conv = [], []
         for _ in range(self.rounds):
             t_gemm.append(best_time(self.gemm, number=1, repeat=1))
+            settle()
             t_conv.append(best_time(self.step, number=1, repeat=1))
+            settle()
         peak = 2 * 2048 ** 3 / min(t_gemm)
         return conv_flops(label) / min(t_conv) / peak
 

@@ -4,7 +4,7 @@
 
 For each of bench_conv's shapes and both dtypes: rounds of (2048x2048 np.dot,
 the layer's forward+backward with dx), interleaved, so a busy machine slows
-both alike; prints the layer's best time, its rate over the best GEMM rate
+both alike (with a pause between timed calls, bench_conv.settle); prints the layer's best time, its rate over the best GEMM rate
 (the figure the track_ benchmark records) and the median of the rounds' ratios. ``--ab`` adds the im2col + GEMM route in
 the same rounds (the direct kernels switched off), an A/B of the two designs.
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from fastscratch import _conv_direct
 
-from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs
+from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs, settle
 from .common import api, rng
 
 
@@ -60,7 +60,9 @@ def main(argv=None):
                     peaks.append(2 * 2048 ** 3 / _seconds(np.dot, a, a))
                     for name, layer in layers.items():
                         _conv_direct.applies = applies if routes[name] else (lambda *_: False)
+                        settle()
                         times[name].append(_seconds(_step, layer, x, dout))
+                    settle()
             finally:
                 _conv_direct.applies = applies
             peaks = peaks[1:]
