@@ -1,8 +1,7 @@
 """Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64)."""
 from fastscratch._bench_shapes import AFFINE, RELU  # label -> (x shape, W shape); label -> x shape
 
-from .common import IMPLS, Benchmark, _LayerTimes, api, impl_speedup, rng
-
+from .common import IMPLS, Benchmark, _LayerSpeedup, _LayerTimes, api, rng
 
 
 def affine_inputs(label):
@@ -23,21 +22,20 @@ class Affine(_LayerTimes, Benchmark):
         self.layer.backward(self.dout)  # compile outside the timing
 
 
-class AffineSpeedup(Benchmark):
+class AffineSpeedup(_LayerSpeedup, Benchmark):
     params = (list(AFFINE),)
     param_names = ["shape"]
-    unit = "x"
+    calls = {"100x100x10": 20}
 
     def setup(self, label):
         self.x, W, b, self.dout = affine_inputs(label)
         self.layers = {impl: api(impl).layers.Affine(W, b) for impl in IMPLS}
-        for layer in self.layers.values():
-            layer.forward(self.x)
-            layer.backward(self.dout)
+        self.warm_up()
 
-    def track_speedup_forward_backward(self, label):
-        return impl_speedup(self.layers, lambda layer: (layer.forward(self.x), layer.backward(self.dout)),
-                       number=20 if label == "100x100x10" else 3)
+
+def relu_inputs(label):
+    """x and dout of a Relu benchmark; backward zeroes dout in place, so repeating a step is idempotent."""
+    return rng(0).standard_normal(RELU[label]), rng(1).standard_normal(RELU[label])
 
 
 class Relu(Benchmark):
@@ -45,30 +43,21 @@ class Relu(Benchmark):
     param_names = ["shape", "impl"]
 
     def setup(self, label, impl):
-        self.x = rng(0).standard_normal(RELU[label])
-        self.dout = rng(1).standard_normal(RELU[label])  # backward zeroes it in place: idempotent
+        self.x, self.dout = relu_inputs(label)
         self.layer = api(impl).layers.Relu()
-        self.layer.forward(self.x)
-        self.layer.backward(self.dout)
+        self.time_forward_backward(label, impl)  # compile outside the timing
 
     def time_forward_backward(self, label, impl):
         self.layer.forward(self.x)
         self.layer.backward(self.dout)
 
 
-class ReluSpeedup(Benchmark):
+class ReluSpeedup(_LayerSpeedup, Benchmark):
     params = (list(RELU),)
     param_names = ["shape"]
-    unit = "x"
+    calls = {"100x100": 50}
 
     def setup(self, label):
-        self.x = rng(0).standard_normal(RELU[label])
-        self.dout = rng(1).standard_normal(RELU[label])
+        self.x, self.dout = relu_inputs(label)
         self.layers = {impl: api(impl).layers.Relu() for impl in IMPLS}
-        for layer in self.layers.values():
-            layer.forward(self.x)
-            layer.backward(self.dout)
-
-    def track_speedup_forward_backward(self, label):
-        return impl_speedup(self.layers, lambda layer: (layer.forward(self.x), layer.backward(self.dout)),
-                       number=50 if label == "100x100" else 3)
+        self.warm_up()

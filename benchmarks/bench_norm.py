@@ -1,7 +1,7 @@
 """BatchNormalization forward + backward in training mode; reference vs kernels (float64)."""
 from fastscratch._bench_shapes import BATCHNORM as SHAPES
 
-from .common import IMPLS, Benchmark, api, impl_speedup, rng
+from .common import IMPLS, Benchmark, _LayerSpeedup, api, rng
 
 
 def make(impl, label):
@@ -14,34 +14,33 @@ def make(impl, label):
     return layer, r.standard_normal(shape), r.standard_normal(shape)
 
 
-def _step(layer, x, dout):
-    layer.forward(x, True)
-    layer.backward(dout)
+class _Step:
+    """One training step of ``layer`` on ``self.x`` / ``self.dout``: forward in training mode, then backward."""
+
+    def step(self, layer):
+        layer.forward(self.x, True)
+        layer.backward(self.dout)
 
 
-class BatchNorm(Benchmark):
+class BatchNorm(_Step, Benchmark):
     params = (list(SHAPES), IMPLS)
     param_names = ["shape", "impl"]
 
     def setup(self, label, impl):
         self.layer, self.x, self.dout = make(impl, label)
-        _step(self.layer, self.x, self.dout)  # compile outside the timing
+        self.step(self.layer)  # compile outside the timing
 
     def time_forward_backward(self, label, impl):
-        _step(self.layer, self.x, self.dout)
+        self.step(self.layer)
 
 
-class BatchNormSpeedup(Benchmark):
+class BatchNormSpeedup(_Step, _LayerSpeedup, Benchmark):
     params = (list(SHAPES),)
     param_names = ["shape"]
-    unit = "x"
+    calls = {"100x100": 50}
 
     def setup(self, label):
         self.layers = {}
         for impl in IMPLS:
             self.layers[impl], self.x, self.dout = make(impl, label)
-            _step(self.layers[impl], self.x, self.dout)
-
-    def track_speedup_forward_backward(self, label):
-        return impl_speedup(self.layers, lambda layer: _step(layer, self.x, self.dout),
-                       number=50 if label == "100x100" else 3)
+        self.warm_up()

@@ -136,24 +136,49 @@ def _two_layer_net(impl, batch):
     return net, x, t
 
 
-class NumgradNetwork(Benchmark):
-    """TwoLayerNet(784, 50, 10).numerical_gradient on the first `batch` MNIST images."""
+class _NetworkNumgrad(Benchmark):
+    """``self.net.numerical_gradient(self.x, self.t)`` per implementation, for a net that ``build(*params)`` returns.
 
-    params = [["3", "100"], IMPLS]
-    param_names = ["batch", "impl"]
+    The subclass names the timed method (``time_... = _NetworkNumgrad.run``)
+    and gives ``build`` returning (net, x, t); the last parameter is the impl.
+    The leading underscore keeps asv from collecting this class itself.
+    """
+
+    params = [IMPLS]
+    param_names = ["impl"]
     number = 1
     repeat = (1, 10, 20.0)
     timeout = 300
 
-    def setup(self, batch, impl):
-        if impl == "reference" and batch != "3":
-            raise NotImplementedError("the reference takes minutes at batch 100")
-        self.net, self.x, self.t = _two_layer_net(impl, int(batch))
-        if impl == "kernels":
-            self.net.numerical_gradient(self.x, self.t)  # not timing the JIT compilation
+    def setup(self, *params):
+        self.net, self.x, self.t = self.build(*params)
+        if params[-1] == "kernels":
+            self.run()  # not timing the JIT compilation
 
-    def time_network_numerical_gradient(self, batch, impl):
+    def run(self, *params):
         self.net.numerical_gradient(self.x, self.t)
+
+
+def _net_speedup(nets, fast_repeat):
+    """Reference over kernels time of ``net.numerical_gradient(x, t)``, nets being impl -> (net, x, t)."""
+    ref, fast = nets["reference"], nets["kernels"]
+    return (best_time(lambda: ref[0].numerical_gradient(*ref[1:]), repeat=1)
+            / best_time(lambda: fast[0].numerical_gradient(*fast[1:]), repeat=fast_repeat))
+
+
+def _network_net(batch, impl):
+    if impl == "reference" and batch != "3":
+        raise NotImplementedError("the reference takes minutes at batch 100")
+    return _two_layer_net(impl, int(batch))
+
+
+class NumgradNetwork(_NetworkNumgrad):
+    """TwoLayerNet(784, 50, 10).numerical_gradient on the first `batch` MNIST images."""
+
+    params = [["3", "100"], IMPLS]
+    param_names = ["batch", "impl"]
+    build = staticmethod(_network_net)
+    time_network_numerical_gradient = _NetworkNumgrad.run
 
 
 class NumgradNetworkSpeedup(Benchmark):
@@ -163,13 +188,12 @@ class NumgradNetworkSpeedup(Benchmark):
     timeout = 300
 
     def setup(self):
-        self.ref = _two_layer_net("reference", 3)
-        self.fast = _two_layer_net("kernels", 3)
-        self.fast[0].numerical_gradient(*self.fast[1:])
+        self.nets = {impl: _two_layer_net(impl, 3) for impl in IMPLS}
+        net, x, t = self.nets["kernels"]
+        net.numerical_gradient(x, t)
 
     def track_speedup_numgrad_network(self):
-        ref_s = _best(lambda: self.ref[0].numerical_gradient(*self.ref[1:]), 1)
-        return ref_s / _best(lambda: self.fast[0].numerical_gradient(*self.fast[1:]), 20)
+        return _net_speedup(self.nets, 20)
 
 
 class BookStyleTwoLayerNet:
@@ -213,40 +237,18 @@ def _chapter4_net(impl, batch=10):
     return TwoLayerNet(input_size=784, hidden_size=50, output_size=10), x, t
 
 
-class NumgradClosure(Benchmark):
+class NumgradClosure(_NetworkNumgrad):
     """numerical_gradient(lambda W: net.loss(x, t), W) over the four parameters of a book-style 784-50-10 net, batch 3."""
 
-    params = [IMPLS]
-    param_names = ["impl"]
-    number = 1
-    repeat = (1, 10, 20.0)
-    timeout = 300
-
-    def setup(self, impl):
-        self.net, self.x, self.t = _book_style_net(impl)
-        if impl == "kernels":
-            self.net.numerical_gradient(self.x, self.t)  # not timing the JIT compilation
-
-    def time_closure_numerical_gradient(self, impl):
-        self.net.numerical_gradient(self.x, self.t)
+    build = staticmethod(_book_style_net)
+    time_closure_numerical_gradient = _NetworkNumgrad.run
 
 
-class NumgradChapter4Network(Benchmark):
+class NumgradChapter4Network(_NetworkNumgrad):
     """Chapter 4's TwoLayerNet(784, 50, 10).numerical_gradient on the first 10 MNIST images."""
 
-    params = [IMPLS]
-    param_names = ["impl"]
-    number = 1
-    repeat = (1, 10, 20.0)
-    timeout = 300
-
-    def setup(self, impl):
-        self.net, self.x, self.t = _chapter4_net(impl)
-        if impl == "kernels":
-            self.net.numerical_gradient(self.x, self.t)
-
-    def time_chapter4_numerical_gradient(self, impl):
-        self.net.numerical_gradient(self.x, self.t)
+    build = staticmethod(_chapter4_net)
+    time_chapter4_numerical_gradient = _NetworkNumgrad.run
 
 
 class NumgradClosureSpeedup(Benchmark):
@@ -262,16 +264,11 @@ class NumgradClosureSpeedup(Benchmark):
             net, x, t = nets["kernels"]
             net.numerical_gradient(x, t)
 
-    def _speedup(self, nets):
-        ref, fast = nets["reference"], nets["kernels"]
-        return (_best(lambda: ref[0].numerical_gradient(*ref[1:]), 1)
-                / _best(lambda: fast[0].numerical_gradient(*fast[1:]), 10))
-
     def track_speedup_numgrad_closure(self):
-        return self._speedup(self.closure)
+        return _net_speedup(self.closure, 10)
 
     def track_speedup_numgrad_chapter4(self):
-        return self._speedup(self.ch04)
+        return _net_speedup(self.ch04, 10)
 
 
 class NumgradChapter4Training(Benchmark):

@@ -1,7 +1,7 @@
 """SoftmaxWithLoss forward + backward (kernels/softmax_ce.py: one pass per row each), label targets; reference vs kernels."""
 from fastscratch._bench_shapes import SOFTMAX as SHAPES
 
-from .common import IMPLS, Benchmark, api, impl_speedup, rng
+from .common import IMPLS, Benchmark, _LayerSpeedup, api, rng
 
 
 def inputs(label):
@@ -10,35 +10,33 @@ def inputs(label):
     return r.standard_normal((N, K)), r.integers(0, K, N)
 
 
-def _step(layer, x, t):
-    layer.forward(x, t)
-    layer.backward()
+class _Step:
+    """One training step of ``layer`` on ``self.x`` / ``self.t``: forward with the labels, then backward."""
+
+    def step(self, layer):
+        layer.forward(self.x, self.t)
+        layer.backward()
 
 
-class SoftmaxWithLoss(Benchmark):
+class SoftmaxWithLoss(_Step, Benchmark):
     params = (list(SHAPES), IMPLS)
     param_names = ["shape", "impl"]
 
     def setup(self, label, impl):
         self.x, self.t = inputs(label)
         self.layer = api(impl).layers.SoftmaxWithLoss()
-        _step(self.layer, self.x, self.t)  # compile outside the timing
+        self.step(self.layer)  # compile outside the timing
 
     def time_forward_backward(self, label, impl):
-        _step(self.layer, self.x, self.t)
+        self.step(self.layer)
 
 
-class SoftmaxWithLossSpeedup(Benchmark):
+class SoftmaxWithLossSpeedup(_Step, _LayerSpeedup, Benchmark):
     params = (list(SHAPES),)
     param_names = ["shape"]
-    unit = "x"
+    calls = {"100x10": 200}
 
     def setup(self, label):
         self.x, self.t = inputs(label)
         self.layers = {impl: api(impl).layers.SoftmaxWithLoss() for impl in IMPLS}
-        for layer in self.layers.values():
-            _step(layer, self.x, self.t)
-
-    def track_speedup_forward_backward(self, label):
-        return impl_speedup(self.layers, lambda layer: _step(layer, self.x, self.t),
-                       number=200 if label == "100x10" else 3)
+        self.warm_up()

@@ -76,13 +76,17 @@ class StepNumpyFirst(Benchmark):
         self.step()
 
 
-class ImportOrder(Benchmark):
-    """Best step time with NumPy imported first over fastscratch imported first (child processes)."""
+class _ChildRatio(Benchmark):
+    """A ratio of two best step times, each from a child process, per network (collected through its subclasses)."""
 
     params = [NETS]
     param_names = ["network"]
     unit = "ratio"
     timeout = 600
+
+
+class ImportOrder(_ChildRatio):
+    """Best step time with NumPy imported first over fastscratch imported first (child processes)."""
 
     def track_import_order_ratio(self, network):
         numpy_first = _best_step(network, "import numpy\nimport fastscratch")
@@ -90,13 +94,8 @@ class ImportOrder(Benchmark):
         return numpy_first / fastscratch_first
 
 
-class TwoThreadSpeedup(Benchmark):
+class TwoThreadSpeedup(_ChildRatio):
     """Best step time on 1 thread over 2 threads (kernels and BLAS), child processes."""
-
-    params = [NETS]
-    param_names = ["network"]
-    unit = "ratio"
-    timeout = 600
 
     def track_two_thread_speedup(self, network):
         one = _best_step(network, "import numpy", NUMBA_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1)

@@ -30,6 +30,30 @@ class _LayerTimes:
         self.layer.backward(self.dout)
 
 
+class _LayerSpeedup:
+    """``track_speedup_forward_backward``: reference over kernels time of ``self.step`` on ``self.layers``.
+
+    Mixed into a layer's speedup Benchmark (one parameter, the shape label),
+    whose ``setup`` builds ``self.layers`` (impl -> layer) and the data ``step``
+    reads, then calls ``warm_up`` (compilation is not timed). ``calls`` gives
+    the steps per timing sample by shape label, 3 for a label not listed.
+    """
+
+    unit = "x"
+    calls = {}
+
+    def step(self, layer):
+        layer.forward(self.x)
+        layer.backward(self.dout)
+
+    def warm_up(self):
+        for layer in self.layers.values():
+            self.step(layer)
+
+    def track_speedup_forward_backward(self, label):
+        return impl_speedup(self.layers, self.step, number=self.calls.get(label, 3))
+
+
 def rng(seed=0):
     return np.random.default_rng(seed)
 
