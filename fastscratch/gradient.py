@@ -32,6 +32,7 @@ from . import _closure_netgrad as _closure
 from ._dtypes import KERNEL_DTYPES
 from ._not_supported import NotSupported
 from ._validate import check_array, check_callable
+from .reference.gradient import _by_rows, _descend
 
 #: The book's step.
 H = 1e-4
@@ -134,20 +135,12 @@ def numerical_gradient_1d(f, x):
 def numerical_gradient_2d(f, X):
     """The book's 2-D variant: for a 2-D X, the 1-D gradient of f at each row (f sees the row)."""
     check_array(X, "X")
-    if X.ndim == 1:
-        return numerical_gradient_1d(f, X)
-    grad = np.zeros_like(X)
-    for idx, x in enumerate(X):
-        grad[idx] = numerical_gradient_1d(f, x)
-    return grad
+    return _by_rows(numerical_gradient_1d, f, X)
 
 
 def gradient_descent(f, init_x, lr=0.01, step_num=100):
     """Chapter 4's gradient descent: x -= lr * grad, step_num times (init_x updated in place)."""
-    x = init_x
-    for _ in range(step_num):
-        x -= lr * numerical_gradient(f, x)
-    return x
+    return _descend(numerical_gradient, f, init_x, lr, step_num)
 
 
 def gradient_check(network, x, t, verbose=True):

@@ -58,10 +58,6 @@ def _pick(size, parallel, serial):
     return _pick_kernel(size, parallel, serial, memory_bound=True)
 
 
-def _zeros_like_all(params):
-    return {key: np.zeros_like(val) for key, val in params.items()}
-
-
 class SGD(_reference.SGD):
     __doc__ = _reference.SGD.__doc__
 
@@ -83,7 +79,7 @@ class Momentum(_reference.Momentum):
     def update(self, params, grads):
         _check_dicts(params, grads)
         if self.v is None:
-            self.v = _zeros_like_all(params)
+            self.v = _reference._zeros_like_all(params)
         for key in params.keys():
             p, g = params[key], grads[key]
             arrs = _flat(p, g, self.v[key])
@@ -101,7 +97,7 @@ class Nesterov(_reference.Nesterov):
     def update(self, params, grads):
         _check_dicts(params, grads)
         if self.v is None:
-            self.v = _zeros_like_all(params)
+            self.v = _reference._zeros_like_all(params)
         m, lr = self.momentum, self.lr
         for key in params.keys():
             p, g = params[key], grads[key]
@@ -123,7 +119,7 @@ class AdaGrad(_reference.AdaGrad):
     def update(self, params, grads):
         _check_dicts(params, grads)
         if self.h is None:
-            self.h = _zeros_like_all(params)
+            self.h = _reference._zeros_like_all(params)
         for key in params.keys():
             p, g = params[key], grads[key]
             arrs = _flat(p, g, self.h[key])
@@ -141,7 +137,7 @@ class RMSprop(_reference.RMSprop):
     def update(self, params, grads):
         _check_dicts(params, grads)
         if self.h is None:
-            self.h = _zeros_like_all(params)
+            self.h = _reference._zeros_like_all(params)
         d = self.decay_rate
         for key in params.keys():
             p, g = params[key], grads[key]
@@ -161,8 +157,8 @@ class Adam(_reference.Adam):
     def update(self, params, grads):
         _check_dicts(params, grads)
         if self.m is None:
-            self.m = _zeros_like_all(params)
-            self.v = _zeros_like_all(params)
+            self.m = _reference._zeros_like_all(params)
+            self.v = _reference._zeros_like_all(params)
         self.iter += 1
         # the reference's expression, then rounded to each parameter's dtype as the reference rounds it
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)

@@ -89,8 +89,4 @@ class DeepConvNet(NetworkBase):
     def gradient(self, x, t):
         self.loss(x, t)
         self._backprop()
-        grads = {}
-        for idx, layer_idx in self._weighted_layers:
-            grads['W' + str(idx)] = self.layers[layer_idx].dW
-            grads['b' + str(idx)] = self.layers[layer_idx].db
-        return grads
+        return self._layer_gradients()

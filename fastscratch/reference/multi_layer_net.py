@@ -58,10 +58,7 @@ class MultiLayerNet(NetworkBase):
         self.layers['Activation_function' + str(idx)] = activation_cls()
 
     def predict(self, x):
-        x = self._input(x)
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
+        return self._forward(x)
 
     def _weight_decay(self):
         weight_decay = 0

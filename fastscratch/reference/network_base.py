@@ -54,12 +54,27 @@ class NetworkBase:
     def _layer_sequence(self):
         return list(self.layers.values()) if isinstance(self.layers, dict) else list(self.layers)
 
+    def _forward(self, x):
+        """x, in the network's dtype, through every layer's ``forward`` in order (the layer-based ``predict``)."""
+        x = self._input(x)
+        for layer in self._layer_sequence():
+            x = layer.forward(x)
+        return x
+
     def _backprop(self):
         """Backward through last_layer and every layer in reverse (forward must have run)."""
         dout = self.last_layer.backward(1)
         for layer in reversed(self._layer_sequence()):
             dout = layer.backward(dout)
         return dout
+
+    def _layer_gradients(self):
+        """{'W<i>': dW, 'b<i>': db} of each (i, layer key) in ``_weighted_layers`` (backward must have run)."""
+        grads = {}
+        for idx, key in self._weighted_layers:
+            grads['W' + str(idx)] = self.layers[key].dW
+            grads['b' + str(idx)] = self.layers[key].db
+        return grads
 
     def save_params(self, file_name="params.pkl"):
         """Write self.params: the book's pickle, or ``.npz`` when file_name ends with .npz."""

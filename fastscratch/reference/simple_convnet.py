@@ -51,10 +51,7 @@ class SimpleConvNet(NetworkBase):
 
     def predict(self, x, train_flg=False):
         # train_flg is accepted for a common accuracy loop; this net has no dropout.
-        x = self._input(x)
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
+        return self._forward(x)
 
     def loss(self, x, t):
         return self.last_layer.forward(self.predict(x), self._target(t))
@@ -73,8 +70,4 @@ class SimpleConvNet(NetworkBase):
     def gradient(self, x, t):
         self.loss(x, t)
         self._backprop()
-        grads = {}
-        for idx, key in self._weighted_layers:
-            grads['W' + str(idx)] = self.layers[key].dW
-            grads['b' + str(idx)] = self.layers[key].db
-        return grads
+        return self._layer_gradients()

@@ -31,10 +31,7 @@ class TwoLayerNet(NetworkBase):
         self.lastLayer = self.last_layer = L.SoftmaxWithLoss()
 
     def predict(self, x):
-        x = self._input(x)
-        for layer in self.layers.values():
-            x = layer.forward(x)
-        return x
+        return self._forward(x)
 
     def loss(self, x, t):
         return self.last_layer.forward(self.predict(x), self._target(t))
