@@ -53,6 +53,10 @@ def build_parser():
     mode.add_argument("--compare", action="store_true",
                       help="run on fastscratch and on the reference, each in a fresh process, "
                            "and print both wall times")
+    run.add_argument("--no-substitute", dest="substitute", action="store_false",
+                     help="run the book's own network files beside the script (two_layer_net.py, "
+                          "simple_convnet.py, deep_convnet.py) as written instead of answering "
+                          "their classes with fastscratch's (also: FASTSCRATCH_SUBSTITUTE=0)")
     run.add_argument("script", help="the script, e.g. path/to/book/ch07/train_convnet.py")
     run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     run.set_defaults(func=cmd_run)
@@ -108,8 +112,9 @@ def _version():
 def cmd_run(args):
     from . import runner
     if args.compare:
-        return runner.compare(args.script, args.script_args)
-    return runner.run_script(args.script, args.script_args, reference=args.reference)
+        return runner.compare(args.script, args.script_args, substitute=args.substitute)
+    return runner.run_script(args.script, args.script_args, reference=args.reference,
+                             substitute=args.substitute)
 
 
 # --- train ----------------------------------------------------------------------------------
