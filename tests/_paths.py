@@ -14,3 +14,13 @@ def book_weight(name):
         pytest.skip(f"the book's published weights are not here ({path}); "
                     "they live in ../shared/book-weights beside the project and are never copied into it")
     return path
+BOOK_NETWORKS = os.path.abspath(os.path.join(SHARED, "book-networks"))
+
+
+def book_network(name):
+    """Path of one of the book's network files (e.g. "ch05/two_layer_net.py"), or skip the test with the reason."""
+    path = os.path.join(BOOK_NETWORKS, name)
+    if not os.path.exists(path):
+        pytest.skip(f"the book's network files are not here ({path}); "
+                    "they live in ../shared/book-networks beside the project and are never copied into it")
+    return path
