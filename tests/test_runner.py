@@ -1,4 +1,9 @@
-"""`python -m fastscratch run`: book-style scripts run unmodified on fastscratch (tests/book_scripts)."""
+"""`python -m fastscratch run`: book-style scripts run unmodified on fastscratch (tests/book_scripts).
+
+The book's own network files that chapters 4, 5, 7 and 8 keep beside their
+scripts are read from ../shared/book-networks and copied beside the scripts
+into a temporary directory at test time (tests skip where ../shared is absent).
+"""
 import importlib.util
 import os
 import re
@@ -9,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from _paths import BOOK_WEIGHTS
+from _paths import BOOK_WEIGHTS, book_network
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "tests", "book_scripts")
@@ -54,12 +59,13 @@ def run_here(monkeypatch, capsys):
             if name.split(".")[0] in ("common", "dataset") or not origin.startswith(installed):
                 del sys.modules[name]
 
-    def go(script, *args, reference=False):
+    def go(script, *args, reference=False, substitute=True):
         try:
-            status = runner.run_script(script, args, reference=reference)
+            status = runner.run_script(script, args, reference=reference, substitute=substitute)
         finally:
             forget_script_modules()
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, runner.BookImportHook)]
+            sys.meta_path[:] = [f for f in sys.meta_path
+                                if not isinstance(f, (runner.BookImportHook, runner.BookNetworkFinder))]
         out = capsys.readouterr()
         return status, out.out, out.err
 
@@ -67,11 +73,26 @@ def run_here(monkeypatch, capsys):
     forget_script_modules()
 
 
+#: The book's network file each chapter's scripts import from beside themselves.
+NETWORK_FILES = {"ch04": "ch04/two_layer_net.py", "ch05": "ch05/two_layer_net.py",
+                 "ch07": "ch07/simple_convnet.py", "ch08": "ch08/deep_convnet.py"}
+NOTICE = re.compile(r"^fastscratch run: .* is the book's (ch0\d/\w+\.py): its (\w+) runs as (\S+) ", re.M)
+
+
 def copy_book(tmp_path, *chapters):
-    """Copy chapters of tests/book_scripts into tmp_path (scripts write files beside themselves)."""
+    """Copy chapters of tests/book_scripts into tmp_path, each with the book's network file beside its scripts.
+
+    Scripts write files beside themselves, so they never run from the project tree.
+    """
     for chapter in chapters:
         shutil.copytree(os.path.join(SCRIPTS, chapter), tmp_path / chapter)
+        if chapter in NETWORK_FILES:
+            shutil.copyfile(book_network(NETWORK_FILES[chapter]), tmp_path / NETWORK_FILES[chapter])
     return tmp_path
+
+
+def has_ch04_fast_class():
+    return importlib.util.find_spec("fastscratch.ch04_two_layer_net") is not None
 
 
 def values(stdout, prefix):
@@ -79,12 +100,14 @@ def values(stdout, prefix):
     return [float(line[len(prefix):].split()[0]) for line in stdout.splitlines() if line.startswith(prefix)]
 
 
-MODES = [pytest.param((), "fastscratch", id="fast"),
-         pytest.param(("--reference",), "fastscratch.reference", id="reference")]
+# (flags, the API answering common.*, the module the sibling network class comes from)
+MODES = [pytest.param((), "fastscratch", "fastscratch.", id="fast"),
+         pytest.param(("--reference",), "fastscratch.reference", "", id="reference")]
 
 
-def test_ch04_numerical_gradient_training(run_here):
-    status, out, err = run_here(os.path.join(SCRIPTS, "ch04", "train_neuralnet.py"))
+def test_ch04_numerical_gradient_training(run_here, tmp_path):
+    copy_book(tmp_path, "ch04")
+    status, out, err = run_here(str(tmp_path / "ch04" / "train_neuralnet.py"))
     assert status == 0, err
     grad = out.splitlines()[0].split(":")[1].split()
     np.testing.assert_allclose([float(g) for g in grad], [6.0, 8.0], rtol=1e-6)
@@ -92,11 +115,13 @@ def test_ch04_numerical_gradient_training(run_here):
     assert len(losses) == 2 and all(0 < v < 3 for v in losses)
 
 
-@pytest.mark.parametrize("flags, api", MODES)
-def test_ch05_gradient_check_uses_sibling_and_fastscratch(run_here, flags, api):
-    status, out, err = run_here(os.path.join(SCRIPTS, "ch05", "gradient_check.py"), reference=bool(flags))
+@pytest.mark.parametrize("flags, api, substitute", MODES)
+def test_ch05_gradient_check_uses_sibling_and_fastscratch(run_here, tmp_path, flags, api, substitute):
+    copy_book(tmp_path, "ch05")
+    status, out, err = run_here(str(tmp_path / "ch05" / "gradient_check.py"), reference=bool(flags))
     assert status == 0, err
-    assert "two_layer_net from: two_layer_net\n" in out       # the sibling file, not fastscratch's
+    # the book's sibling file is found; on fastscratch its class is fastscratch's
+    assert f"two_layer_net from: {substitute}two_layer_net\n" in out
     assert f"common.layers is: {api}.layers\n" in out
     diffs = dict(re.findall(r"^(W1|b1|W2|b2):(\S+)$", out, re.M))
     assert sorted(diffs) == ["W1", "W2", "b1", "b2"]
@@ -126,13 +151,13 @@ def test_ch06_batch_norm_dropout_with_trainer(run_here):
     assert len(accs) == 3 and all(0 <= a <= 1 for a in accs)
 
 
-@pytest.mark.parametrize("flags, api", MODES)
-def test_ch07_train_save_load_next_to_script(run_here, tmp_path, monkeypatch, flags, api):
+@pytest.mark.parametrize("flags, api, substitute", MODES)
+def test_ch07_train_save_load_next_to_script(run_here, tmp_path, monkeypatch, flags, api, substitute):
     copy_book(tmp_path, "ch07")
     monkeypatch.chdir(tmp_path)
     status, out, err = run_here(str(tmp_path / "ch07" / "train_convnet.py"), reference=bool(flags))
     assert status == 0, err
-    assert "simple_convnet from: simple_convnet\n" in out
+    assert f"simple_convnet from: {substitute}simple_convnet\n" in out
     assert f"common.layers is: {api}.layers\n" in out
     assert len(values(out, "train loss:")) == 4
     assert 0 <= values(out, "test acc:")[-1] <= 1
@@ -216,3 +241,160 @@ def test_compare_runs_both_and_prints_times():
     # times and ratio are printed to 0.01: the ratio must lie within what the rounded times allow
     f, r, q = float(fast.group(1)), float(ref.group(1)), float(ratio.group(1))
     assert (r - 0.005) / (f + 0.005) - 0.005 <= q <= (r + 0.005) / max(f - 0.005, 1e-9) + 0.005
+
+
+# --- the book's own network files beside a script ---------------------------------------------
+
+# A script that imports the network module twice over and reports what it got; the
+# small instance's numbers are printed in full (repr) to compare runs.
+PROBE_SCRIPT = """\
+import sys, os, importlib
+sys.path.append(os.pardir)
+import numpy as np
+import {module}
+from {module} import {cls}
+importlib.reload({module})
+print("class:", {cls}.__module__ + "." + {cls}.__qualname__)
+np.random.seed(0)
+net = {cls}(**{kwargs!r})
+x = np.random.rand(*{shape!r})
+t = np.eye(3)[[0, 2, 1, 1][:x.shape[0]]]
+print("params:", list(net.params))
+print("loss:", repr(net.loss(x, t)))
+print("grad b1:", repr(net.gradient(x, t)["b1"].tolist()))
+print("next draw:", repr(np.random.rand()))
+"""
+
+CASES = {  # chapter: (module, class, constructor arguments, input shape)
+    "ch04": ("two_layer_net", "TwoLayerNet", {"input_size": 6, "hidden_size": 4, "output_size": 3}, (4, 6)),
+    "ch05": ("two_layer_net", "TwoLayerNet", {"input_size": 6, "hidden_size": 4, "output_size": 3}, (4, 6)),
+    "ch07": ("simple_convnet", "SimpleConvNet",
+             {"input_dim": (1, 6, 6), "conv_param": {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1},
+              "hidden_size": 4, "output_size": 3}, (2, 1, 6, 6)),
+    "ch08": ("deep_convnet", "DeepConvNet", {"output_size": 3}, (2, 1, 28, 28)),
+}
+
+
+def network_script(tmp_path, chapter, source=None):
+    """tmp_path/chapter/ with the book's network file (or source instead) and PROBE_SCRIPT beside it."""
+    module, cls, kwargs, shape = CASES[chapter]
+    (tmp_path / chapter).mkdir()
+    target = tmp_path / NETWORK_FILES[chapter]
+    if source is None:
+        shutil.copyfile(book_network(NETWORK_FILES[chapter]), target)
+    else:
+        target.write_text(source, encoding="utf-8")
+    script = tmp_path / chapter / "probe.py"
+    script.write_text(PROBE_SCRIPT.format(module=module, cls=cls, kwargs=kwargs, shape=shape))
+    return str(script)
+
+
+@pytest.mark.parametrize("chapter", sorted(CASES))
+def test_book_network_file_gets_the_fast_class(run_here, tmp_path, chapter):
+    if chapter == "ch04" and not has_ch04_fast_class():
+        pytest.skip("fastscratch.ch04_two_layer_net (chapter 4's fast network) is not part of this fastscratch yet")
+    script = network_script(tmp_path, chapter)
+    status, out, err = run_here(script)
+    assert status == 0, err
+    module, cls, _, _ = CASES[chapter]
+    notices = NOTICE.findall(err)
+    # said once, though the module was imported twice and reloaded
+    assert len(notices) == 1 and len(re.findall("^fastscratch run: ", err, re.M)) == 1, err
+    assert notices[0][:2] == (NETWORK_FILES[chapter], cls)
+    assert f"{tmp_path / NETWORK_FILES[chapter]} is the book's" in err
+    assert "--no-substitute or FASTSCRATCH_SUBSTITUTE=0" in err
+    got = re.search(r"^class: (\S+)$", out, re.M).group(1)
+    assert got == notices[0][2] and got.startswith("fastscratch.")
+
+    # as written: the same params, loss, gradient and draws
+    plain, plain_out, plain_err = run_here(script, substitute=False)
+    assert plain == 0, plain_err
+    assert f"class: {module}.{cls}\n" in plain_out and plain_err == ""
+    assert out.split("\n", 1)[1] == plain_out.split("\n", 1)[1]
+
+
+@pytest.mark.parametrize("chapter", sorted(CASES))
+def test_edited_book_file_runs_as_written(run_here, tmp_path, chapter):
+    # The arithmetic changed: not the book's file any more, so not substituted.
+    from test_book_networks import EDITS
+    with open(book_network(NETWORK_FILES[chapter]), encoding="utf-8") as f:
+        source = f.read()
+    old, new = EDITS[NETWORK_FILES[chapter]]
+    script = network_script(tmp_path, chapter, source.replace(old, new))
+    status, out, err = run_here(script)
+    assert status == 0, err
+    module, cls, _, _ = CASES[chapter]
+    assert f"class: {module}.{cls}\n" in out
+    assert "fastscratch run:" not in err
+
+
+def test_edited_arithmetic_gives_its_own_numbers(run_here, tmp_path):
+    # The edited ch05 file doubles the loss: the script must print the doubled loss.
+    from fastscratch.reference import TwoLayerNet
+    from test_book_networks import EDITS
+    with open(book_network("ch05/two_layer_net.py"), encoding="utf-8") as f:
+        source = f.read().replace(*EDITS["ch05/two_layer_net.py"])
+    status, out, err = run_here(network_script(tmp_path, "ch05", source))
+    assert status == 0, err
+    module, cls, kwargs, shape = CASES["ch05"]
+    np.random.seed(0)
+    net = TwoLayerNet(**kwargs)
+    x = np.random.rand(*shape)
+    loss = float(re.search(r"^loss: np\.float64\((\S+)\)$", out, re.M).group(1))
+    assert loss == pytest.approx(2 * net.loss(x, np.eye(3)[[0, 2, 1, 1]]), rel=1e-12)
+
+
+def test_substitution_switched_off_by_environment(run_here, tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTSCRATCH_SUBSTITUTE", "0")
+    status, out, err = run_here(network_script(tmp_path, "ch05"))
+    assert status == 0, err
+    assert "class: two_layer_net.TwoLayerNet\n" in out and err == ""
+
+
+def test_reference_never_substitutes(run_here, tmp_path):
+    status, out, err = run_here(network_script(tmp_path, "ch05"), reference=True)
+    assert status == 0, err
+    assert "class: two_layer_net.TwoLayerNet\n" in out and err == ""
+
+
+def test_other_file_of_that_name_runs_as_written(run_here, tmp_path):
+    # A reader's own two_layer_net.py is no concern of the runner's.
+    script = network_script(tmp_path, "ch05", "class TwoLayerNet:\n    def __init__(self, **kw):\n"
+                                              "        raise SystemExit('the reader' + chr(39) + 's own')\n")
+    status, out, err = run_here(script)
+    assert status == 1 and "the reader's own" in err and "is the book's" not in err
+
+
+@pytest.mark.slow
+def test_no_substitute_option_and_compare(tmp_path):
+    script = network_script(tmp_path, "ch05")
+    res = run(script, flags=("--no-substitute",))
+    assert res.returncode == 0, res.stderr
+    assert "class: two_layer_net.TwoLayerNet\n" in res.stdout and "is the book's" not in res.stderr
+    res = run(script)
+    assert res.returncode == 0, res.stderr
+    assert "class: fastscratch.two_layer_net.TwoLayerNet\n" in res.stdout
+    assert len(NOTICE.findall(res.stderr)) == 1
+    res = run(script, flags=("--compare", "--no-substitute"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("class: two_layer_net.TwoLayerNet\n") == 2 and "is the book's" not in res.stderr
+
+
+@pytest.mark.slow
+def test_deterministic_book_script_prints_what_the_reference_prints(tmp_path):
+    # ch08's DeepConvNet evaluated on fixed weights: substituted, it must print exactly
+    # what --reference prints (the book's weights when ../shared has them, else seeded ones).
+    copy_book(tmp_path, "ch08")
+    target = tmp_path / "ch08" / "deep_convnet_params.pkl"
+    published = os.path.join(BOOK_WEIGHTS, "deep_convnet_params.pkl")
+    if os.path.exists(published):
+        shutil.copyfile(published, target)
+    else:
+        from fastscratch.reference import DeepConvNet
+        np.random.seed(0)
+        DeepConvNet().save_params(str(target))
+    script = str(tmp_path / "ch08" / "evaluate_deepnet.py")
+    fast, ref = run(script), run(script, flags=("--reference",))
+    assert fast.returncode == 0 and ref.returncode == 0, fast.stderr + ref.stderr
+    assert len(NOTICE.findall(fast.stderr)) == 1
+    assert fast.stdout == ref.stdout
