@@ -336,7 +336,7 @@ def test_edited_arithmetic_gives_its_own_numbers(run_here, tmp_path):
         source = f.read().replace(*EDITS["ch05/two_layer_net.py"])
     status, out, err = run_here(network_script(tmp_path, "ch05", source))
     assert status == 0, err
-    module, cls, kwargs, shape = CASES["ch05"]
+    _, _, kwargs, shape = CASES["ch05"]
     np.random.seed(0)
     net = TwoLayerNet(**kwargs)
     x = np.random.rand(*shape)
@@ -361,7 +361,7 @@ def test_other_file_of_that_name_runs_as_written(run_here, tmp_path):
     # A reader's own two_layer_net.py is no concern of the runner's.
     script = network_script(tmp_path, "ch05", "class TwoLayerNet:\n    def __init__(self, **kw):\n"
                                               "        raise SystemExit('the reader' + chr(39) + 's own')\n")
-    status, out, err = run_here(script)
+    status, _, err = run_here(script)
     assert status == 1 and "the reader's own" in err and "is the book's" not in err
 
 
