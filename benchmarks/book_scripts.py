@@ -23,6 +23,7 @@ does not depend on unseeded random draws, the two outputs are compared.
 """
 import argparse
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -69,16 +70,25 @@ def _env():
     return env
 
 
+def _child_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_whole(python, flags, script, timeout):
-    """(seconds, exit status, stdout, stderr) of one whole run, start-up included."""
+    """(seconds, exit status, stdout, stderr, CPU seconds) of one whole run, start-up included.
+
+    The CPU seconds (user + system, all threads) are what the run cost the
+    machine; on a shared machine they vary less than the wall time.
+    """
     cmd = [python, "-m", "fastscratch", "run", *flags, os.path.basename(script)]
-    start = time.perf_counter()
+    cpu, start = _child_cpu(), time.perf_counter()
     try:
         res = subprocess.run(cmd, cwd=os.path.dirname(script), env=_env(), capture_output=True,
                              text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        return time.perf_counter() - start, "timeout", exc.stdout or "", exc.stderr or ""
-    return time.perf_counter() - start, res.returncode, res.stdout, res.stderr
+        return time.perf_counter() - start, "timeout", exc.stdout or "", exc.stderr or "", float("nan")
+    return time.perf_counter() - start, res.returncode, res.stdout, res.stderr, _child_cpu() - cpu
 
 
 def run_training(python, flags, script, warmup, steps, seconds):
@@ -133,10 +143,12 @@ def main(argv=None):
     for mode, _ in MODES:
         trees[mode] = os.path.join(work, mode)
         shutil.copytree(args.book, trees[mode])
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.python}; "
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.python}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}; "
           f"command: python -m fastscratch run [--reference] SCRIPT (cwd: the script's folder)", flush=True)
-    print("| script | reference | fastscratch | speedup | exit (fast/ref) | output | substituted |")
-    print("|---|---|---|---|---|---|---|", flush=True)
+    print("| script | reference | fastscratch | speedup | CPU s ref / fast | exit (fast/ref) | output "
+          "| substituted |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
     totals = {"fastscratch": 0.0, "reference": 0.0}
     slower = []
     order = 0
@@ -145,7 +157,7 @@ def main(argv=None):
             if args.only and not any(p in script for p in args.only):
                 continue
             if not os.path.exists(os.path.join(args.book, script)):
-                print(f"| {script} | (not in {args.book}) | | | | | |", flush=True)
+                print(f"| {script} | (not in {args.book}) | | | | | | |", flush=True)
                 continue
             results = {mode: [] for mode, _ in MODES}
             for _ in range(args.repeat):
@@ -163,7 +175,7 @@ def main(argv=None):
                 f_rate = max(r[0] for r in fast)
                 r_rate = max(r[0] for r in ref)
                 print(f"| {script} (steps/s, best of {args.repeat}; {fast[0][1]} and {ref[0][1]} steps) "
-                      f"| {r_rate:.2f} | {f_rate:.2f} | {f_rate / r_rate:.2f}x | - | - "
+                      f"| {r_rate:.2f} | {f_rate:.2f} | {f_rate / r_rate:.2f}x | - | - | - "
                       f"| {_substituted(fast[0][2])} |", flush=True)
                 continue
             f_s = min(r[0] for r in fast)
@@ -177,7 +189,8 @@ def main(argv=None):
                 output = "same" if all(r[2] == ref[0][2] for r in fast + ref) else "DIFFERS"
             else:
                 output = "(random)"
-            print(f"| {script} | {r_s:.2f} s | {f_s:.2f} s | {r_s / f_s:.2f}x | {codes} | {output} "
+            cpu = f"{min(r[4] for r in ref):.1f} / {min(r[4] for r in fast):.1f}"
+            print(f"| {script} | {r_s:.2f} s | {f_s:.2f} s | {r_s / f_s:.2f}x | {cpu} | {codes} | {output} "
                   f"| {_substituted(fast[0][3])} |", flush=True)
             for mode, runs in results.items():
                 if runs[0][1] != 0:
@@ -189,6 +202,7 @@ def main(argv=None):
         print(f"\nall whole runs together: reference {totals['reference']:.1f} s, fastscratch "
               f"{totals['fastscratch']:.1f} s: {totals['reference'] / totals['fastscratch']:.2f}x")
         print("slower than --reference beyond 5% + 0.6 s: " + (", ".join(slower) or "none"))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

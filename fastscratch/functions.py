@@ -1,10 +1,12 @@
 """Drop-in for the book's ``common.functions``: kernels where the functions are hot, the reference elsewhere.
 
-``sigmoid``, ``relu``, ``softmax``, ``cross_entropy_error`` and ``softmax_loss``
-run on Numba kernels for float32/float64 arrays (``fastscratch._dtypes``) and
-return what the reference returns (same values to rounding, same dtypes, same
-shapes). Anything else (Python scalars, integer arrays, float16) goes to the
-reference's expressions, which handle it as the book does. The remaining functions are the reference's.
+``relu``, ``softmax``, ``cross_entropy_error`` and ``softmax_loss`` run on Numba
+kernels for float32/float64 arrays of at least ``SMALL`` elements and return what
+the reference returns (same values to rounding, same dtypes, same shapes).
+Smaller arrays and anything else (Python scalars, integer arrays, float16; see
+``fastscratch._dtypes``) go to the reference after the same checks, and
+``sigmoid`` is always the reference's expression. The remaining functions are
+the reference's.
 """
 import numpy as np
 
@@ -12,6 +14,7 @@ from ._dtypes import KERNEL_CHARS
 from ._validate import as_float, check_array, check_ndim, check_nonempty, check_real_dtype
 from .kernels import dense as _kd
 from .kernels import softmax_ce as _ks
+from .kernels._jit import PARALLEL_MIN
 from .kernels._jit import pick as _pick
 from .reference import functions as _reference
 from .reference.functions import (identity_function, mean_squared_error, relu_grad,
@@ -20,6 +23,14 @@ from .reference.functions import (identity_function, mean_squared_error, relu_gr
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
            "softmax", "sum_squared_error", "mean_squared_error", "cross_entropy_error", "softmax_loss"]
 
+
+#: Arrays of fewer elements take the reference's NumPy code (after the same checks).
+#: There NumPy costs microseconds per call, while the first kernel call of a process
+#: costs Numba's one-time set-up: a script that only calls these functions on small
+#: arrays (chapter 3's and 4's) would pay it and never earn it back. It also gives
+#: the reference's bits for small arrays. The layers keep their kernels: a network
+#: calls other kernels anyway.
+SMALL = PARALLEL_MIN
 
 
 def _is_float_array(x):
@@ -54,7 +65,7 @@ def sigmoid(x):
 
 def relu(x):
     """np.maximum(0, x), element-wise (NaN propagates)."""
-    if not _is_float_array(x):
+    if not _is_float_array(x) or x.size < SMALL:
         _check_real_if_array(x)
         return _reference.relu(x)
     return _elementwise(x, _kd.relu, _kd.relu_serial)
@@ -76,7 +87,7 @@ def softmax(x):
     x : ndarray of shape (..., K). Returns the same shape, float (int input gives float64).
     """
     rows = _as_rows(x, "x")
-    if rows.dtype.char not in KERNEL_CHARS:  # float16, longdouble: no kernel
+    if rows.dtype.char not in KERNEL_CHARS or rows.size < SMALL:  # float16, longdouble: no kernel; small: see SMALL
         return _reference.softmax(rows).reshape(x.shape)
     y = np.empty(rows.shape, dtype=rows.dtype)
     _pick(rows.size, _ks.softmax, _ks.softmax_serial)(rows, y)
@@ -102,7 +113,9 @@ def _labels(y2, t, name):
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name} holds class labels and must have an integer dtype; got {t.dtype}")
     idx = np.ascontiguousarray(t.reshape(N)).astype(np.intp, copy=False)
-    if not _ks.labels_in_range(idx, K):
+    in_range = (idx.size == 0 or (idx.min() >= 0 and idx.max() < K)) if idx.size < SMALL \
+        else _ks.labels_in_range(idx, K)
+    if not in_range:
         raise ValueError(f"{name} labels must be in [0, {K}); got values from {t.min()} to {t.max()}")
     return idx, False
 
@@ -134,7 +147,7 @@ def cross_entropy_error(y, t):
     Adds the book's 1e-7 inside the log. Returns a NumPy scalar of y's float dtype.
     """
     y2, idx, _ = _batch(y, t, "y", "t")
-    if y2.dtype.char not in KERNEL_CHARS:  # float16, longdouble: no kernel
+    if y2.dtype.char not in KERNEL_CHARS or y2.size < SMALL:  # float16, longdouble: no kernel; small: see SMALL
         return _reference.cross_entropy_error(y2, idx)
     rowlog = np.empty(y2.shape[0])
     return _mean_loss(_ks.cross_entropy(y2, idx, rowlog), y2.dtype, y2.shape[0])
@@ -143,7 +156,7 @@ def cross_entropy_error(y, t):
 def softmax_loss(X, t):
     """cross_entropy_error(softmax(X), t) in one kernel pass per row."""
     x2, idx, _ = _batch(X, t, "X", "t")
-    if x2.dtype.char not in KERNEL_CHARS:  # float16, longdouble: no kernel
+    if x2.dtype.char not in KERNEL_CHARS or x2.size < SMALL:  # float16, longdouble: no kernel; small: see SMALL
         return _reference.cross_entropy_error(_reference.softmax(x2), idx)
     y = np.empty(x2.shape, dtype=x2.dtype)
     rowlog = np.empty(x2.shape[0])
