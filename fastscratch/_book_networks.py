@@ -16,8 +16,9 @@ left out of the fingerprint. Any other change (an edited formula, an extra
 layer, a different default) gives another fingerprint, and the file runs as
 written. A recognised class is then probed against its substitute on a small
 instance (``probe``): both built from the same seed must give bitwise equal
-params, predictions, loss and gradient, else nothing is substituted. The probe
-restores NumPy's global random state, so the script's own draws are unchanged.
+params and draw the same random numbers, else nothing is substituted. The
+probe restores NumPy's global random state, so the script's own draws are
+unchanged.
 """
 import ast
 import dataclasses
@@ -149,12 +150,18 @@ def _same(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
 
 
-def probe(book, book_cls, fast_cls):
+def probe(book, book_cls, fast_cls, compute=True):
     """Whether fast_cls behaves as book_cls on a small seeded instance; a reason string when not.
 
     Both are built from the same seed and must give bitwise equal params (same
-    keys, order, dtypes), predict output, loss and gradient. NumPy's global
-    random state is restored afterwards.
+    keys, order, dtypes) and leave NumPy's generator in the same state (the
+    same draws); with compute, also equal predict output, loss and gradient.
+    NumPy's global random state is restored afterwards.
+
+    ``fastscratch run`` probes without compute: construction needs no kernel,
+    so a script that never computes (chapter 7's filter plots) does not pay
+    Numba's set-up for the probe; that the computations agree for each book
+    file is what tests/test_book_networks.py and tests/test_runner.py check.
 
     Returns
     -------
@@ -171,18 +178,21 @@ def probe(book, book_cls, fast_cls):
         for cls in (book_cls, fast_cls):
             np.random.seed(0)
             net = cls(**book.probe_kwargs)
-            params = {k: v.copy() for k, v in net.params.items()}
-            y = net.predict(x)
-            np.random.seed(1)
-            loss = net.loss(x, t)
-            np.random.seed(2)
-            grads = net.gradient(x, t)
-            results.append((params, y, loss, grads))
+            _, key, pos, has_gauss, gauss = np.random.get_state()
+            result = {"params": {k: v.copy() for k, v in net.params.items()},
+                      "random state": {"key": key, "pos": pos, "gauss": (has_gauss, gauss)}}
+            if compute:
+                result["predict"] = net.predict(x)
+                np.random.seed(1)
+                result["loss"] = net.loss(x, t)
+                np.random.seed(2)
+                result["gradient"] = net.gradient(x, t)
+            results.append(result)
     except Exception as exc:  # noqa: BLE001  (whatever fails, the file then runs as written)
         return f"the probe raised {type(exc).__name__}: {exc}"
     finally:
         np.random.set_state(state)
-    for what, a, b in zip(("params", "predict", "loss", "gradient"), *results):
-        if not _same(a, b):
+    for what in results[0]:
+        if not _same(results[0][what], results[1][what]):
             return f"{what} differs from the book's class"
     return None

@@ -151,6 +151,11 @@ def test_probe_sees_each_kind_of_difference(load_book_class):
             grads["b2"] = grads["b2"] * (1 + 2 ** -40)
             return grads
 
+    class DrawsAfter(fast):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            np.random.rand()
+
     class Raises(fast):
         def loss(self, x, t):
             raise RuntimeError("no loss here")
@@ -159,7 +164,12 @@ def test_probe_sees_each_kind_of_difference(load_book_class):
     cls = module.TwoLayerNet
     assert bn.probe(book, cls, ExtraDraw) == "params differs from the book's class"
     assert bn.probe(book, cls, OtherGradient) == "gradient differs from the book's class"
+    assert bn.probe(book, cls, DrawsAfter) == "random state differs from the book's class"
     assert bn.probe(book, cls, Raises) == "the probe raised RuntimeError: no loss here"
+    # what `fastscratch run` asks: construction only, no computation
+    assert bn.probe(book, cls, Raises, compute=False) is None
+    assert bn.probe(book, cls, OtherGradient, compute=False) is None
+    assert bn.probe(book, cls, DrawsAfter, compute=False) == "random state differs from the book's class"
     edited = load_book_class("ch05/two_layer_net.py", read("ch05/two_layer_net.py").replace(*EDITS["ch05/two_layer_net.py"]))
     assert bn.probe(book, edited.TwoLayerNet, fast) == "loss differs from the book's class"
 
