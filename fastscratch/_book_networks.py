@@ -188,7 +188,7 @@ def probe(book, book_cls, fast_cls, compute=True):
                 np.random.seed(2)
                 result["gradient"] = net.gradient(x, t)
             results.append(result)
-    except Exception as exc:  # noqa: BLE001  (whatever fails, the file then runs as written)
+    except Exception as exc:  # whatever fails, the file then runs as written
         return f"the probe raised {type(exc).__name__}: {exc}"
     finally:
         np.random.set_state(state)
