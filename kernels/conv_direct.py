@@ -4,7 +4,7 @@ Layout: every (H, W) image plane is zero-padded and flattened into a row of
 length L of a "plane" array (N, C, L), row width Wp (the padded width). The
 output pixel (oy, ox) then sits at q = oy*Wp + ox of a grid of out_h*Wp
 positions, and tap (fy, fx) of its window at q + fy*Wp + fx: each tap is a
-contiguous, unit-stride run of the plane, so the loops over q vectorize. The
+contiguous, unit-stride run of the plane, so the loops over q are vectorised. The
 grid's columns ox >= out_w are computed and dropped (forward, dx) or hold
 zeros in the gradient plane (dW). L leaves room for the last tile's taps.
 
@@ -31,7 +31,7 @@ from ._jit import kernel, parallel_kernel, prange
 _FMA = {"contract"}
 
 #: lanes of dW's partial sums. A compile-time constant, so that LLVM can tell the
-#: rows of the partial-sum buffer apart and vectorize the loops that update them.
+#: rows of the partial-sum buffer apart and let LLVM vectorise the loops that update them.
 DW_LANES = 32
 
 #: blocks of DW_LANES positions that one pass of dW's loop adds into each lane
