@@ -16,6 +16,7 @@ import http.server
 import importlib.util
 import itertools
 import json
+import re
 import math
 import os
 import shutil
@@ -173,7 +174,9 @@ def test_summary_page_lists_the_benchmarks(dashboard, server, tmp_path):
 
 
 def test_graph_page_draws_a_plot(dashboard, server, tmp_path):
-    url = server + "#" + GRAPHED
+    # Select TwoLayerNet's two series in the URL, as the page's parameter buttons do
+    # (by default asv shows every network with the first impl only).
+    url = server + "#" + GRAPHED + "?p-network=%27TwoLayerNet%27&p-impl=%27reference%27&p-impl=%27kernels%27"
     dom = _dump_dom(tmp_path, url)
     assert "continental origin of swallow" not in dom, "the dashboard's scripts failed to load"
     assert GRAPHED in dom
@@ -181,7 +184,8 @@ def test_graph_page_draws_a_plot(dashboard, server, tmp_path):
     assert dom.count('class="flot-base"') >= 1, "no flot canvas: the graph was not drawn"
     assert "flot-tick-label" in dom, "the graph has no axis tick labels"
     for series in ("impl-reference; network-TwoLayerNet", "impl-kernels; network-TwoLayerNet"):
-        assert series in dom, f"legend entry {series!r} missing"
+        assert series in dom, (f"legend entry {series!r} missing; the page's entries: "
+                               f"{sorted(set(re.findall(r'impl-[a-z]+; network-[A-Za-z]+', dom)))}")
 
     shot = tmp_path / "graph.png"
     done = subprocess.run(_chromium_cmd(tmp_path, f"--window-size={WINDOW[0]},{WINDOW[1]}",
