@@ -10,9 +10,10 @@ import time
 
 import numpy as np
 
-from fastscratch._bench_shapes import CONV
-
+from ._shared import shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerTimes, api, best_time, rng
+
+CONV = _shapes.CONV
 
 # label -> (x shape, filter count, filter size, pad); stride 1 throughout
 SHAPES = CONV

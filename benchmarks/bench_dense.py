@@ -1,7 +1,8 @@
 """Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64)."""
-from fastscratch._bench_shapes import AFFINE, RELU  # label -> (x shape, W shape); label -> x shape
-
+from ._shared import shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerSpeedup, _LayerTimes, api, rng
+
+AFFINE, RELU = _shapes.AFFINE, _shapes.RELU  # label -> (x shape, W shape); label -> x shape
 
 
 def affine_inputs(label):

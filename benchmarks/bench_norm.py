@@ -1,7 +1,8 @@
 """BatchNormalization forward + backward in training mode; reference vs kernels (float64)."""
-from fastscratch._bench_shapes import BATCHNORM as SHAPES
-
+from ._shared import shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerSpeedup, api, rng
+
+SHAPES = _shapes.BATCHNORM
 
 
 def make(impl, label):

@@ -1,7 +1,8 @@
 """Max pooling: reference vs kernels, 2x2 stride 2 on SimpleConvNet's (100, 30, 24, 24) (float64)."""
-from fastscratch._bench_shapes import POOL
-
+from ._shared import shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerTimes, api, impl_speedup, rng
+
+POOL = _shapes.POOL
 
 # label -> (x shape, pool, stride, pad)
 SHAPES = POOL

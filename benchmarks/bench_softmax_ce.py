@@ -1,7 +1,8 @@
 """SoftmaxWithLoss forward + backward (kernels/softmax_ce.py: one pass per row each), label targets; reference vs kernels."""
-from fastscratch._bench_shapes import SOFTMAX as SHAPES
-
+from ._shared import shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerSpeedup, api, rng
+
+SHAPES = _shapes.SOFTMAX
 
 
 def inputs(label):

@@ -14,8 +14,6 @@ import time
 
 import numpy as np
 
-from fastscratch import _conv_direct
-
 from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs, settle
 from .common import api, rng
 
@@ -45,6 +43,8 @@ def main(argv=None):
     ab = "--ab" in args
     rounds = int(next((a for a in args if a.isdigit()), 9))
     print(f"BLAS: {_blas_kernel()}; {rounds} rounds", flush=True)
+    from fastscratch import _conv_direct  # here: older commits of asv's history have no direct kernels
+
     applies = _conv_direct.applies
     for dtype in DTYPES:
         a = rng(2).standard_normal((2048, 2048)).astype(dtype)
