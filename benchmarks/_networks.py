@@ -105,14 +105,15 @@ STARTUP_SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_child(script, numba_cache_dir=None, timeout=600):
+def run_child(script, numba_cache_dir=None, timeout=600, env=None):
     """Run `script` in a fresh interpreter importing the same fastscratch as this one; its stdout.
 
     numba_cache_dir, when given, becomes NUMBA_CACHE_DIR of the child (Numba's
-    on-disk cache then lives there, not beside the installed kernels).
+    on-disk cache then lives there, not beside the installed kernels). env:
+    variables set for the child only (this process's environment is not changed).
     """
     import fastscratch
-    env = dict(os.environ)
+    env = dict(os.environ, **{k: str(v) for k, v in (env or {}).items()})
     # The child imports the very fastscratch this process measures (installed or a checkout).
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])

@@ -1,4 +1,8 @@
-"""Numerical gradients (numgrad kernels): a compiled f, the book's networks, chapter 4's training.
+"""Numerical gradients: a compiled f, the book's networks, chapter 4's training.
+
+Measures ``kernels/numgrad.py`` (the compiled-f loop) and ``kernels/netgrad.py`` (the
+incremental network gradients over layer records, through ``fastscratch/_netgrad.py``
+and ``fastscratch/_closure_netgrad.py``).
 
 - ``numerical_gradient(f, x)`` with f a Numba-compiled loss of a small
   Affine-ReLU-Affine-softmax network over a flat parameter vector of 9,950

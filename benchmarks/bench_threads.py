@@ -14,7 +14,6 @@ counts are those of a user's script:
   child processes.
 """
 import json
-import os
 import textwrap
 
 from ._networks import TrainingStep, run_child
@@ -45,17 +44,7 @@ _CHILD = textwrap.dedent("""
 
 
 def _best_step(net, imports, **env):
-    script = _CHILD.format(imports=imports, net=net)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update({k: str(v) for k, v in env.items()})
-    try:
-        out = run_child(script)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    out = run_child(_CHILD.format(imports=imports, net=net), env=env)
     return json.loads(out.strip().splitlines()[-1])
 
 

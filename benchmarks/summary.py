@@ -149,16 +149,9 @@ def thread_ratio(net, rounds):
     """Best float64 step on 1 thread over 2 threads, each in a child process."""
     times = {}
     for n in (1, 2):
-        saved = {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-        os.environ.update(NUMBA_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n))
-        try:
-            times[n] = float(run_child(_THREAD_CHILD.format(net=net, rounds=rounds)).strip().splitlines()[-1])
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        out = run_child(_THREAD_CHILD.format(net=net, rounds=rounds),
+                        env={"NUMBA_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n})
+        times[n] = float(out.strip().splitlines()[-1])
     return times[1] / times[2], times
 
 
