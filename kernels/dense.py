@@ -13,7 +13,6 @@ Arithmetic follows the reference expression by expression (same operations,
 same order, constants cast to the array's dtype), so float32 stays float32 and
 results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
 """
-import numpy as np
 
 from ._chunks import CHUNK, nchunks
 from ._jit import kernel, parallel_kernel, prange
@@ -159,27 +158,6 @@ def relu_serial(x, out):
 
 
 # ---------------------------------------------------------------- Sigmoid
-@kernel
-def _sigmoid_range(x, out, start, stop):
-    one = x.dtype.type(1)
-    for i in range(start, stop):
-        out[i] = one / (one + np.exp(-x[i]))
-
-
-@parallel_kernel
-def sigmoid(x, out):
-    """out = 1 / (1 + exp(-x)). x, out : ndarray of shape (n,), same float dtype."""
-    n = x.shape[0]
-    for c in prange(nchunks(n, CHUNK)):
-        _sigmoid_range(x, out, c * CHUNK, min(n, (c + 1) * CHUNK))
-
-
-@kernel
-def sigmoid_serial(x, out):
-    """Serial twin of :func:`sigmoid`."""
-    _sigmoid_range(x, out, 0, x.shape[0])
-
-
 @kernel
 def _sigmoid_bwd_range(dout, y, dx, start, stop):
     one = y.dtype.type(1)

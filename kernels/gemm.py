@@ -80,7 +80,8 @@ def _cblas_gemm(typingctx, fn, width, dims, ptrs, like):
     return sig, codegen
 
 
-@kernel
+# The partition helpers below are plain Python: only the wrappers call them, for a few
+# integer operations, and a compiled function would cost a dispatch on every GEMM.
 def _pow2_at_most(x):
     p = 1
     while p * 2 <= x:
@@ -88,7 +89,6 @@ def _pow2_at_most(x):
     return p
 
 
-@kernel
 def out_blocks(m, n, k):
     """(rows, cols) of each block of the (m, n) output of an (m, k) @ (k, n) GEMM: a function of the shape only.
 
@@ -138,12 +138,13 @@ def gemm_blocks(fn, width, a, ta, b, tb, out, rows, cols):
                     (a0, b0, pc + (r0 * n + c0) * item), out)
 
 
-@kernel
 def reduce_blocks(m, n, k):
     """(reduction rows per block, blocks) for a (k, m).T @ (k, n) GEMM split along k: a function of the shape only."""
     by_work = (m * n * k + MIN_BLOCK_WORK - 1) // MIN_BLOCK_WORK
     nb = _pow2_at_most(max(1, min(by_work, MAX_BLOCKS, k // MIN_REDUCE_ROWS)))
     rows = (k + nb - 1) // nb
+    if rows == 0:  # k == 0: nothing to reduce (the caller makes zeros)
+        return 0, 0
     return rows, (k + rows - 1) // rows
 
 

@@ -42,6 +42,7 @@ SHAPES = [(57600, 25, 30), (78400, 144, 16), (3136, 16, 144), (100, 4320, 100), 
           (4320, 100, 100), (7, 3, 5), (1, 1, 1), (129, 1, 257)]
 
 
+@needs_openblas
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("m, k, n", SHAPES)
 def test_matmul_matches_np_dot(m, k, n, dtype):
@@ -53,6 +54,7 @@ def test_matmul_matches_np_dot(m, k, n, dtype):
         _assert_gemm_close(got, np.dot(a, b), a, b, err_msg=label)
 
 
+@needs_openblas
 @pytest.mark.parametrize("m, k, n", [(16, 78400, 144), (30, 57600, 25), (4320, 100, 100), (5, 300, 7)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_matmul_tn_matches_np_dot(m, k, n, dtype):
@@ -64,6 +66,7 @@ def test_matmul_tn_matches_np_dot(m, k, n, dtype):
     _assert_gemm_close(got, np.dot(a.T, b), a.T, b)
 
 
+@needs_openblas
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(0, 300), k=st.integers(0, 300), n=st.integers(0, 40),
        dtype=st.sampled_from([np.float64, np.float32]), ta=st.booleans(), tb=st.booleans())
@@ -74,6 +77,21 @@ def test_matmul_random_shapes(m, k, n, dtype, ta, tb):
     a, b = (a.T if ta else a), (b.T if tb else b)
     _assert_gemm_close(_blas.matmul(a, b), np.dot(a, b), a, b)
     _assert_gemm_close(_blas.matmul_tn(np.ascontiguousarray(a.T), b), np.dot(a, b), a, b)
+
+
+@needs_openblas
+def test_the_book_shapes_take_the_blocked_path(monkeypatch):
+    # the comparisons above would compare np.dot with itself if matmul never reached the blocks
+    calls = []
+    real_out, real_tn = _kg.gemm_blocks, _kg.gemm_tn_reduce
+    monkeypatch.setattr(_kg, "gemm_blocks", lambda *a: calls.append("out") or real_out(*a))
+    monkeypatch.setattr(_kg, "gemm_tn_reduce", lambda *a: calls.append("tn") or real_tn(*a))
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((57600, 25)), rng.standard_normal((25, 30))
+    _assert_gemm_close(_blas.matmul(a, b), np.dot(a, b), a, b)
+    c, d = rng.standard_normal((78400, 16)), rng.standard_normal((78400, 144))
+    _assert_gemm_close(_blas.matmul_tn(c, d), np.dot(c.T, d), c.T, d)
+    assert calls == ["out", "tn"]
 
 
 def test_matmul_other_dtypes_are_np_dot():
