@@ -134,17 +134,17 @@ def test_closure_mnist_two_layer_net_of_fastscratch_layers():
     from fastscratch.dataset.mnist import load_mnist
     (x_train, t_train), _ = load_mnist(normalize=True, one_hot_label=True)
     x, t = x_train[:3], t_train[:3]
-    fast, _ = twins(0, [784, 50, 10], std=0.01)
+    fast, ref = twins(0, [784, 50, 10], std=0.01)
     got = fast.numerical_gradient(x, t)
     assert fast.f_calls <= MAX_CALLS * 4
-    # against backprop (the reference's loop over 39,760 elements is the slow test below)
-    fast.loss(x, t)
-    dout = fast.lastLayer.backward(1)
-    for layer in reversed(list(fast.layers.values())):
+    # against the reference's backprop (its loop over 39,760 elements is the slow test below)
+    ref.loss(x, t)
+    dout = ref.lastLayer.backward(1)
+    for layer in reversed(list(ref.layers.values())):
         dout = layer.backward(dout)
     for i in (1, 2):
-        np.testing.assert_allclose(got[f"W{i}"], fast.layers[f"Affine{i}"].dW, rtol=0, atol=1e-6)
-        np.testing.assert_allclose(got[f"b{i}"], fast.layers[f"Affine{i}"].db, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(got[f"W{i}"], ref.layers[f"Affine{i}"].dW, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(got[f"b{i}"], ref.layers[f"Affine{i}"].db, rtol=0, atol=1e-6)
 
 
 @pytest.mark.slow  # the reference's element loop: several seconds
@@ -285,4 +285,5 @@ if given is not None:
         fast, ref = twins(seed % 1000, sizes, activation=activation, batchnorm=batchnorm)
         x, t = data(seed, n, 4, 3, one_hot)
         got = fast.numerical_gradient(x, t)
+        assert fast.f_calls <= MAX_CALLS * len(fast.params)  # the incremental path, not the element loop
         assert_close_grads(got, ref.numerical_gradient(x, t))
