@@ -1,12 +1,15 @@
 """Convolution and Pooling of the book's ``common/layers.py`` on Numba kernels.
 
-Convolution with stride 1 and a 3x3 or 5x5 filter (the book's) runs on direct
-kernels that never build col (fastscratch/_conv_direct.py); ``layer.col`` is
-then made from the input when first read. Other convolutions are im2col + one
-BLAS GEMM, as in the book, with the layout passes fused into kernels: bias add
-and NHWC->NCHW in one pass after the GEMM; the transpose of dout and db in one
-pass before the backward GEMMs; col2im as a race-free gather. Pooling reads windows in place (no im2col) and scatters its
-gradient by argmax (no dense gradient matrix).
+Convolution with stride 1 (the book's) never builds col: where NumPy's BLAS
+is OpenBLAS, each image's col is made in cache and handed to one small GEMM
+(fastscratch/_conv_tiled.py); elsewhere 3x3 and 5x5 filters run on direct
+kernels (fastscratch/_conv_direct.py). ``layer.col`` is then made from the
+input when first read. Other convolutions are im2col + one BLAS GEMM, as in
+the book, with the layout passes fused into kernels: bias add and
+NHWC->NCHW in one pass after the GEMM; the transpose of dout and db in one
+pass before the backward GEMMs; col2im as a race-free gather. Pooling reads
+windows in place (no im2col) and scatters its gradient by argmax (no dense
+gradient matrix).
 """
 import sys
 
@@ -14,6 +17,7 @@ import numpy as np
 
 from . import _blas
 from . import _conv_direct as _direct
+from . import _conv_tiled as _tiled
 from . import _validate as V
 from .kernels import conv as _kc
 from .kernels import pooling as _kp
@@ -55,8 +59,8 @@ class Convolution(_ref_layers.Convolution):
     backward: dW (FN, C, FH, FW), db (FN,). W and b are read at every call
     (optimizers update them in place and load_params rebinds them).
 
-    On the direct kernels (stride 1, 3x3 or 5x5 filters, float32/float64),
-    forward keeps a padded copy of x instead of col, and ``col`` is the
+    With stride 1 in float32/float64 (the per-image GEMMs, or the direct
+    kernels), forward keeps a padded copy of x instead of col, and ``col`` is the
     reference's im2col of that copy, made when first read: the same values,
     whatever the caller does to x after forward. Assigning ``layer.col``
     makes backward use the assigned col, as the reference's would.
@@ -115,8 +119,9 @@ class Convolution(_ref_layers.Convolution):
         gemm_dtype = np.result_type(xf.dtype, self.W.dtype)
         out_dtype = np.result_type(gemm_dtype, self.b.dtype)
         col_W = self.W.reshape(FN, -1).T
-        if gemm_dtype == out_dtype and _direct.applies((FH, FW), stride, pad, out_dtype):
-            return self._forward_direct(x, xf, col_W, gemm_dtype, (out_h, out_w))
+        if gemm_dtype == out_dtype and stride == 1 and (
+                _tiled.applies(out_dtype) or _direct.applies((FH, FW), stride, pad, out_dtype)):
+            return self._forward_planes(x, xf, col_W, gemm_dtype, (out_h, out_w))
         if gemm_dtype not in KERNEL_DTYPES or out_dtype not in KERNEL_DTYPES:
             ref = _ref_layers.Convolution(self.W, self.b, stride, pad)
             out = ref.forward(x)
@@ -137,22 +142,27 @@ class Convolution(_ref_layers.Convolution):
         self.col_W = col_W
         return out
 
-    def _forward_direct(self, x, xf, col_W, dtype, out_hw):
-        """forward on the direct kernels; keeps the padded input planes instead of col."""
+    def _forward_planes(self, x, xf, col_W, dtype, out_hw):
+        """forward (stride 1) on the per-image GEMMs, else the direct kernels; keeps the padded input planes instead of col."""
         FH, FW = self.W.shape[2:]
         pad = self.pad
-        grid = _direct.input_grid(xf.shape[2:], (FH, FW), pad)
+        tiled = _tiled.applies(dtype)
+        grid = (_tiled.input_grid if tiled else _direct.input_grid)(xf.shape[2:], (FH, FW), pad)
         xc = np.ascontiguousarray(xf, dtype=dtype)
         prev = self._planes  # private: never handed out, so always safe to write over
         reuse = prev if prev is not None and prev.shape == (xf.shape[0], xf.shape[1], grid.L) \
             and prev.dtype == dtype else None
         planes, finite = _direct.to_planes(xc, pad, pad, grid, out=reuse)
-        out = _direct.forward(planes, grid, np.ascontiguousarray(self.W, dtype=dtype),
-                              np.ascontiguousarray(self.b, dtype=dtype), out_hw)
+        W = np.ascontiguousarray(self.W, dtype=dtype)
+        b = np.ascontiguousarray(self.b, dtype=dtype)
+        if tiled:
+            out = _tiled.forward(planes, _tiled.Conv(grid, pad, xf.shape[2:], out_hw), W, b)
+        else:
+            out = _direct.forward(planes, grid, W, b, out_hw)
         # kept for backward: the input, its padded planes (col is made from them when read) and col_W
         self._spare = self.__dict__.pop("_col", None)  # the last col: memory to write the next one over
         self.col = None
-        self._planes, self._grid = planes, grid
+        self._planes, self._grid, self._tiled = planes, grid, tiled
         self._finite_input = finite
         self._filter_shape, self._padded_h = (FH, FW), xf.shape[2] + 2 * pad
         self._col_dtype = _col_dtype(xf.dtype)
@@ -193,7 +203,7 @@ class Convolution(_ref_layers.Convolution):
         if (planes is not None and self._finite_input
                 and np.result_type(self._col_dtype, d.dtype) == planes.dtype
                 == np.result_type(d.dtype, self.col_W.dtype) and np.isfinite(self.col_W).all()):
-            return self._backward_direct(d, planes, (H, Wd))
+            return self._backward_planes(d, planes, (H, Wd))
         # otherwise (a NaN or Inf in x or W, other dtypes, an assigned col) the reference's route
         col, col_W = self.col, self.col_W
         dw_dtype = np.result_type(col.dtype, d.dtype)
@@ -215,16 +225,21 @@ class Convolution(_ref_layers.Convolution):
             return None  # a network's first layer (FastNetwork._backprop): no one reads dx
         return self._input_grad(rows, col_W, (N, C, H, Wd), out_h * out_w, dx_dtype)
 
-    def _backward_direct(self, d, planes, x_hw):
-        """backward on the direct kernels, from the forward's padded planes; d (N, FN, out_h, out_w)."""
+    def _backward_planes(self, d, planes, x_hw):
+        """backward on the forward's kernels, from its padded planes; d (N, FN, out_h, out_w)."""
         FN, C, FH, FW = self.W.shape
         dtype = planes.dtype
         d = np.ascontiguousarray(d, dtype=dtype)  # widening a float32 dout is exact, as in the reference's dot
+        # the filters of the forward (col_W), as the reference's dcol = dout @ col_W.T uses them
+        W = np.ascontiguousarray(self.col_W.T, dtype=dtype).reshape(FN, C, FH, FW)
+        if self._tiled:
+            conv = _tiled.Conv(self._grid, self.pad, x_hw, d.shape[2:])
+            # dx is None for a network's first layer (FastNetwork._backprop): no one reads it
+            self.dW, self.db, dx = _tiled.backward(planes, conv, d, W, not self.skip_input_grad)
+            return dx
         self.dW, self.db = _direct.backward_params(planes, self._grid, d, (FH, FW))
         if self.skip_input_grad:
             return None  # a network's first layer (FastNetwork._backprop): no one reads dx
-        # the filters of the forward (col_W), as the reference's dcol = dout @ col_W.T uses them
-        W = np.ascontiguousarray(self.col_W.T, dtype=dtype).reshape(FN, C, FH, FW)
         return _direct.backward_input(d, W, x_hw, self.pad)
 
     def _input_grad(self, rows, col_W, x_shape, P, dtype):

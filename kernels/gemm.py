@@ -24,8 +24,8 @@ from numba.extending import intrinsic
 from ._jit import kernel, parallel_kernel, prange
 
 _ROW_MAJOR = 101
-_NO_TRANS = 111
-_TRANS = 112
+NO_TRANS = 111
+TRANS = 112
 
 #: Multiply-adds per block below which a GEMM is not split (a block must pay for
 #: BLAS's packing of its operands and for waking the thread pool).
@@ -39,25 +39,27 @@ MIN_REDUCE_ROWS = 256
 
 
 @intrinsic
-def _cblas_gemm(typingctx, fn, width, dims, ptrs, like):
-    """cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, A, lda, B, ldb, 0, C, ldc) through the address fn.
+def cblas_gemm(typingctx, fn, width, dims, ptrs, like, beta):
+    """cblas_?gemm(RowMajor, ta, tb, m, n, k, 1, A, lda, B, ldb, beta, C, ldc) through the address fn.
 
     dims : UniTuple(int64, 8): (ta, tb, m, n, k, lda, ldb, ldc); ta/tb are CBLAS_TRANSPOSE values.
     ptrs : UniTuple(uintp, 3): addresses of A, B, C.
     width : int32 or int64: the BLAS integer type (only its type is used).
     like : an array whose dtype (float64 or float32) picks dgemm's or sgemm's signature.
+    beta : float: 0 writes C, 1 adds the product to C.
     """
     def ints(tup, count):
         return isinstance(tup, types.BaseTuple) and len(tup) == count and all(
             isinstance(t, types.Integer) for t in tup)
 
     if not (ints(dims, 8) and ints(ptrs, 3) and isinstance(like, types.Array)
-            and like.dtype in (types.float64, types.float32) and width in (types.int32, types.int64)):
+            and like.dtype in (types.float64, types.float32) and width in (types.int32, types.int64)
+            and isinstance(beta, types.Float)):
         return None
-    sig = types.void(fn, width, dims, ptrs, like)
+    sig = types.void(fn, width, dims, ptrs, like, beta)
 
     def codegen(context, builder, signature, args):
-        fn_v, _, dims_v, ptrs_v, _ = args
+        fn_v, _, dims_v, ptrs_v, _, beta_v = args
         int_t = ir.IntType(width.bitwidth)
         enum_t = ir.IntType(32)
         real_t = ir.DoubleType() if like.dtype == types.float64 else ir.FloatType()
@@ -70,11 +72,12 @@ def _cblas_gemm(typingctx, fn, width, dims, ptrs, like):
 
         d = [field(dims_v, dims, i, width) for i in range(8)]
         p = [builder.inttoptr(field(ptrs_v, ptrs, i, types.intp), ptr_t) for i in range(3)]
-        alpha, beta = ir.Constant(real_t, 1.0), ir.Constant(real_t, 0.0)
+        alpha = ir.Constant(real_t, 1.0)
+        beta_r = context.cast(builder, beta_v, beta, like.dtype)
         ta, tb = (builder.trunc(v, enum_t) if width.bitwidth > 32 else v for v in d[:2])
         m, n, k, lda, ldb, ldc = d[2:]
         builder.call(target, [ir.Constant(enum_t, _ROW_MAJOR), ta, tb, m, n, k, alpha,
-                              p[0], lda, p[1], ldb, beta, p[2], ldc])
+                              p[0], lda, p[1], ldb, beta_r, p[2], ldc])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -107,7 +110,7 @@ def out_blocks(m, n, k):
 
 @kernel
 def _trans_flag(t):
-    return _TRANS if t else _NO_TRANS
+    return TRANS if t else NO_TRANS
 
 
 @parallel_kernel
@@ -134,8 +137,8 @@ def gemm_blocks(fn, width, a, ta, b, tb, out, rows, cols):
         # row r0 of op(a): row r0 of a, or its column r0 when transposed; column c0 of op(b) likewise
         a0 = pa + (r0 if ta else r0 * lda) * item
         b0 = pb + (c0 * ldb if tb else c0) * item
-        _cblas_gemm(fn, width, (_trans_flag(ta), _trans_flag(tb), r1 - r0, c1 - c0, k, lda, ldb, n),
-                    (a0, b0, pc + (r0 * n + c0) * item), out)
+        cblas_gemm(fn, width, (_trans_flag(ta), _trans_flag(tb), r1 - r0, c1 - c0, k, lda, ldb, n),
+                    (a0, b0, pc + (r0 * n + c0) * item), out, 0.0)
 
 
 def reduce_blocks(m, n, k):
@@ -165,8 +168,8 @@ def gemm_tn_reduce(fn, width, a, b, parts, out, rows):
     for j in prange(nb):
         r0 = j * rows
         r1 = min(k, r0 + rows)
-        _cblas_gemm(fn, width, (_TRANS, _NO_TRANS, m, n, r1 - r0, m, n, n),
-                    (pa + r0 * m * item, pb + r0 * n * item, pp + j * m * n * item), out)
+        cblas_gemm(fn, width, (TRANS, NO_TRANS, m, n, r1 - r0, m, n, n),
+                    (pa + r0 * m * item, pb + r0 * n * item, pp + j * m * n * item), out, 0.0)
     for i in prange(m):
         for c in range(n):
             s = parts[0, i, c]

@@ -1,7 +1,7 @@
 """im2col, col2im and the Convolution layer on kernels against fastscratch.reference."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastscratch
@@ -215,12 +215,28 @@ def test_conv_layer_writes_over_its_col_only_when_no_one_else_holds_it():
     assert ours.col.shape == ref.col.shape
 
 
-# --------------------------------------------------------------------------- direct kernels
-# Stride 1 with 3x3 or 5x5 filters runs on fastscratch/_conv_direct.py (no col matrix).
+# --------------------------------------------------------------------------- plane kernels
+# Stride 1 runs on padded input planes: one in-cache GEMM per image where NumPy's BLAS is
+# OpenBLAS (fastscratch/_conv_tiled.py), else, for 3x3 and 5x5 filters, the direct kernels
+# (fastscratch/_conv_direct.py). Both routes are tested here, each forced in turn.
+
+ROUTES = ["tiled", "direct"]
+
+
+@pytest.fixture(params=ROUTES)
+def route(request, monkeypatch):
+    """The plane route under test: "tiled" needs OpenBLAS; "direct" switches the tiled route off."""
+    from fastscratch import _blas, _conv_tiled
+    if request.param == "tiled" and _blas.openblas() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: the per-image GEMM route is not used")
+    if request.param == "direct":
+        monkeypatch.setattr(_conv_tiled, "applies", lambda dtype: False)
+    return request.param
+
 
 @st.composite
 def direct_cases(draw):
-    """(x_shape, filter count, filter side, pad) that the direct kernels take: stride 1, pad < side."""
+    """(x_shape, filter count, filter side, pad) that both plane routes take: stride 1, 3x3 or 5x5, pad < side."""
     k = draw(st.sampled_from([3, 5]))
     pad = draw(st.integers(0, k - 1))
     lo = max(1, k - 2 * pad)
@@ -229,21 +245,47 @@ def direct_cases(draw):
     return shape, draw(st.integers(1, 9)), k, pad
 
 
-def _check_direct(shape, fn, k, pad, dtype, seed, layout="contiguous"):
-    x, W, b = _conv_pair(shape, fn, k, k, 1, pad, dtype, dtype, seed, layout)
+@st.composite
+def tiled_cases(draw):
+    """(x_shape, filter count, (FH, FW), pad) of any stride-1 convolution: the tiled route takes them all."""
+    fh, fw, pad = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(0, 4))
+    shape = (draw(st.integers(1, 9)), draw(st.integers(1, 5)), draw(st.integers(max(1, fh - 2 * pad), 12)),
+             draw(st.integers(max(1, fw - 2 * pad), 12)))
+    return shape, draw(st.integers(1, 9)), (fh, fw), pad
+
+
+def _check_planes(shape, fn, k, pad, dtype, seed, layout="contiguous", route="direct"):
+    fh, fw = (k, k) if np.isscalar(k) else k
+    x, W, b = _conv_pair(shape, fn, fh, fw, 1, pad, dtype, dtype, seed, layout)
     layer = Convolution(W, b, 1, pad)
     ours, dout, dx = _check_conv(x, W, b, 1, pad, seed)
     layer.forward(x)
-    assert layer._planes is not None, "expected the direct kernels to run"
+    assert layer._planes is not None, "expected the plane kernels to run"
+    assert layer._tiled == (route == "tiled"), f"expected the {route} route"
+    assert ours._tiled == (route == "tiled")
     return ours, dout, dx
 
 
 @SETTINGS
+@given(case=tiled_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
+       seed=st.integers(0, 2**16))
+def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed):
+    from fastscratch import _blas
+    if _blas.openblas() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS")
+    shape, fn, k, pad = case
+    ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route="tiled")
+    dW, db = ours.dW.copy(), ours.db.copy()
+    assert ours.backward(dout).tobytes() == dx.tobytes()
+    assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
+
+
+@settings(SETTINGS, suppress_health_check=[HealthCheck.function_scoped_fixture])  # route is per test, not per example
 @given(case=direct_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
        seed=st.integers(0, 2**16))
-def test_conv_direct_matches_reference(case, dtype, layout, seed):
+def test_conv_planes_match_reference(route, case, dtype, layout, seed):
     shape, fn, k, pad = case
-    ours, dout, dx = _check_direct(shape, fn, k, pad, dtype, seed, layout)
+    ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route)
     dW, db = ours.dW.copy(), ours.db.copy()
     assert ours.backward(dout).tobytes() == dx.tobytes()
     assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
@@ -266,11 +308,11 @@ DIRECT_HARD = [
 
 @pytest.mark.parametrize("shape, fn, k, pad", DIRECT_HARD)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-def test_conv_direct_hard_cases(shape, fn, k, pad, dtype):
-    _check_direct(shape, fn, k, pad, dtype, 5)
+def test_conv_planes_hard_cases(shape, fn, k, pad, dtype, route):
+    _check_planes(shape, fn, k, pad, dtype, 5, route=route)
 
 
-def test_conv_direct_bitwise_identical_for_any_thread_count():
+def test_conv_planes_bitwise_identical_for_any_thread_count(route):
     import numba
     rng = np.random.default_rng(9)
     cases = [((5, 16, 28, 28), 16, 3, 1), ((5, 1, 28, 28), 30, 5, 0), ((4, 32, 14, 14), 64, 3, 1)]
@@ -287,6 +329,7 @@ def test_conv_direct_bitwise_identical_for_any_thread_count():
                     layer = Convolution(W, b, 1, pad)
                     out = layer.forward(x)
                     dx = layer.backward(np.cos(out))
+                    assert layer._tiled == (route == "tiled")
                     results.append(b"".join(a.tobytes() for a in (out, dx, layer.dW, layer.db)))
                 assert len(set(results)) == 1, (shape, dtype)
     finally:
@@ -296,7 +339,7 @@ def test_conv_direct_bitwise_identical_for_any_thread_count():
 @pytest.mark.parametrize("where", ["x", "W", "dout"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("k", [3, 5])
-def test_conv_direct_propagates_nan_and_inf(k, dtype, where):
+def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route):
     # the kernels let LLVM contract a*b + c into an FMA and nothing more: NaN and Inf must still
     # reach the outputs exactly where the reference's do, on the image border too
     rng = np.random.default_rng(2)
@@ -314,7 +357,7 @@ def test_conv_direct_propagates_nan_and_inf(k, dtype, where):
     with np.errstate(invalid="ignore", over="ignore"):
         results = [(ours.forward(x), ref.forward(x)), (ours.backward(dout), ref.backward(dout)),
                    (ours.dW, ref.dW), (ours.db, ref.db)]
-    assert ours._planes is not None
+    assert ours._planes is not None and ours._tiled == (route == "tiled")
     for got, want in results:
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
@@ -322,7 +365,7 @@ def test_conv_direct_propagates_nan_and_inf(k, dtype, where):
     assert any(not np.isfinite(want).all() for _, want in results)
 
 
-def test_conv_direct_col_is_the_forward_input_and_an_assigned_col_is_used():
+def test_conv_planes_col_is_the_forward_input_and_an_assigned_col_is_used(route):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 7, 7))
     W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)

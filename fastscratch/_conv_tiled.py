@@ -1,0 +1,72 @@
+"""Convolution as one in-cache GEMM per image (kernels/conv_tiled.py), for any stride and pad.
+
+Takes NumPy's OpenBLAS (``fastscratch._blas``); where NumPy's BLAS is another
+library the layer uses the direct kernels or the book's im2col route. Works
+on the same padded input planes as the direct kernels (fastscratch/_conv_direct.py),
+so the layer keeps them, not col, between forward and backward.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from . import _blas
+from ._conv_direct import Grid
+from .kernels import conv_tiled as _kt
+from .util import KERNEL_DTYPES
+
+
+def applies(dtype):
+    """True when the per-image GEMM kernels can compute a convolution in this dtype."""
+    return np.dtype(dtype) in KERNEL_DTYPES and _blas.openblas() is not None
+
+
+def input_grid(x_hw, filter_shape, pad):
+    """The planes' Grid for images x_hw = (H, W) padded by pad: rows of width W + 2*pad, and room for the last taps."""
+    Hp, Wp = x_hw[0] + 2 * pad, x_hw[1] + 2 * pad
+    return Grid(Wp, Hp * Wp + filter_shape[1] - 1, 0)
+
+
+#: one convolution's layout: planes of Grid grid, its stride and pad, the image and output sizes
+Conv = namedtuple("Conv", "grid pad x_hw out_hw")
+
+
+def _geom(conv, filter_shape):
+    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp)."""
+    return (filter_shape[0], filter_shape[1], conv.out_hw[0], conv.pad, conv.grid.Wp)
+
+
+def _blas_args(dtype):
+    lib = _blas.openblas()
+    return (lib.gemm[np.dtype(dtype)], lib.width)
+
+
+def forward(planes, conv, W, b):
+    """out (N, F, out_h, out_w): the planes convolved with W (F, C, FH, FW), plus b (F,).
+
+    conv : a Conv (the grid of the planes, stride, pad, output size).
+    """
+    F = W.shape[0]
+    out = np.empty((planes.shape[0], F) + conv.out_hw, dtype=planes.dtype)
+    with _blas.blas_single_threaded():
+        _kt.forward_images(_blas_args(planes.dtype), planes, _geom(conv, W.shape[2:]),
+                           np.ascontiguousarray(W.reshape(F, -1)), b, out)
+    return out
+
+
+def backward(planes, conv, d, W, want_dx):
+    """(dW (F, C, FH, FW), db (F,), dx (N, C, H, W) or None) from the forward's planes and dout d (N, F, out_h, out_w)."""
+    N, F = d.shape[:2]
+    C = planes.shape[1]
+    K = W[0].size
+    dtype = planes.dtype
+    transposed = _kt.dw_transposed(K, F)
+    parts = np.empty((-(-N // _kt.IMAGE_GROUP),) + ((K, F) if transposed else (F, K)), dtype=dtype)
+    db_parts = np.empty((N, F), dtype=dtype)
+    dx = np.empty((N if want_dx else 0, C) + conv.x_hw, dtype=dtype)
+    with _blas.blas_single_threaded():
+        _kt.backward_images(_blas_args(dtype), planes, _geom(conv, W.shape[2:]),
+                            d, np.ascontiguousarray(W.reshape(F, K)), (parts, db_parts, dx))
+    # the groups and the images added in order: the same for any thread count
+    dW = parts.sum(axis=0)
+    dW = (np.ascontiguousarray(dW.T) if transposed else dW).reshape(W.shape)
+    return dW, db_parts.sum(axis=0), dx if want_dx else None
