@@ -57,6 +57,10 @@ def build_parser():
                      help="run the book's own network files beside the script (two_layer_net.py, "
                           "simple_convnet.py, deep_convnet.py) as written instead of answering "
                           "their classes with fastscratch's (also: FASTSCRATCH_SUBSTITUTE=0)")
+    run.add_argument("--no-compat", dest="compat", action="store_false",
+                     help="leave NumPy's removed aliases of the builtins (np.int, np.float, ...) "
+                          "removed instead of answering them as NumPy before 1.24 did "
+                          "(also: FASTSCRATCH_COMPAT=0)")
     run.add_argument("script", help="the script, e.g. path/to/book/ch07/train_convnet.py")
     run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     run.set_defaults(func=cmd_run)
@@ -112,9 +116,10 @@ def _version():
 def cmd_run(args):
     from . import runner
     if args.compare:
-        return runner.compare(args.script, args.script_args, substitute=args.substitute)
+        return runner.compare(args.script, args.script_args, substitute=args.substitute,
+                              compat=args.compat)
     return runner.run_script(args.script, args.script_args, reference=args.reference,
-                             substitute=args.substitute)
+                             substitute=args.substitute, compat=args.compat)
 
 
 # --- train ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 ``python -m fastscratch run SCRIPT.py [args]`` runs SCRIPT.py as ``python
 SCRIPT.py [args]`` would (``__name__ == "__main__"``, ``sys.argv`` of the script
 and its arguments, the script's directory first on ``sys.path``, its exit code
-passed on) with two differences:
+passed on) with three differences:
 
 * the book's packages come from fastscratch: ``common.<mod>`` answers with
   ``fastscratch.<mod>`` (``fastscratch.reference.<mod>`` with ``--reference``)
@@ -29,10 +29,17 @@ passed on) with two differences:
   ``WAYLAND_DISPLAY`` on Linux) matplotlib uses the Agg backend and
   ``plt.show()`` saves the open figures as ``SCRIPT_fig1.png``, ... beside the
   script instead of blocking.
+* NumPy's removed aliases of the builtins (``np.int``, ``np.float``,
+  ``np.complex``, ``np.bool``, ``np.object``, ``np.str``, ``np.long``,
+  ``np.unicode``; gone since NumPy 1.24, and the book predates that) answer
+  with the builtin, as earlier NumPy did, in both modes, wherever numpy itself
+  refuses the name (see ``fastscratch._numpy_aliases``); each says so once on
+  stderr. ``--no-compat`` or ``FASTSCRATCH_COMPAT=0`` gives NumPy's own error.
 
 ``--compare`` runs the script twice, each in a fresh interpreter, on
 fastscratch and on the reference, and prints both wall times and the ratio.
 """
+import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -42,6 +49,8 @@ import subprocess
 import sys
 import time
 import traceback
+
+from . import _numpy_aliases
 
 #: modules of the book's ``common`` package that fastscratch provides
 COMMON_MODULES = ("functions", "gradient", "layers", "util", "optimizer", "trainer",
@@ -149,11 +158,29 @@ class BookImportHook(importlib.abc.MetaPathFinder):
 
 #: Environment variable: "0" runs the book's network files as written (as --no-substitute).
 SUBSTITUTE_ENV = "FASTSCRATCH_SUBSTITUTE"
+#: Environment variable: "0" leaves NumPy's removed aliases (np.int, ...) removed (as --no-compat).
+COMPAT_ENV = "FASTSCRATCH_COMPAT"
+
+
+def _switched_on(flag, env):
+    """The flag, unless the environment variable env says 0 (or no, false, off)."""
+    return flag and os.environ.get(env, "1").strip().lower() not in ("0", "no", "false", "off")
 
 
 def substitution_enabled(substitute=True):
     """Whether book network files get fastscratch's classes: the flag, unless the environment says 0."""
-    return substitute and os.environ.get(SUBSTITUTE_ENV, "1").strip().lower() not in ("0", "no", "false", "off")
+    return _switched_on(substitute, SUBSTITUTE_ENV)
+
+
+def compat_enabled(compat=True):
+    """Whether NumPy's removed builtin aliases answer: the flag, unless the environment says 0."""
+    return _switched_on(compat, COMPAT_ENV)
+
+
+def _alias_notice(name, builtin):
+    print(f"fastscratch run: np.{name} was removed in NumPy 1.24; answering with the builtin "
+          f"{builtin.__name__}, as earlier NumPy did (the book predates the removal; "
+          f"--no-compat or {COMPAT_ENV}=0 gives NumPy's error)", file=sys.stderr, flush=True)
 
 
 class _BookNetworkLoader(importlib.machinery.SourceFileLoader):
@@ -255,11 +282,13 @@ def _script_traceback(exc):
     traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
 
 
-def run_script(script, args=(), reference=False, substitute=True):
+def run_script(script, args=(), reference=False, substitute=True, compat=True):
     """Run script with args as ``__main__`` on fastscratch; return its exit status.
 
     With substitute (and not reference, and ``FASTSCRATCH_SUBSTITUTE`` not 0),
     the book's own network files beside the script get fastscratch's classes.
+    With compat (and ``FASTSCRATCH_COMPAT`` not 0), NumPy's removed builtin
+    aliases answer while the script runs; numpy is as before once this returns.
     SystemExit raised by the script is passed on as the return value (its code:
     None -> 0, an int, anything else printed and 1); any other exception prints
     its traceback and gives 1.
@@ -287,8 +316,10 @@ def run_script(script, args=(), reference=False, substitute=True):
         sys.path.append(directory)
     sys.argv = [path, *args]
     os.chdir(directory)
+    aliases = _numpy_aliases.answering(_alias_notice) if compat_enabled(compat) else contextlib.nullcontext()
     try:
-        runpy.run_path(path, run_name="__main__")
+        with aliases:
+            runpy.run_path(path, run_name="__main__")
     except SystemExit as exc:
         code = exc.code
         if code is None:
@@ -313,14 +344,15 @@ def _child_env():
     return env
 
 
-def compare(script, args=(), substitute=True):
+def compare(script, args=(), substitute=True, compat=True):
     """Run script on fastscratch then on the reference, each in a fresh interpreter; print times.
 
     Returns the first non-zero exit status, else 0.
     """
     results = []
-    fast_flags = [] if substitute else ["--no-substitute"]
-    for label, flags in (("fastscratch", fast_flags), ("reference", ["--reference"])):
+    common = [] if compat else ["--no-compat"]
+    fast_flags = common + ([] if substitute else ["--no-substitute"])
+    for label, flags in (("fastscratch", fast_flags), ("reference", common + ["--reference"])):
         cmd = [sys.executable, "-m", "fastscratch", "run", *flags, script, *args]
         print(f"--- fastscratch run: {label} ---", flush=True)
         start = time.perf_counter()

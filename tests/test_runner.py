@@ -59,9 +59,10 @@ def run_here(monkeypatch, capsys):
             if name.split(".")[0] in ("common", "dataset") or not origin.startswith(installed):
                 del sys.modules[name]
 
-    def go(script, *args, reference=False, substitute=True):
+    def go(script, *args, reference=False, substitute=True, compat=True):
         try:
-            status = runner.run_script(script, args, reference=reference, substitute=substitute)
+            status = runner.run_script(script, args, reference=reference, substitute=substitute,
+                                       compat=compat)
         finally:
             forget_script_modules()
             sys.meta_path[:] = [f for f in sys.meta_path
@@ -398,3 +399,82 @@ def test_deterministic_book_script_prints_what_the_reference_prints(tmp_path):
     assert fast.returncode == 0 and ref.returncode == 0, fast.stderr + ref.stderr
     assert len(NOTICE.findall(fast.stderr)) == 1
     assert fast.stdout == ref.stdout
+
+
+# --- NumPy's removed builtin aliases (np.int, ...) --------------------------------------------
+
+#: The book's way of writing a dtype in ch03/step_function.py, read twice.
+ALIAS_SCRIPT = ("import numpy as np\n"
+                "def step_function(x):\n"
+                "    return np.array(x > 0, dtype=np.int)\n"
+                "print(step_function(np.array([-1.0, 0.0, 0.5, 2.0])).tolist())\n"
+                "print(step_function(np.array([3.0])).dtype == np.array([1]).dtype)\n"
+                "print(repr(np.bool))\n")
+ALIAS_OUTPUT = "[0, 0, 1, 1]\nTrue\n"
+ALIAS_NOTICE = re.compile(r"^fastscratch run: np\.int was removed in NumPy 1\.24; answering with the builtin "
+                          r"int, .*--no-compat or FASTSCRATCH_COMPAT=0", re.M)
+
+
+def numpy_refusal(name):
+    """numpy's own AttributeError text for np.<name>, outside the runner."""
+    with pytest.raises(AttributeError) as exc:
+        getattr(np, name)
+    return str(exc.value)
+
+
+def alias_script(tmp_path):
+    script = tmp_path / "step_function.py"
+    script.write_text(ALIAS_SCRIPT)
+    return str(script)
+
+
+def expected_bool_repr():
+    # NumPy 2 defines np.bool (its own scalar type): the runner must leave it alone
+    return repr(vars(np)["bool"]) if "bool" in vars(np) else repr(bool)
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["fast", "reference"])
+def test_removed_numpy_alias_answers_with_the_builtin(run_here, tmp_path, reference):
+    before = vars(np)["__getattr__"]
+    status, out, err = run_here(alias_script(tmp_path), reference=reference)
+    assert status == 0, err
+    assert out == ALIAS_OUTPUT + expected_bool_repr() + "\n"
+    assert len(ALIAS_NOTICE.findall(err)) == 1 and len(err.splitlines()) == 1, err
+    # numpy is itself again once run_script returns
+    assert vars(np)["__getattr__"] is before
+    assert "np.int" in numpy_refusal("int")
+
+
+def test_removed_numpy_alias_is_restored_after_a_failing_script(run_here, tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text("import numpy as np\nnp.float\nraise RuntimeError('on purpose')\n")
+    before = vars(np)["__getattr__"]
+    status, _, err = run_here(str(script))
+    assert status == 1 and "RuntimeError: on purpose" in err and "np.float was removed" in err
+    assert vars(np)["__getattr__"] is before
+    numpy_refusal("float")
+
+
+def test_removed_numpy_alias_switched_off(run_here, tmp_path, monkeypatch):
+    refusal = numpy_refusal("int")
+    status, out, err = run_here(alias_script(tmp_path), compat=False)
+    assert status == 1 and out == ""
+    assert err.rstrip().endswith("AttributeError: " + refusal.rstrip()), err   # numpy's own words
+    assert "fastscratch run: np." not in err
+    monkeypatch.setenv("FASTSCRATCH_COMPAT", "0")
+    status, _, err = run_here(alias_script(tmp_path), reference=True)
+    assert status == 1 and refusal.splitlines()[0] in err and "fastscratch run: np." not in err
+
+
+@pytest.mark.slow  # child processes
+def test_removed_numpy_alias_from_the_command_line(tmp_path):
+    script = alias_script(tmp_path)
+    fast, ref = run(script), run(script, flags=("--reference",))
+    assert fast.returncode == 0 and ref.returncode == 0, fast.stderr + ref.stderr
+    assert fast.stdout == ref.stdout == ALIAS_OUTPUT + expected_bool_repr() + "\n"
+    assert len(ALIAS_NOTICE.findall(fast.stderr)) == 1 and len(ALIAS_NOTICE.findall(ref.stderr)) == 1
+    off = run(script, flags=("--no-compat",))
+    assert off.returncode == 1 and numpy_refusal("int").splitlines()[0] in off.stderr
+    both = run(script, flags=("--compare", "--no-compat"))
+    assert both.returncode == 1 and "fastscratch run: np." not in both.stderr
+    assert both.stdout.count("(exit status 1)") == 2
