@@ -84,9 +84,11 @@ def forward_images(blas, planes, geom, W2, bias, out):
             cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Qg, K, K, Qg, Qg), (pw, pcol, pog), out, 0.0)
             for f in range(F):
                 bf = bias[f]
+                of, gf = out[n, f], og[f]
                 for oy in range(out_h):
+                    src, dst = gf[oy * Wp:oy * Wp + out_w], of[oy]
                     for ox in range(out_w):
-                        out[n, f, oy, ox] = og[f, oy * Wp + ox] + bf
+                        dst[ox] = src[ox] + bf
 
 
 @parallel_kernel
@@ -130,11 +132,13 @@ def backward_images(blas, planes, geom, d, W2, grads):
         pp = np.int64(parts[g].ctypes.data)
         for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
             for f in range(F):
-                s = d[n, f, 0, 0] - d[n, f, 0, 0]  # a zero of the array's dtype
+                df, gf = d[n, f], dg[f]
+                s = df[0, 0] - df[0, 0]  # a zero of the array's dtype
                 for oy in range(out_h):
+                    src, dst = df[oy], gf[oy * Wp:oy * Wp + out_w]
                     for ox in range(out_w):
-                        v = d[n, f, oy, ox]
-                        dg[f, oy * Wp + ox] = v
+                        v = src[ox]
+                        dst[ox] = v
                         s += v
                 db_parts[n, f] = s
             _unfold(planes[n], geom, colT)
@@ -155,6 +159,8 @@ def backward_images(blas, planes, geom, d, W2, grads):
                             for q in range(Qg):
                                 dst[q] += row[q]
                 for c in range(C):
+                    pc, xc = dxp[c], dx[n, c]
                     for y in range(H):
+                        src, dst = pc[(y + pad) * Wp + pad:(y + pad) * Wp + pad + W], xc[y]
                         for x in range(W):
-                            dx[n, c, y, x] = dxp[c, (y + pad) * Wp + x + pad]
+                            dst[x] = src[x]
