@@ -248,3 +248,49 @@ class ConvSpeedup(Benchmark):
             layer = self.layers[impl]
             return lambda: (layer.forward(self.x), layer.backward(self.dout))
         return self._ratio(make)
+
+
+def force_route(route):
+    """Make the kernels' Convolution take one stride-1 route: "tiled", "direct" or "im2col".
+
+    Returns a function that restores the routes. Raises NotImplementedError
+    (asv: skipped) on a commit without that route.
+    """
+    from fastscratch import _conv_direct
+    try:
+        from fastscratch import _conv_tiled
+    except ImportError:
+        _conv_tiled = None
+    if route == "tiled" and (_conv_tiled is None or not _conv_tiled.applies("float64")):
+        raise NotImplementedError("no per-image GEMM route here")
+    saved = [(mod, mod.applies) for mod in (_conv_direct, _conv_tiled) if mod is not None]
+    off = {"tiled": (), "direct": (_conv_tiled,), "im2col": (_conv_tiled, _conv_direct)}[route]
+    for mod in off:
+        if mod is not None:
+            mod.applies = lambda *args: False
+
+    def restore():
+        for mod, fn in saved:
+            mod.applies = fn
+    return restore
+
+
+class ConvRoute(_LayerTimes, Benchmark):
+    """The kernels' Convolution on each of its stride-1 routes, both dtypes: the A/B of the designs.
+
+    tiled: one in-cache GEMM per image (OpenBLAS); direct: the direct kernels;
+    im2col: the book's col matrix and one GEMM.
+    """
+    params = (LABELS, DTYPES, ["tiled", "direct", "im2col"])
+    param_names = ["shape", "dtype", "route"]
+
+    def setup(self, label, dtype, route):
+        self.restore = force_route(route)
+        self.x, W, b, stride, pad = conv_inputs(label, dtype)
+        self.layer = api("kernels").layers.Convolution(W, b, stride, pad)
+        out = self.layer.forward(self.x)
+        self.dout = rng(1).standard_normal(out.shape).astype(dtype)
+        self.layer.backward(self.dout)
+
+    def teardown(self, label, dtype, route):
+        self.restore()

@@ -4,9 +4,11 @@
 
 For each of bench_conv's shapes and both dtypes: rounds of (2048x2048 np.dot,
 the layer's forward+backward with dx), interleaved, so a busy machine slows
-both alike (with a pause between timed calls, bench_conv.settle); prints the layer's best time, its rate over the best GEMM rate
-(the figure the track_ benchmark records) and the median of the rounds' ratios. ``--ab`` adds the im2col + GEMM route in
-the same rounds (the direct kernels switched off), an A/B of the two designs.
+both alike (with a pause between timed calls, bench_conv.settle); prints the
+layer's best time, its rate over the best GEMM rate (the figure the track_
+benchmark records) and the median of the rounds' ratios. ``--ab`` times the
+layer on each of its stride-1 routes in the same rounds (per-image GEMMs,
+direct kernels, the book's im2col + one GEMM), an A/B of the designs.
 """
 import statistics
 import sys
@@ -14,7 +16,7 @@ import time
 
 import numpy as np
 
-from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs, settle
+from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs, force_route, settle
 from .common import api, rng
 
 
@@ -43,28 +45,25 @@ def main(argv=None):
     ab = "--ab" in args
     rounds = int(next((a for a in args if a.isdigit()), 9))
     print(f"BLAS: {_blas_kernel()}; {rounds} rounds", flush=True)
-    from fastscratch import _conv_direct  # here: older commits of asv's history have no direct kernels
-
-    applies = _conv_direct.applies
     for dtype in DTYPES:
         a = rng(2).standard_normal((2048, 2048)).astype(dtype)
         for label in LABELS:
             x, W, b, stride, pad = conv_inputs(label, dtype)
-            routes = {"direct": True, "im2col": False} if ab else {"direct": True}
+            routes = ("tiled", "direct", "im2col") if ab else ("default",)
             layers = {name: api("kernels").layers.Convolution(W, b, stride, pad) for name in routes}
-            dout = rng(1).standard_normal(layers["direct"].forward(x).shape).astype(dtype)
+            dout = rng(1).standard_normal(layers[routes[0]].forward(x).shape).astype(dtype)
             times = {name: [] for name in routes}
             peaks = []
-            try:
-                for _ in range(rounds + 1):  # the first round compiles and warms up
-                    peaks.append(2 * 2048 ** 3 / _seconds(np.dot, a, a))
-                    for name, layer in layers.items():
-                        _conv_direct.applies = applies if routes[name] else (lambda *_: False)
+            for _ in range(rounds + 1):  # the first round compiles and warms up
+                peaks.append(2 * 2048 ** 3 / _seconds(np.dot, a, a))
+                for name, layer in layers.items():
+                    restore = force_route(name) if name != "default" else (lambda: None)
+                    try:
                         settle()
                         times[name].append(_seconds(_step, layer, x, dout))
-                    settle()
-            finally:
-                _conv_direct.applies = applies
+                    finally:
+                        restore()
+                settle()
             peaks = peaks[1:]
             line = [f"{dtype} {label}: GEMM {min(peaks) / 1e9:.0f}-{max(peaks) / 1e9:.0f} GFLOP/s"]
             for name, ts in times.items():
