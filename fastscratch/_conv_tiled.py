@@ -30,9 +30,21 @@ def input_grid(x_hw, filter_shape, pad):
 Conv = namedtuple("Conv", "grid pad x_hw out_hw")
 
 
-def _geom(conv, filter_shape):
-    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp)."""
-    return (filter_shape[0], filter_shape[1], conv.out_hw[0], conv.pad, conv.grid.Wp)
+#: bytes of one chunk's col: a share of a core's L2 cache, which also holds the output chunk and BLAS's packed panels
+_COL_BYTES = 512 << 10
+
+
+def chunk_rows(K, Wp, itemsize, out_h):
+    """Output rows per chunk: near-equal chunks, as few as keep a (K, rows*Wp) col within _COL_BYTES (at least 1 row)."""
+    most = max(1, min(out_h, _COL_BYTES // (K * Wp * itemsize)))
+    chunks = -(-out_h // most)
+    return int(-(-out_h // chunks))
+
+
+def _geom(conv, filter_shape, K, itemsize):
+    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp, chunk rows)."""
+    Wp, out_h = conv.grid.Wp, conv.out_hw[0]
+    return (filter_shape[0], filter_shape[1], out_h, conv.pad, Wp, chunk_rows(K, Wp, itemsize, out_h))
 
 
 def _blas_args(dtype):
@@ -48,7 +60,7 @@ def forward(planes, conv, W, b):
     F = W.shape[0]
     out = np.empty((planes.shape[0], F) + conv.out_hw, dtype=planes.dtype)
     with _blas.blas_single_threaded():
-        _kt.forward_images(_blas_args(planes.dtype), planes, _geom(conv, W.shape[2:]),
+        _kt.forward_images(_blas_args(planes.dtype), planes, _geom(conv, W.shape[2:], W[0].size, planes.itemsize),
                            np.ascontiguousarray(W.reshape(F, -1)), b, out)
     return out
 
@@ -64,7 +76,7 @@ def backward(planes, conv, d, W, want_dx):
     db_parts = np.empty((N, F), dtype=dtype)
     dx = np.empty((N if want_dx else 0, C) + conv.x_hw, dtype=dtype)
     with _blas.blas_single_threaded():
-        _kt.backward_images(_blas_args(dtype), planes, _geom(conv, W.shape[2:]),
+        _kt.backward_images(_blas_args(dtype), planes, _geom(conv, W.shape[2:], K, planes.itemsize),
                             d, np.ascontiguousarray(W.reshape(F, K)), (parts, db_parts, dx))
     # the groups and the images added in order: the same for any thread count
     dW = parts.sum(axis=0)

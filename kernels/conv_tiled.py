@@ -16,7 +16,9 @@ tap (fy, fx) of its window is plane element q + fy*Wp + fx. Each row of col
 is then one contiguous run of a plane, copied in one vectorised loop (and,
 in col2im, added back in one); the grid's columns ox >= out_w are computed
 and dropped. L >= Hp*Wp + FW - 1 covers the taps of the last position.
-``geom`` is the tuple (FH, FW, out_h, pad, Wp).
+``geom`` is the tuple (FH, FW, out_h, pad, Wp, chunk rows): an image's
+output rows are taken a chunk at a time, so that the chunk's col stays in
+the core's L2 cache however large the image (``chunk_rows``).
 
 Results do not depend on the thread count: each image's products are one BLAS
 call of fixed shape whichever thread runs it, and dW sums the images of a
@@ -42,58 +44,72 @@ def dw_transposed(K, F):
 
 
 @kernel(inline="always")
-def _unfold(p, geom, colT):
-    """colT[(c*FH + fy)*FW + fx, q] = p[c, q + fy*Wp + fx] for the Qg grid positions q; p (C, L), colT (K, Qg)."""
+def _unfold(p, geom, q0, colT):
+    """colT[(c*FH + fy)*FW + fx, i] = p[c, q0 + i + fy*Wp + fx] for the grid positions q0 + i of a chunk.
+
+    p : (C, L) one image's planes; colT : (K, Qc), the chunk's col.
+    """
     FH, FW, Wp = geom[0], geom[1], geom[4]
     C = p.shape[0]
-    Qg = colT.shape[1]
+    Qc = colT.shape[1]
     for c in range(C):
         pc = p[c]
         for fy in range(FH):
             for fx in range(FW):
                 row = colT[(c * FH + fy) * FW + fx]
-                src = pc[fy * Wp + fx:fy * Wp + fx + Qg]
-                for q in range(Qg):
-                    row[q] = src[q]
+                src = pc[q0 + fy * Wp + fx:q0 + fy * Wp + fx + Qc]
+                for i in range(Qc):
+                    row[i] = src[i]
+
+
+@kernel(inline="always")
+def _chunk(geom, out_h, r0):
+    """(first grid position, positions) of the chunk of output rows r0 .. r0 + rows - 1."""
+    Wp, rows = geom[4], geom[5]
+    return r0 * Wp, (min(out_h, r0 + rows) - r0) * Wp
 
 
 @parallel_kernel
 def forward_images(blas, planes, geom, W2, bias, out):
-    """out[n] = W2 @ col(n) + bias, one image at a time.
+    """out[n] = W2 @ col(n) + bias, one image and one chunk of output rows at a time.
 
     Parameters
     ----------
     blas : (int, int32 or int64), cblas_?gemm's address and a zero of its integer type
     planes : ndarray of shape (N, C, L), padded flattened input planes (see the module docstring)
-    geom : (FH, FW, out_h, out_w, Wp)
+    geom : (FH, FW, out_h, pad, Wp, chunk rows)
     W2 : ndarray of shape (F, K), K = C*FH*FW, the filters as rows
     bias : ndarray of shape (F,)
     out : ndarray of shape (N, F, out_h, out_w), written in place (every element)
     """
     N, F, out_h, out_w = out.shape
     K = W2.shape[1]
-    Wp = geom[4]
-    Qg = out_h * Wp
+    Wp, rows = geom[4], geom[5]
+    Qmax = min(out_h, rows) * Wp
     pw = np.int64(W2.ctypes.data)
     for g in prange((N + IMAGE_GROUP - 1) // IMAGE_GROUP):
-        colT = np.empty((K, Qg), dtype=out.dtype)
-        og = np.empty((F, Qg), dtype=out.dtype)
-        pcol, pog = np.int64(colT.ctypes.data), np.int64(og.ctypes.data)
+        colbuf = np.empty(K * Qmax, dtype=out.dtype)
+        ogbuf = np.empty(F * Qmax, dtype=out.dtype)
         for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
-            _unfold(planes[n], geom, colT)
-            cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Qg, K, K, Qg, Qg), (pw, pcol, pog), out, 0.0)
-            for f in range(F):
-                bf = bias[f]
-                of, gf = out[n, f], og[f]
-                for oy in range(out_h):
-                    src, dst = gf[oy * Wp:oy * Wp + out_w], of[oy]
-                    for ox in range(out_w):
-                        dst[ox] = src[ox] + bf
+            for r0 in range(0, out_h, rows):
+                q0, Qc = _chunk(geom, out_h, r0)
+                colT = colbuf[:K * Qc].reshape(K, Qc)
+                og = ogbuf[:F * Qc].reshape(F, Qc)
+                _unfold(planes[n], geom, q0, colT)
+                cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Qc, K, K, Qc, Qc),
+                           (pw, np.int64(colT.ctypes.data), np.int64(og.ctypes.data)), out, 0.0)
+                for f in range(F):
+                    bf = bias[f]
+                    of, gf = out[n, f], og[f]
+                    for oy in range(r0, r0 + Qc // Wp):
+                        src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
+                        for ox in range(out_w):
+                            dst[ox] = src[ox] + bf
 
 
 @parallel_kernel
 def backward_images(blas, planes, geom, d, W2, grads):
-    """dW partials per image group, db per image and (when dx has images) dx, one image at a time.
+    """dW partials per image group, db per image and (when dx has images) dx, a chunk of rows at a time.
 
     Parameters
     ----------
@@ -101,8 +117,8 @@ def backward_images(blas, planes, geom, d, W2, grads):
     d : ndarray of shape (N, F, out_h, out_w), dout
     W2 : ndarray of shape (F, K), the forward's filters as rows (finite where dx is wanted)
     grads : (parts, db_parts, dx), written in place (every element):
-        parts (ceil(N / IMAGE_GROUP), F, K): group g's sum, in image order, of d[n] @ col(n).T,
-        or of its transpose, shape (..., K, F), where ``dw_transposed(K, F)``;
+        parts (ceil(N / IMAGE_GROUP), F, K): group g's sum, in image and chunk order, of
+        d[n] @ col(n).T, or of its transpose, shape (..., K, F), where ``dw_transposed(K, F)``;
         db_parts (N, F): the sums of d[n, f];
         dx (N, C, H, W), or shape (0, C, H, W) when no input gradient is wanted:
         col2im of W2.T @ d[n], each pixel's terms added in (fy, fx) order.
@@ -116,19 +132,21 @@ def backward_images(blas, planes, geom, d, W2, grads):
     parts, db_parts, dx = grads
     N, F, out_h, out_w = d.shape
     K = W2.shape[1]
-    FH, FW, pad, Wp = geom[0], geom[1], geom[3], geom[4]
+    FH, FW, pad, Wp, rows = geom[0], geom[1], geom[3], geom[4], geom[5]
     Qg = out_h * Wp
+    Qmax = min(out_h, rows) * Wp
     want_dx = dx.shape[0] == N
     dw_t = dw_transposed(K, F)
     C = planes.shape[1]
     H, W = dx.shape[2], dx.shape[3]
+    item = d.itemsize
     pw = np.int64(W2.ctypes.data)
     for g in prange(parts.shape[0]):
-        colT = np.empty((K, Qg), dtype=d.dtype)
+        colbuf = np.empty(K * Qmax, dtype=d.dtype)
+        dcolbuf = np.empty(K * Qmax if want_dx else 0, dtype=d.dtype)
         dg = np.zeros((F, Qg), dtype=d.dtype)
-        dcolT = np.empty((K, Qg) if want_dx else (0, 0), dtype=d.dtype)
         dxp = np.empty((C, planes.shape[2]) if want_dx else (0, 0), dtype=d.dtype)
-        pcol, pdg, pdcol = np.int64(colT.ctypes.data), np.int64(dg.ctypes.data), np.int64(dcolT.ctypes.data)
+        pdg = np.int64(dg.ctypes.data)
         pp = np.int64(parts[g].ctypes.data)
         for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
             for f in range(F):
@@ -141,23 +159,31 @@ def backward_images(blas, planes, geom, d, W2, grads):
                         dst[ox] = v
                         s += v
                 db_parts[n, f] = s
-            _unfold(planes[n], geom, colT)
-            beta = 0.0 if n == g * IMAGE_GROUP else 1.0
-            if dw_t:  # parts[g] (K, F) (+)= colT (K, Qg) @ dg.T (Qg, F)
-                cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, K, F, Qg, Qg, Qg, F), (pcol, pdg, pp), d, beta)
-            else:  # parts[g] (F, K) (+)= dg (F, Qg) @ colT.T (Qg, K)
-                cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, F, K, Qg, Qg, Qg, K), (pdg, pcol, pp), d, beta)
             if want_dx:
-                # dcolT (K, Qg) = W2.T (K, F) @ dg (F, Qg), then col2im on the padded grid
-                cblas_gemm(blas[0], blas[1], (TRANS, NO_TRANS, K, Qg, F, K, Qg, Qg), (pw, pdg, pdcol), d, 0.0)
                 dxp[:] = 0
-                for c in range(C):
-                    for fy in range(FH):
-                        for fx in range(FW):
-                            row = dcolT[(c * FH + fy) * FW + fx]
-                            dst = dxp[c, fy * Wp + fx:fy * Wp + fx + Qg]
-                            for q in range(Qg):
-                                dst[q] += row[q]
+            for r0 in range(0, out_h, rows):
+                q0, Qc = _chunk(geom, out_h, r0)
+                colT = colbuf[:K * Qc].reshape(K, Qc)
+                _unfold(planes[n], geom, q0, colT)
+                pcol, pdgc = np.int64(colT.ctypes.data), pdg + q0 * item
+                beta = 0.0 if n == g * IMAGE_GROUP and r0 == 0 else 1.0
+                if dw_t:  # parts[g] (K, F) (+)= colT (K, Qc) @ dg[:, chunk].T (Qc, F)
+                    cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, K, F, Qc, Qc, Qg, F), (pcol, pdgc, pp), d, beta)
+                else:  # parts[g] (F, K) (+)= dg[:, chunk] (F, Qc) @ colT.T (Qc, K)
+                    cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, F, K, Qc, Qg, Qc, K), (pdgc, pcol, pp), d, beta)
+                if want_dx:
+                    # dcolT (K, Qc) = W2.T (K, F) @ dg[:, chunk] (F, Qc), then col2im on the padded grid
+                    dcolT = dcolbuf[:K * Qc].reshape(K, Qc)
+                    cblas_gemm(blas[0], blas[1], (TRANS, NO_TRANS, K, Qc, F, K, Qg, Qc),
+                               (pw, pdgc, np.int64(dcolT.ctypes.data)), d, 0.0)
+                    for c in range(C):
+                        for fy in range(FH):
+                            for fx in range(FW):
+                                row = dcolT[(c * FH + fy) * FW + fx]
+                                dst = dxp[c, q0 + fy * Wp + fx:q0 + fy * Wp + fx + Qc]
+                                for i in range(Qc):
+                                    dst[i] += row[i]
+            if want_dx:
                 for c in range(C):
                     pc, xc = dxp[c], dx[n, c]
                     for y in range(H):

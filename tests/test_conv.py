@@ -268,16 +268,34 @@ def _check_planes(shape, fn, k, pad, dtype, seed, layout="contiguous", route="di
 
 @SETTINGS
 @given(case=tiled_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
-       seed=st.integers(0, 2**16))
-def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed):
-    from fastscratch import _blas
+       seed=st.integers(0, 2**16), col_bytes=st.sampled_from([None, 1, 2048]))
+def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed, col_bytes):
+    # col_bytes: the chunk budget; 1 makes chunks of one output row, 2048 a few rows
+    from fastscratch import _blas, _conv_tiled
     if _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
     shape, fn, k, pad = case
-    ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route="tiled")
-    dW, db = ours.dW.copy(), ours.db.copy()
-    assert ours.backward(dout).tobytes() == dx.tobytes()
-    assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
+    saved = _conv_tiled._COL_BYTES
+    _conv_tiled._COL_BYTES = saved if col_bytes is None else col_bytes
+    try:
+        ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route="tiled")
+        dW, db = ours.dW.copy(), ours.db.copy()
+        assert ours.backward(dout).tobytes() == dx.tobytes()
+        assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
+    finally:
+        _conv_tiled._COL_BYTES = saved
+
+
+def test_conv_tiled_chunks_split_the_output_rows_evenly():
+    from fastscratch import _conv_tiled
+    for K, Wp, item, out_h in [(144, 30, 8, 28), (288, 16, 8, 14), (25, 28, 4, 24), (4608, 9, 8, 7)]:
+        rows = _conv_tiled.chunk_rows(K, Wp, item, out_h)
+        chunks = -(-out_h // rows)
+        assert 1 <= rows <= out_h
+        assert K * Wp * item * rows <= _conv_tiled._COL_BYTES or rows == 1
+        assert chunks * rows - out_h < chunks  # near-equal: the last chunk is short by less than one row per chunk
+        if rows < out_h:
+            assert K * Wp * item * -(-out_h // (chunks - 1)) > _conv_tiled._COL_BYTES  # no fewer chunks would fit
 
 
 @settings(SETTINGS, suppress_health_check=[HealthCheck.function_scoped_fixture])  # route is per test, not per example
