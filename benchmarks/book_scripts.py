@@ -33,7 +33,7 @@ import time
 
 #: (script, kind): "run" is timed to the end, "train" by its progress lines.
 SCRIPTS = (
-    ("ch03/neuralnet_mnist.py", "run"), ("ch03/neuralnet_mnist_batch.py", "run"),
+    ("ch03/mnist_show.py", "run"), ("ch03/neuralnet_mnist.py", "run"), ("ch03/neuralnet_mnist_batch.py", "run"),
     ("ch03/relu.py", "run"), ("ch03/sig_step_compare.py", "run"), ("ch03/sigmoid.py", "run"),
     ("ch03/step_function.py", "run"),
     ("ch04/gradient_1d.py", "run"), ("ch04/gradient_2d.py", "run"), ("ch04/gradient_method.py", "run"),
@@ -52,7 +52,7 @@ SCRIPTS = (
 )
 #: Scripts whose printed output draws nothing from NumPy's unseeded random state.
 DETERMINISTIC = {
-    "ch03/neuralnet_mnist.py", "ch03/neuralnet_mnist_batch.py", "ch03/relu.py",
+    "ch03/mnist_show.py", "ch03/neuralnet_mnist.py", "ch03/neuralnet_mnist_batch.py", "ch03/relu.py",
     "ch03/sig_step_compare.py", "ch03/sigmoid.py", "ch03/step_function.py",
     "ch04/gradient_1d.py", "ch04/gradient_2d.py", "ch04/gradient_method.py",
     "ch05/buy_apple.py", "ch05/buy_apple_orange.py", "ch06/optimizer_compare_naive.py",

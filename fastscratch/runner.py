@@ -28,7 +28,9 @@ passed on) with three differences:
   it reads and writes ``params.pkl``; and without a display (no ``DISPLAY`` or
   ``WAYLAND_DISPLAY`` on Linux) matplotlib uses the Agg backend and
   ``plt.show()`` saves the open figures as ``SCRIPT_fig1.png``, ... beside the
-  script instead of blocking.
+  script instead of blocking, and PIL's ``Image.show()`` (chapter 3's
+  mnist_show.py) saves the image as ``SCRIPT_img1.png``, ... instead of
+  handing it to an external viewer.
 * NumPy's removed aliases of the builtins (``np.int``, ``np.float``,
   ``np.complex``, ``np.bool``, ``np.object``, ``np.str``, ``np.long``,
   ``np.unicode``; gone since NumPy 1.24, and the book predates that) answer
@@ -105,19 +107,19 @@ class _PackageLoader(importlib.abc.Loader):
                           "(see fastscratch.runner).")
 
 
-class _FigureLoader(importlib.abc.Loader):
-    """Imports matplotlib.pyplot as usual, then makes its show() save figures."""
+class _PatchingLoader(importlib.abc.Loader):
+    """Imports a module as usual, then calls patch(module) (pyplot's and PIL's show without a display)."""
 
-    def __init__(self, loader, on_show):
+    def __init__(self, loader, patch):
         self.loader = loader
-        self.on_show = on_show
+        self.patch = patch
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
         self.loader.exec_module(module)
-        module.show = self.on_show
+        self.patch(module)
 
 
 class BookImportHook(importlib.abc.MetaPathFinder):
@@ -129,13 +131,20 @@ class BookImportHook(importlib.abc.MetaPathFinder):
         Map ``common.*`` to ``fastscratch.reference.*`` instead of the fast modules.
     show : callable, optional
         When given, replaces ``matplotlib.pyplot.show`` once pyplot is imported.
+    image_saver : ImageSaver, optional
+        When given, installed in ``PIL.Image`` once it is imported.
     """
 
     packages = ("common", "dataset")
 
-    def __init__(self, reference=False, show=None):
+    def __init__(self, reference=False, show=None, image_saver=None):
         self.table = module_map(reference)
         self.show = show
+        self.patches = {}
+        if show is not None:
+            self.patches["matplotlib.pyplot"] = lambda module: setattr(module, "show", show)
+        if image_saver is not None:
+            self.patches["PIL.Image"] = image_saver.install
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname in self.packages:
@@ -148,10 +157,10 @@ class BookImportHook(importlib.abc.MetaPathFinder):
             return spec
         if fullname in self.table:
             return importlib.machinery.ModuleSpec(fullname, _AliasLoader(self.table[fullname]))
-        if fullname == "matplotlib.pyplot" and self.show is not None:
+        if fullname in self.patches:
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
             if spec is not None and spec.loader is not None:
-                spec.loader = _FigureLoader(spec.loader, self.show)
+                spec.loader = _PatchingLoader(spec.loader, self.patches[fullname])
             return spec
         return None
 
@@ -272,6 +281,41 @@ def figure_saver(script):
     return show
 
 
+class ImageSaver:
+    """PIL's ``Image.show`` without a display: each image shown is saved beside the script instead.
+
+    Images are numbered across calls (SCRIPT_img1.png, SCRIPT_img2.png, ...).
+    ``install(PIL.Image)`` patches the Image class; ``restore()`` puts its
+    own show back.
+    """
+
+    def __init__(self, script):
+        self.stem = os.path.splitext(os.path.abspath(script))[0]
+        self.count = 0
+        self.patched = None  # (the Image class, its show) once installed
+
+    def install(self, module):
+        cls = module.Image
+        if self.patched is not None:
+            return
+        self.patched = (cls, cls.show)
+        saver = self
+
+        def show(image, title=None):
+            saver.count += 1
+            path = f"{saver.stem}_img{saver.count}.png"
+            image.save(path)
+            print(f"fastscratch run: no display, saved image to {path}", file=sys.stderr)
+
+        cls.show = show
+
+    def restore(self):
+        if self.patched is not None:
+            cls, show = self.patched
+            cls.show = show
+            self.patched = None
+
+
 def _script_traceback(exc):
     """Print exc's traceback from the script's first frame on (the runner's frames are noise)."""
     tb = exc.__traceback__
@@ -299,11 +343,14 @@ def run_script(script, args=(), reference=False, substitute=True, compat=True):
         return 2
     directory = os.path.dirname(path)
 
-    show = None
+    show = image_saver = None
     if not has_display():
         os.environ.setdefault("MPLBACKEND", "Agg")
         show = figure_saver(path)
-    hook = BookImportHook(reference=reference, show=show)
+        image_saver = ImageSaver(path)
+        if "PIL.Image" in sys.modules:  # imported before the hook: patched now, put back at the end
+            image_saver.install(sys.modules["PIL.Image"])
+    hook = BookImportHook(reference=reference, show=show, image_saver=image_saver)
     # fastscratch must stay importable after sys.path[0] becomes the script's directory
     import fastscratch  # noqa: F401
     sys.meta_path.insert(0, hook)
@@ -333,6 +380,8 @@ def run_script(script, args=(), reference=False, substitute=True, compat=True):
         return 1
     finally:
         sys.stdout.flush()
+        if image_saver is not None:
+            image_saver.restore()
     return 0
 
 

@@ -478,3 +478,33 @@ def test_removed_numpy_alias_from_the_command_line(tmp_path):
     both = run(script, flags=("--compare", "--no-compat"))
     assert both.returncode == 1 and "fastscratch run: np." not in both.stderr
     assert both.stdout.count("(exit status 1)") == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("PIL") is None, reason="PIL is not installed")
+@pytest.mark.parametrize("imported_first", [False, True], ids=["PIL-imported-by-script", "PIL-imported-before"])
+def test_headless_pil_show_saves_the_image_beside_the_script(run_here, tmp_path, imported_first):
+    # chapter 3's mnist_show.py shows an MNIST digit with PIL; without a display that would
+    # hand a temporary file to an external viewer (xdg-open), here the image is saved instead
+    if imported_first:
+        import PIL.Image  # noqa: F401
+    script = tmp_path / "show_digit.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "img = np.zeros((28, 28), dtype=np.uint8)\n"
+        "img[4:24, 13:15] = 255\n"
+        "Image.fromarray(img).show()\n"
+        "Image.fromarray(255 - img).show()\n"
+        "print('shown')\n")
+    status, out, err = run_here(str(script))
+    assert status == 0, err
+    assert out.strip() == "shown"
+    import numpy as np
+    from PIL import Image
+    for i, expected in ((1, 255), (2, 0)):
+        png = tmp_path / f"show_digit_img{i}.png"
+        assert f"saved image to {png}" in err
+        saved = np.asarray(Image.open(png))
+        assert saved.shape == (28, 28) and saved[10, 13] == expected and saved[0, 0] == 255 - expected
+    # after the run PIL's own show is back
+    assert Image.Image.show.__module__ == "PIL.Image"
