@@ -43,7 +43,7 @@ def _check_dout(dout, expected_shape):
 
 
 class Convolution(_ref_layers.Convolution):
-    """2-D convolution by im2col and one GEMM (the book's layer, same attributes).
+    """2-D convolution (the book's layer, same attributes): per-image GEMMs, direct kernels or im2col and one GEMM.
 
     Parameters
     ----------
@@ -68,9 +68,12 @@ class Convolution(_ref_layers.Convolution):
 
     # the constructor and attributes are the reference's (inherited)
 
-    #: the direct forward's padded input planes and their Grid (None: col is the input of backward)
+    #: the plane forward's padded input planes, their Grid, whether the per-image GEMMs made them,
+    #: and the (stride, pad, W shape, x shape) they were made for (None: col is the input of backward)
     _planes = None
     _grid = None
+    _tiled = False
+    _plane_geometry = None
     _col = None
 
     @property
@@ -163,6 +166,7 @@ class Convolution(_ref_layers.Convolution):
         self._spare = self.__dict__.pop("_col", None)  # the last col: memory to write the next one over
         self.col = None
         self._planes, self._grid, self._tiled = planes, grid, tiled
+        self._plane_geometry = (self.stride, pad, self.W.shape, x.shape)
         self._finite_input = finite
         self._filter_shape, self._padded_h = (FH, FW), xf.shape[2] + 2 * pad
         self._col_dtype = _col_dtype(xf.dtype)
@@ -200,7 +204,10 @@ class Convolution(_ref_layers.Convolution):
         out_h, out_w = window_output_size((H, Wd), FH, FW, self.stride, self.pad, "Convolution")
         d = _check_dout(dout, (N, FN, out_h, out_w))
         planes = self._planes
+        # the planes serve backward only for the geometry forward made them for: a stride, pad or
+        # filter changed in between sends backward to the col route, which fails as the reference's does
         if (planes is not None and self._finite_input
+                and self._plane_geometry == (self.stride, self.pad, self.W.shape, self.x.shape)
                 and np.result_type(self._col_dtype, d.dtype) == planes.dtype
                 == np.result_type(d.dtype, self.col_W.dtype) and np.isfinite(self.col_W).all()):
             return self._backward_planes(d, planes, (H, Wd))

@@ -1,4 +1,4 @@
-"""Convolution as one in-cache GEMM per image (kernels/conv_tiled.py), for any stride and pad.
+"""Stride-1 convolution as one in-cache GEMM per image (kernels/conv_tiled.py), any filter size and pad.
 
 Takes NumPy's OpenBLAS (``fastscratch._blas``); where NumPy's BLAS is another
 library the layer uses the direct kernels or the book's im2col route. Works
@@ -16,7 +16,7 @@ from .util import KERNEL_DTYPES
 
 
 def applies(dtype):
-    """True when the per-image GEMM kernels can compute a convolution in this dtype."""
+    """True when the per-image GEMM kernels can compute a stride-1 convolution in this dtype (the caller checks the stride)."""
     return np.dtype(dtype) in KERNEL_DTYPES and _blas.openblas() is not None
 
 
@@ -26,7 +26,7 @@ def input_grid(x_hw, filter_shape, pad):
     return Grid(Wp, Hp * Wp + filter_shape[1] - 1, 0)
 
 
-#: one convolution's layout: planes of Grid grid, its stride and pad, the image and output sizes
+#: one stride-1 convolution's layout: planes of Grid grid, its pad, the image and output sizes (H, W)
 Conv = namedtuple("Conv", "grid pad x_hw out_hw")
 
 
@@ -55,7 +55,7 @@ def _blas_args(dtype):
 def forward(planes, conv, W, b):
     """out (N, F, out_h, out_w): the planes convolved with W (F, C, FH, FW), plus b (F,).
 
-    conv : a Conv (the grid of the planes, stride, pad, output size).
+    conv : a Conv (the grid of the planes, pad, image and output sizes).
     """
     F = W.shape[0]
     out = np.empty((planes.shape[0], F) + conv.out_hw, dtype=planes.dtype)

@@ -139,7 +139,6 @@ class BookImportHook(importlib.abc.MetaPathFinder):
 
     def __init__(self, reference=False, show=None, image_saver=None):
         self.table = module_map(reference)
-        self.show = show
         self.patches = {}
         if show is not None:
             self.patches["matplotlib.pyplot"] = lambda module: setattr(module, "show", show)
@@ -304,6 +303,8 @@ class ImageSaver:
         def show(image, title=None):
             saver.count += 1
             path = f"{saver.stem}_img{saver.count}.png"
+            if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
+                image = image.convert(module.getmodebase(image.mode))  # as PIL's viewers do (mode "F", ...)
             image.save(path)
             print(f"fastscratch run: no display, saved image to {path}", file=sys.stderr)
 

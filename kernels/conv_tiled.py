@@ -63,15 +63,15 @@ def _unfold(p, geom, q0, colT):
 
 
 @kernel(inline="always")
-def _chunk(geom, out_h, r0):
+def _chunk(geom, r0):
     """(first grid position, positions) of the chunk of output rows r0 .. r0 + rows - 1."""
-    Wp, rows = geom[4], geom[5]
+    out_h, Wp, rows = geom[2], geom[4], geom[5]
     return r0 * Wp, (min(out_h, r0 + rows) - r0) * Wp
 
 
 @parallel_kernel
 def forward_images(blas, planes, geom, W2, bias, out):
-    """out[n] = W2 @ col(n) + bias, one image and one chunk of output rows at a time.
+    """out[n] = W2 @ col(n) + bias, one image per task and one chunk of output rows at a time.
 
     Parameters
     ----------
@@ -87,24 +87,23 @@ def forward_images(blas, planes, geom, W2, bias, out):
     Wp, rows = geom[4], geom[5]
     Qmax = min(out_h, rows) * Wp
     pw = np.int64(W2.ctypes.data)
-    for g in prange((N + IMAGE_GROUP - 1) // IMAGE_GROUP):
+    for n in prange(N):  # no reduction across images: one image per task
         colbuf = np.empty(K * Qmax, dtype=out.dtype)
         ogbuf = np.empty(F * Qmax, dtype=out.dtype)
-        for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
-            for r0 in range(0, out_h, rows):
-                q0, Qc = _chunk(geom, out_h, r0)
-                colT = colbuf[:K * Qc].reshape(K, Qc)
-                og = ogbuf[:F * Qc].reshape(F, Qc)
-                _unfold(planes[n], geom, q0, colT)
-                cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Qc, K, K, Qc, Qc),
-                           (pw, np.int64(colT.ctypes.data), np.int64(og.ctypes.data)), out, 0.0)
-                for f in range(F):
-                    bf = bias[f]
-                    of, gf = out[n, f], og[f]
-                    for oy in range(r0, r0 + Qc // Wp):
-                        src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
-                        for ox in range(out_w):
-                            dst[ox] = src[ox] + bf
+        for r0 in range(0, out_h, rows):
+            q0, Qc = _chunk(geom, r0)
+            colT = colbuf[:K * Qc].reshape(K, Qc)
+            og = ogbuf[:F * Qc].reshape(F, Qc)
+            _unfold(planes[n], geom, q0, colT)
+            cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Qc, K, K, Qc, Qc),
+                       (pw, np.int64(colT.ctypes.data), np.int64(og.ctypes.data)), out, 0.0)
+            for f in range(F):
+                bf = bias[f]
+                of, gf = out[n, f], og[f]
+                for oy in range(r0, r0 + Qc // Wp):
+                    src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
+                    for ox in range(out_w):
+                        dst[ox] = src[ox] + bf
 
 
 @parallel_kernel
@@ -121,7 +120,8 @@ def backward_images(blas, planes, geom, d, W2, grads):
         d[n] @ col(n).T, or of its transpose, shape (..., K, F), where ``dw_transposed(K, F)``;
         db_parts (N, F): the sums of d[n, f];
         dx (N, C, H, W), or shape (0, C, H, W) when no input gradient is wanted:
-        col2im of W2.T @ d[n], each pixel's terms added in (fy, fx) order.
+        col2im of W2.T @ d[n], each pixel's terms added chunk by chunk, in (fy, fx)
+        order within a chunk (one fixed order).
 
     Notes
     -----
@@ -151,7 +151,8 @@ def backward_images(blas, planes, geom, d, W2, grads):
         for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
             for f in range(F):
                 df, gf = d[n, f], dg[f]
-                s = df[0, 0] - df[0, 0]  # a zero of the array's dtype
+                db_parts[n, f] = 0
+                s = db_parts[n, f]  # a zero of the array's dtype (not d - d: Inf - Inf is NaN)
                 for oy in range(out_h):
                     src, dst = df[oy], gf[oy * Wp:oy * Wp + out_w]
                     for ox in range(out_w):
@@ -162,7 +163,7 @@ def backward_images(blas, planes, geom, d, W2, grads):
             if want_dx:
                 dxp[:] = 0
             for r0 in range(0, out_h, rows):
-                q0, Qc = _chunk(geom, out_h, r0)
+                q0, Qc = _chunk(geom, r0)
                 colT = colbuf[:K * Qc].reshape(K, Qc)
                 _unfold(planes[n], geom, q0, colT)
                 pcol, pdgc = np.int64(colT.ctypes.data), pdg + q0 * item

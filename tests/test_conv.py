@@ -354,10 +354,14 @@ def test_conv_planes_bitwise_identical_for_any_thread_count(route):
         numba.set_num_threads(before)
 
 
+@pytest.mark.parametrize("col_bytes", [None, 1], ids=["default-chunks", "one-row-chunks"])
 @pytest.mark.parametrize("where", ["x", "W", "dout"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("k", [3, 5])
-def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route):
+def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route, col_bytes, monkeypatch):
+    from fastscratch import _conv_tiled
+    if col_bytes is not None:
+        monkeypatch.setattr(_conv_tiled, "_COL_BYTES", col_bytes)
     # the kernels let LLVM contract a*b + c into an FMA and nothing more: NaN and Inf must still
     # reach the outputs exactly where the reference's do, on the image border too
     rng = np.random.default_rng(2)
@@ -370,7 +374,9 @@ def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route):
     elif where == "W":
         W[1, 0, 0, k - 1], W[2, 1, 1, 1] = np.inf, np.nan
     else:
+        # [1, 1, 0, 0]: the first element of a plane, where a kernel might take its zero as v - v
         dout[1, 2, 3, 3], dout[0, 0, 0, 11 - k], dout[0, 1, 2, 0] = -np.inf, np.nan, np.inf
+        dout[1, 1, 0, 0] = np.inf
     ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
     with np.errstate(invalid="ignore", over="ignore"):
         results = [(ours.forward(x), ref.forward(x)), (ours.backward(dout), ref.backward(dout)),
@@ -381,6 +387,27 @@ def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route):
         np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
         np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
     assert any(not np.isfinite(want).all() for _, want in results)
+
+
+@pytest.mark.parametrize("change", [{"pad": 3}, {"stride": 2}, {"pad": 0}])
+def test_conv_planes_geometry_changed_after_forward_fails_as_the_reference(change, route):
+    # the kept planes were made for forward's stride and pad: backward must not read them for others
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 2, 5, 5))
+    W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
+    ours.forward(x)
+    ref.forward(x)
+    assert ours._planes is not None
+    for layer in (ours, ref):
+        for name, value in change.items():
+            setattr(layer, name, value)
+    oh = (5 + 2 * ref.pad - 3) // ref.stride + 1
+    dout = rng.standard_normal((1, 3, oh, oh))
+    with pytest.raises(ValueError):
+        ref.backward(dout)
+    with pytest.raises(ValueError):
+        ours.backward(dout)
 
 
 def test_conv_planes_col_is_the_forward_input_and_an_assigned_col_is_used(route):

@@ -40,7 +40,17 @@ def test_gradient_never_computes_the_first_dx_and_matches_the_full_backward(name
     def refuse(*args, **kwargs):
         raise AssertionError("the first layer's dx was computed")
     if isinstance(first, fastscratch.layers.Convolution):
+        # every route of the layer that makes dx: the col route, the direct kernels, the per-image GEMMs
+        from fastscratch import _conv_direct, _conv_tiled
         monkeypatch.setattr(first, "_input_grad", refuse)
+        monkeypatch.setattr(_conv_direct, "backward_input", refuse)
+        real_tiled = _conv_tiled.backward
+
+        def tiled_backward(planes, conv, d, W, want_dx):
+            if want_dx:
+                refuse()
+            return real_tiled(planes, conv, d, W, want_dx)
+        monkeypatch.setattr(_conv_tiled, "backward", tiled_backward)
     else:
         monkeypatch.setattr(np, "dot", _dot_refusing(first.W.T, refuse))
     grads = net.gradient(x, t)

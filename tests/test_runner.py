@@ -495,13 +495,14 @@ def test_headless_pil_show_saves_the_image_beside_the_script(run_here, tmp_path,
         "img[4:24, 13:15] = 255\n"
         "Image.fromarray(img).show()\n"
         "Image.fromarray(255 - img).show()\n"
+        "Image.fromarray(img.astype(np.float32)).show()\n"  # mode F: PIL's viewers convert it first
         "print('shown')\n")
     status, out, err = run_here(str(script))
     assert status == 0, err
     assert out.strip() == "shown"
     import numpy as np
     from PIL import Image
-    for i, expected in ((1, 255), (2, 0)):
+    for i, expected in ((1, 255), (2, 0), (3, 255)):
         png = tmp_path / f"show_digit_img{i}.png"
         assert f"saved image to {png}" in err
         saved = np.asarray(Image.open(png))
