@@ -30,6 +30,10 @@ import numpy as np
 from ._dtypes import KERNEL_DTYPES
 from .kernels import gemm as _kg
 
+#: Multiply-adds below which OpenBLAS never wakes its threads for a GEMM (its SMP_THRESHOLD_MIN,
+#: times a GEMM_MULTITHREAD_THRESHOLD of at least 1): such GEMMs need no one-thread scope.
+BLAS_SERIAL_BELOW = 65536
+
 _lock = threading.Lock()
 _lib = None          # the _OpenBLAS found on first use, or False where there is none
 
@@ -164,6 +168,8 @@ def matmul(a, b, out=None):
     if k == 0:
         out[...] = 0
         return out
+    if m * n * k < BLAS_SERIAL_BELOW:  # OpenBLAS runs it on the calling thread by itself
+        return np.dot(a, b, out=out)
     rows, cols = _kg.out_blocks(m, n, k)
     with blas_single_threaded():
         if rows >= m and cols >= n:  # one block: BLAS in the calling thread
