@@ -9,16 +9,14 @@ that is not fastscratch's: the reference's and the book scripts' own NumPy
 GEMMs, which wake OpenBLAS's threads. For that code it sets, before NumPy loads
 (``fastscratch/__init__.py`` calls ``tune_if_command`` first of all):
 
-- ``GOMP_SPINCOUNT=30000`` (unless ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is
-  set): Numba's OpenMP threads spin for a short while after a kernel, long
-  enough to cover the Python between the kernels of one training step, then
-  sleep. OpenMP's default spin (300000) keeps them busy much longer, taking
-  turns from other processes on a shared machine; sleeping at once
-  (``OMP_WAIT_POLICY=PASSIVE``) makes every kernel wake its threads, which
-  small networks, dozens of short kernels per step, pay for several times
-  over. Read when Numba starts its OpenMP pool; the OpenMP runtime is shared
-  with other libraries of the process (PyTorch's is the same libgomp), which
-  is why only the command sets it.
+- ``OMP_WAIT_POLICY=PASSIVE``: Numba's OpenMP threads sleep as soon as a
+  kernel is done instead of spinning for a while. On an idle machine nothing
+  else needs the cores then, but where other processes compete for them a
+  spinning thread takes their turn (and a thread waiting for its partner at the
+  end of a kernel spins through its own): steps ran several times slower.
+  Read when Numba starts its OpenMP pool; the OpenMP runtime is shared with
+  other libraries of the process (PyTorch's is the same libgomp), which is
+  why only the command sets it.
 - ``OPENBLAS_THREAD_TIMEOUT=4`` (2**4 cycles): OpenBLAS's idle threads spin for
   2**28 cycles (~0.1 s) after each GEMM, taking a core from the kernels that
   follow. Read once, when NumPy loads OpenBLAS.
@@ -40,9 +38,7 @@ import os
 import sys
 
 #: The thread variables fastscratch's command may set.
-THREAD_VARIABLES = ("GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")
-#: OpenMP's spin count that the command sets (see the module docstring)
-SPIN_COUNT = "30000"
+THREAD_VARIABLES = ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")
 
 #: The environment's own values of THREAD_VARIABLES before the command's defaults (None: unset).
 USER_THREAD_ENV = {name: os.environ.get(name) for name in THREAD_VARIABLES}
@@ -92,21 +88,19 @@ def tune_process():
 
     Returns
     -------
-    dict of str to bool: for "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT" and
+    dict of str to bool: for "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT" and
     "malloc", whether that setting is in effect in this process from now on
     (False: too late, already set by the environment, or not available here).
     All False on a second call or with the opt-out.
     """
     global TUNED, MALLOC_TUNED, BLAS_THREAD_TIMEOUT
-    done = dict.fromkeys(("GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
+    done = dict.fromkeys(("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
     if TUNED or os.environ.get("FASTSCRATCH_PROCESS_DEFAULTS", "1") == "0":
         return done
     TUNED = True
     if not _numba_threads_started():  # read when Numba starts OpenMP's threads: later it would do nothing
-        # the user's own wait policy or spin count wins (libgomp lets GOMP_SPINCOUNT override the policy)
-        if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-            os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
-            done["GOMP_SPINCOUNT"] = True
+        done["OMP_WAIT_POLICY"] = "OMP_WAIT_POLICY" not in os.environ
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "numpy" not in sys.modules:  # read when NumPy loads OpenBLAS: later it would do nothing
         done["OPENBLAS_THREAD_TIMEOUT"] = "OPENBLAS_THREAD_TIMEOUT" not in os.environ
         os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

@@ -249,9 +249,10 @@ def _fmt(seconds):
 def torch_env():
     """The environment for PyTorch's timings: the user's own thread settings, without fastscratch's defaults.
 
-    PyTorch and Numba share one OpenMP runtime in a process, and the command's
-    OpenMP and OpenBLAS settings are chosen for the kernels: PyTorch is timed in
-    a child process with the environment as the user set it.
+    PyTorch and Numba share one OpenMP runtime in a process, and the
+    OMP_WAIT_POLICY=PASSIVE that suits the kernels slows PyTorch's convolution
+    down: PyTorch is timed in a child process with the environment as the user
+    set it.
     """
     import os
 
@@ -328,6 +329,6 @@ def main(quick=False, torch=False, out=None, dtype="float64"):
     print("times: best of %d after a warm-up call (compilation excluded); speedup = reference / kernels"
           % repeat + f"; {shapes['dtype']} inputs and parameters"
           + ("; vs torch = torch / kernels (same dtype and threads; PyTorch timed in a child process"
-                      " with the environment's own thread settings)" if ttimes is not None else ""),
+                      " with the environment's own OMP_WAIT_POLICY)" if ttimes is not None else ""),
           file=out)
     return 0

@@ -49,9 +49,8 @@ def _thread_waits():
     """How idle threads of each pool wait, and who set it (the environment or the fastscratch command)."""
     from fastscratch import _process_defaults as P
     by = "set by the fastscratch command (or tune_process())" if P.TUNED else "the environment's"
-    policy, spin = os.environ.get("OMP_WAIT_POLICY"), os.environ.get("GOMP_SPINCOUNT")
-    omp = "; ".join(f"{k}={v}" for k, v in (("OMP_WAIT_POLICY", policy), ("GOMP_SPINCOUNT", spin)) if v) \
-        or "OMP_WAIT_POLICY unset (OpenMP's default: spin a while, then sleep)"
+    omp = os.environ.get("OMP_WAIT_POLICY")
+    omp = f"OMP_WAIT_POLICY={omp}" if omp else "OMP_WAIT_POLICY unset (OpenMP's default: spin a while, then sleep)"
     if P.BLAS_THREAD_TIMEOUT is not None:
         blas = f"OPENBLAS_THREAD_TIMEOUT={P.BLAS_THREAD_TIMEOUT} (2**{P.BLAS_THREAD_TIMEOUT} cycles)"
     elif os.environ.get("OPENBLAS_THREAD_TIMEOUT"):

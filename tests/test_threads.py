@@ -105,8 +105,7 @@ print(json.dumps(dict(changed=sorted(k for k in set(before) | set(after) if befo
                                            ("import fastscratch", "import numpy as np")],
                          ids=["numpy-first", "fastscratch-first"])
 def test_import_leaves_the_environment_alone(first, second):
-    env = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None, "OPENBLAS_THREAD_TIMEOUT": None,
-           "FASTSCRATCH_PROCESS_DEFAULTS": None}
+    env = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None}
     proc = run_python(_ENV_PROBE.format(first=first, second=second), env=env)
     assert proc.returncode == 0, describe(proc, "import fastscratch and train a step")
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"changed": []}
@@ -148,8 +147,7 @@ def test_import_leaves_malloc_alone():
 def _command(*args, **env):
     import subprocess
     import sys
-    clean = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None, "OPENBLAS_THREAD_TIMEOUT": None,
-             "FASTSCRATCH_PROCESS_DEFAULTS": None,
+    clean = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None,
              "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "GLIBC_TUNABLES": None}
     full = dict(os.environ)
     for key, val in {**clean, **env}.items():
@@ -170,16 +168,14 @@ def _rows(proc):
 
 def test_the_command_tunes_its_own_process():
     rows = _rows(_command("info"))
-    assert rows["Idle threads"].startswith("GOMP_SPINCOUNT=30000; OPENBLAS_THREAD_TIMEOUT=4 ")
+    assert rows["Idle threads"].startswith("OMP_WAIT_POLICY=PASSIVE; OPENBLAS_THREAD_TIMEOUT=4 ")
     assert "set by the fastscratch command" in rows["Idle threads"]  # not "the environment's"
     assert rows["Freed memory"].startswith("kept for reuse") or "glibc" not in rows["Freed memory"]
 
 
 def test_the_command_keeps_the_environments_values_and_its_opt_out():
     rows = _rows(_command("info", OMP_WAIT_POLICY="ACTIVE", OPENBLAS_THREAD_TIMEOUT="8"))
-    assert rows["Idle threads"].startswith("OMP_WAIT_POLICY=ACTIVE; OPENBLAS_THREAD_TIMEOUT=8 ")  # no spin count added
-    rows = _rows(_command("info", GOMP_SPINCOUNT="1000"))
-    assert rows["Idle threads"].startswith("GOMP_SPINCOUNT=1000; OPENBLAS_THREAD_TIMEOUT=4 ")
+    assert rows["Idle threads"].startswith("OMP_WAIT_POLICY=ACTIVE; OPENBLAS_THREAD_TIMEOUT=8 ")
     rows = _rows(_command("info", FASTSCRATCH_PROCESS_DEFAULTS="0"))
     assert rows["Idle threads"].startswith("OMP_WAIT_POLICY unset")
     assert "OpenBLAS's default timeout" in rows["Idle threads"]
@@ -193,23 +189,22 @@ import fastscratch
 {before}
 first = fastscratch.tune_process()
 again = fastscratch.tune_process()
-print(json.dumps(dict(first=first, again=again, omp=os.environ.get("GOMP_SPINCOUNT"))))
+print(json.dumps(dict(first=first, again=again, omp=os.environ.get("OMP_WAIT_POLICY"))))
 """
 
 
 @pytest.mark.parametrize("before, omp", [("", True), ("fastscratch.layers.Relu().forward(np.ones((1000, 1100)))", False)],
                          ids=["before-any-kernel", "after-a-parallel-kernel"])
 def test_scripts_may_opt_in_to_the_commands_settings(before, omp):
-    env = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None, "OPENBLAS_THREAD_TIMEOUT": None,
-           "FASTSCRATCH_PROCESS_DEFAULTS": None,
+    env = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None,
            "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "GLIBC_TUNABLES": None}
     proc = run_python(_OPT_IN_PROBE.format(before=before), env=env)
     assert proc.returncode == 0, describe(proc, "fastscratch.tune_process()")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     # OpenMP's policy only counts before Numba starts its threads; OpenBLAS's timeout only before NumPy loads
-    assert out["first"]["GOMP_SPINCOUNT"] is omp and out["omp"] == ("30000" if omp else None)
+    assert out["first"]["OMP_WAIT_POLICY"] is omp and out["omp"] == ("PASSIVE" if omp else None)
     assert out["first"]["OPENBLAS_THREAD_TIMEOUT"] is False
-    assert out["again"] == dict.fromkeys(("GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
+    assert out["again"] == dict.fromkeys(("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
 
 
 @pytest.mark.parametrize("argv0, orig_argv, main_file, expected", [
@@ -238,11 +233,11 @@ def test_launched_as_command(monkeypatch, argv0, orig_argv, main_file, expected)
 
 def test_torch_is_timed_with_the_users_environment(monkeypatch):
     from fastscratch import _process_defaults, bench
-    monkeypatch.setattr(_process_defaults, "USER_THREAD_ENV", {"GOMP_SPINCOUNT": None,
+    monkeypatch.setattr(_process_defaults, "USER_THREAD_ENV", {"OMP_WAIT_POLICY": None,
                                                                "OPENBLAS_THREAD_TIMEOUT": "7"})
-    monkeypatch.setenv("GOMP_SPINCOUNT", "30000")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     env = bench.torch_env()
-    assert "GOMP_SPINCOUNT" not in env  # the command's default undone
+    assert "OMP_WAIT_POLICY" not in env  # the command's default undone
     assert env["OPENBLAS_THREAD_TIMEOUT"] == "7"
     assert env["FASTSCRATCH_PROCESS_DEFAULTS"] == "0"
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastscratch.__file__)))
