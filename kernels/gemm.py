@@ -29,7 +29,7 @@ TRANS = 112
 
 #: Multiply-adds per block below which a GEMM is not split (a block must pay for
 #: BLAS's packing of its operands and for waking the thread pool).
-MIN_BLOCK_WORK = 1 << 19
+MIN_BLOCK_WORK = 1 << 21
 #: At most this many blocks per GEMM (enough to balance two to a few dozen threads).
 MAX_BLOCKS = 64
 #: A block has at least this many rows (or columns) of the output.
