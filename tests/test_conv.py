@@ -389,15 +389,21 @@ def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route, col_bytes, mo
     assert any(not np.isfinite(want).all() for _, want in results)
 
 
+def _forward_both(rng, x_shape, fn):
+    """(ours, ref, x): a 3x3 pad-1 stride-1 Convolution of fn filters, fast and reference, after forward(x)."""
+    x = rng.standard_normal(x_shape)
+    W, b = rng.standard_normal((fn, x_shape[1], 3, 3)), rng.standard_normal(fn)
+    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
+    ours.forward(x)
+    ref.forward(x)
+    return ours, ref, x
+
+
 @pytest.mark.parametrize("change", [{"pad": 3}, {"stride": 2}, {"pad": 0}])
 def test_conv_planes_geometry_changed_after_forward_fails_as_the_reference(change, route):
     # the kept planes were made for forward's stride and pad: backward must not read them for others
     rng = np.random.default_rng(6)
-    x = rng.standard_normal((1, 2, 5, 5))
-    W, b = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
-    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
-    ours.forward(x)
-    ref.forward(x)
+    ours, ref, _ = _forward_both(rng, (1, 2, 5, 5), 3)
     assert ours._planes is not None
     for layer in (ours, ref):
         for name, value in change.items():
@@ -412,11 +418,7 @@ def test_conv_planes_geometry_changed_after_forward_fails_as_the_reference(chang
 
 def test_conv_planes_col_is_the_forward_input_and_an_assigned_col_is_used(route):
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 3, 7, 7))
-    W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
-    ours.forward(x)
-    ref.forward(x)
+    ours, ref, x = _forward_both(rng, (2, 3, 7, 7), 4)
     x += 1.0  # the caller changes x after forward: col stays what forward saw, as the reference's
     np.testing.assert_array_equal(ours.col, ref.col)
     dout = rng.standard_normal((2, 4, 7, 7))
