@@ -2,7 +2,11 @@
 
 Shapes of the book's networks at batch 100, float64: SimpleConvNet's conv1
 GEMM (col @ col_W), its first Affine forward and input gradient, and the
-dW product of DeepConvNet's 16-channel 28x28 layer (rows.T @ col).
+dW product of DeepConvNet's 16-channel 28x28 layer (rows.T @ col); and the
+book's float32 MNIST images against float64 weights (``load_mnist(normalize=True)``):
+chapter 4's first layer on the whole training set, and MultiLayerNet's first layer on
+the test set, where np.dot copies the images to float64 and fastscratch widens them
+piece by piece in cache.
 """
 import numpy as np
 
@@ -13,7 +17,11 @@ SHAPES = {
     "affine fwd (100,4320)x(4320,100)": ((100, 4320), (4320, 100), False),
     "affine dx (100,100)x(100,4320)": ((100, 100), (100, 4320), False),
     "conv2 dW (78400,16).T x (78400,144)": ((78400, 16), (78400, 144), True),
+    "f32 rows ch04 (60000,784)x(784,50)": ((60000, 784), (784, 50), False),
+    "f32 rows mln (10000,784)x(784,100)": ((10000, 784), (784, 100), False),
 }
+#: GEMMs whose first operand is float32 (the rest are float64 throughout).
+FLOAT32_ROWS = {name for name in SHAPES if name.startswith("f32 rows")}
 IMPLS = ["np.dot", "fastscratch"]
 
 
@@ -26,6 +34,8 @@ class GemmTime(Benchmark):
         sa, sb, tn = SHAPES[gemm]
         r = rng(0)
         a, b = r.random(sa), r.random(sb)
+        if gemm in FLOAT32_ROWS:
+            a = a.astype(np.float32)
         if impl == "np.dot":
             self.fn = (lambda: np.dot(a.T, b)) if tn else (lambda: np.dot(a, b))
         else:

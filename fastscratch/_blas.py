@@ -17,6 +17,11 @@ per call, with OpenBLAS set to one thread for the duration of the call:
   calls that other threads of the process make run single-threaded too: this is
   OpenBLAS's one process-wide setting.
 
+A C-contiguous float32 ``a`` against float64 ``b`` (the book's ``load_mnist(normalize=True)``
+batches against float64 weights) is widened in cache-sized pieces of rows inside the
+kernel, where np.dot would first copy all of ``a`` to float64 (the widening is exact:
+the products differ from np.dot's only by BLAS's rounding within its blocks).
+
 Elsewhere (MKL, Accelerate, BLIS, an OpenBLAS without its CBLAS interface, or
 arrays of other dtypes) ``matmul`` is ``np.dot`` with the library's own threads.
 Nothing is looked up before the first GEMM.
@@ -136,6 +141,11 @@ def _operand(x, dtype):
     return np.ascontiguousarray(x, dtype=dtype), False
 
 
+def _widens(a, dtype):
+    """True for a C-contiguous float32 ``a`` in a float64 GEMM (the book's MNIST batches against float64 weights)."""
+    return a.dtype == np.float32 and dtype == np.float64 and a.flags.c_contiguous
+
+
 def matmul(a, b, out=None):
     """a @ b for 2-D float arrays, written into out when given.
 
@@ -174,10 +184,21 @@ def matmul(a, b, out=None):
     with blas_single_threaded():
         if rows >= m and cols >= n:  # one block: BLAS in the calling thread
             return np.dot(a, b, out=out)
-        A, ta = _operand(a, dtype)
         B, tb = _operand(b, dtype)
+        if cols >= n and _widens(a, dtype):
+            # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a
+            _kg.gemm_rows_widen(lib.gemm[dtype], lib.width, a, B, tb, out, rows, _kg.widen_piece(k, out.itemsize))
+            return out
+        A, ta = _operand(a, dtype)
         _kg.gemm_blocks(lib.gemm[dtype], lib.width, A, ta, B, tb, out, rows, cols)
     return out
+
+
+def dot(a, b):
+    """np.dot(a, b), through ``matmul`` where both are 2-D: the drop-in for networks written with np.dot."""
+    if np.ndim(a) == 2 and np.ndim(b) == 2:
+        return matmul(np.asarray(a), np.asarray(b))
+    return np.dot(a, b)
 
 
 def matmul_tn(a, b):

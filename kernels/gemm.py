@@ -36,6 +36,8 @@ MAX_BLOCKS = 64
 MIN_BLOCK_SIDE = 16
 #: Rows of the reduction per block, at least, when a GEMM is split along its reduction.
 MIN_REDUCE_ROWS = 256
+#: Bytes of the widened piece of a narrower operand (``gemm_rows_widen``): it stays in a core's cache.
+WIDEN_BYTES = 1 << 20
 
 
 @intrinsic
@@ -176,3 +178,51 @@ def gemm_tn_reduce(fn, width, a, b, parts, out, rows):
             for j in range(1, nb):
                 s += parts[j, i, c]
             out[i, c] = s
+
+
+def widen_piece(k, itemsize):
+    """Rows of an (m, k) operand per widened piece of ``gemm_rows_widen``: WIDEN_BYTES of the wide dtype."""
+    return max(1, WIDEN_BYTES // max(1, k * itemsize))
+
+
+@kernel
+def _widen_rows(a, r0, r1, buf):
+    """buf[:r1 - r0] = a[r0:r1] in buf's dtype (exact: a's dtype is narrower)."""
+    k = a.shape[1]
+    for i in range(r1 - r0):
+        for c in range(k):
+            buf[i, c] = a[r0 + i, c]
+
+
+@parallel_kernel
+def gemm_rows_widen(fn, width, a, b, tb, out, rows, piece):
+    """out = a @ op(b) for an `a` of a narrower dtype than out (float32 into float64), one block of rows per task.
+
+    Each block of `rows` rows of out is made in pieces of `piece` rows: the
+    piece of a is widened into a scratch of out's dtype (small enough to stay
+    in the core's cache), then one BLAS call. NumPy's np.dot would widen the
+    whole of a first, a copy as large as a twice over, written to memory and
+    read back.
+
+    a : (m, k) C-contiguous, a dtype that widens exactly to out's
+    b : (k, n) C-contiguous, or (n, k) C-contiguous with tb set; out's dtype
+    out : (m, n) C-contiguous
+    rows : int >= 1, the block of rows (``out_blocks``)
+    piece : int >= 1, rows per widened piece (``widen_piece``)
+    """
+    m, n = out.shape
+    k = a.shape[1]
+    ldb = b.shape[1]
+    item = out.itemsize
+    nbr = (m + rows - 1) // rows
+    pb, pc = np.int64(b.ctypes.data), np.int64(out.ctypes.data)
+    for j in prange(nbr):
+        r0 = j * rows
+        r1 = min(m, r0 + rows)
+        buf = np.empty((min(piece, r1 - r0), k), dtype=out.dtype)
+        pbuf = np.int64(buf.ctypes.data)
+        for p0 in range(r0, r1, piece):
+            p1 = min(r1, p0 + piece)
+            _widen_rows(a, p0, p1, buf)
+            cblas_gemm(fn, width, (NO_TRANS, _trans_flag(tb), p1 - p0, n, k, k, ldb, n),
+                       (pbuf, pb, pc + p0 * n * item), out, 0.0)

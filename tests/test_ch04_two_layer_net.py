@@ -143,3 +143,20 @@ if given is not None:
         fast, ref = twins(seed % 1000, d, hidden, k, weight_init_std=std)
         x, t = batch(seed, n, d, k)
         assert_close_grads(fast.numerical_gradient(x, t), ref.numerical_gradient(x, t), NET_ATOL)
+
+
+def test_ch04_float32_mnist_batches_follow_the_reference():
+    # load_mnist(normalize=True) gives float32 images against float64 weights: the fast GEMMs
+    # widen them in pieces (a batch of 2000 rows is split into blocks) where np.dot copies them
+    fast, ref = twins(4, 784, 50, 10, weight_init_std=0.5)
+    rng = np.random.default_rng(5)
+    x = rng.random((2000, 784)).astype(np.float32)
+    t = np.eye(10)[rng.integers(0, 10, size=2000)]
+    y = fast.predict(x)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, ref.predict(x), **tol(np.float64))
+    assert fast.accuracy(x, t) == ref.accuracy(x, t)
+    got, expected = fast.gradient(x[:100], t[:100]), ref.gradient(x[:100], t[:100])
+    for key in expected:
+        assert got[key].dtype == expected[key].dtype == np.float64
+        np.testing.assert_allclose(got[key], expected[key], **tol(np.float64), err_msg=key)

@@ -94,6 +94,66 @@ def test_the_book_shapes_take_the_blocked_path(monkeypatch):
     assert calls == ["out", "tn"]
 
 
+# float32 batches (the book's load_mnist(normalize=True)) against float64 weights: widened piece by piece
+WIDEN_SHAPES = [(60000, 784, 50), (10000, 784, 100), (10000, 100, 100), (2000, 3, 300), (1000, 1, 7),
+                (100, 784, 100), (33, 5000, 20)]
+
+
+@needs_openblas
+@pytest.mark.parametrize("m, k, n", WIDEN_SHAPES)
+def test_float32_rows_against_float64_weights_match_np_dot(m, k, n, monkeypatch):
+    calls = []
+    real = _kg.gemm_rows_widen
+    monkeypatch.setattr(_kg, "gemm_rows_widen", lambda *a: calls.append(a[-1]) or real(*a))
+    rng = np.random.default_rng(m + k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n))
+    a_before = a.copy()
+    for label, bb in (("C", b), ("F", np.asfortranarray(b))):
+        got = _blas.matmul(a, bb)
+        assert got.dtype == np.float64 and got.shape == (m, n), label
+        _assert_gemm_close(got, np.dot(a, bb), a, bb, err_msg=label)
+    np.testing.assert_array_equal(a, a_before)
+    rows, cols = _kg.out_blocks(m, n, k)
+    if m * n * k >= _blas.BLAS_SERIAL_BELOW and rows < m:  # the widening kernel is what ran, both times
+        assert calls == [_kg.widen_piece(k, 8)] * 2
+
+
+@needs_openblas
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 3000), k=st.integers(1, 400), n=st.integers(1, 60), piece=st.integers(1, 50))
+def test_widened_pieces_of_any_size_match_np_dot(m, k, n, piece):
+    # every piece size and block edge: pieces that divide the block, or leave a short last piece
+    rng = np.random.default_rng(m * 31 + k * 7 + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n))
+    rows = max(1, m // 3)
+    out = np.full((m, n), np.nan)
+    lib = _blas.openblas()
+    with _blas.blas_single_threaded():
+        _kg.gemm_rows_widen(lib.gemm[np.dtype(np.float64)], lib.width, a, b, False, out, rows, piece)
+    _assert_gemm_close(out, np.dot(a, b), a, b)
+    with _blas.blas_single_threaded():
+        _kg.gemm_rows_widen(lib.gemm[np.dtype(np.float64)], lib.width, a, np.ascontiguousarray(b.T), True, out,
+                            rows, piece)
+    _assert_gemm_close(out, np.dot(a, b), a, b)
+
+
+@needs_openblas
+def test_widened_results_do_not_depend_on_thread_counts():
+    rng = np.random.default_rng(5)
+    a, b = rng.random((20000, 300)).astype(np.float32), rng.random((300, 40))
+    n = fastscratch.get_num_threads()
+    try:
+        runs = []
+        for threads in sorted({1, n}):
+            fastscratch.set_num_threads(threads)
+            runs.append(_blas.matmul(a, b))
+    finally:
+        fastscratch.set_num_threads(n)
+    assert all(np.array_equal(got, runs[0]) for got in runs[1:])
+
+
 def test_matmul_other_dtypes_are_np_dot():
     a = np.arange(12).reshape(3, 4)
     b = np.arange(8).reshape(4, 2)
