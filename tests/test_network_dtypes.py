@@ -183,18 +183,29 @@ def test_ten_adam_steps_follow_the_float32_reference(name, mnist):
         assert diff <= STEPS_TOL[F32] * largest, (key, diff, largest)
 
 
-@pytest.mark.parametrize("name", ["TwoLayerNet", "SimpleConvNet"])
+@pytest.mark.parametrize("name", ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet"])
 def test_float64_network_on_float32_images_computes_as_the_book(name):
-    # The book feeds load_mnist's float32 images to float64 networks, where NumPy's
-    # GEMM widens them; converting at the boundary must give the very same numbers.
-    net, shape = _build(R, name)
-    x, t = _batch(shape, 5, dtype=np.float32)
-    h = x
-    for layer in net._layer_sequence():
-        h = layer.forward(h)
-    scores = net.predict(x)
+    # The book feeds load_mnist's float32 images to float64 networks, where NumPy's GEMM
+    # widens them exactly: the reference gives the very numbers of a widened copy, bitwise,
+    # and the fast network (which widens inside its first GEMM) the same to rounding.
+    x, t = _batch(NETWORKS[name][1], 7, dtype=np.float32)
+    wide = x.astype(np.float64)
+    ref, ref_wide, fast = (_build(api, name)[0] for api in (R, R, fastscratch))
+    np.testing.assert_array_equal(ref.predict(x), ref_wide.predict(wide))
+    np.random.seed(3)
+    g_ref = ref.gradient(x, t)
+    np.random.seed(3)
+    g_wide = ref_wide.gradient(wide, t)
+    np.random.seed(3)
+    g_fast = fast.gradient(x, t)
+    for key in g_ref:
+        assert g_ref[key].dtype == g_fast[key].dtype == np.float64, key
+        np.testing.assert_array_equal(g_ref[key], g_wide[key], err_msg=key)
+        np.testing.assert_allclose(g_fast[key], g_ref[key], rtol=1e-9, atol=1e-12, err_msg=key)
+    scores = fast.predict(x)
     assert scores.dtype == np.float64
-    np.testing.assert_array_equal(scores, h)
+    np.testing.assert_allclose(scores, ref.predict(x), rtol=1e-9, atol=1e-12)
+    assert x.dtype == np.float32  # the caller's images are not converted in place
 
 
 @pytest.mark.parametrize("api", APIS)

@@ -36,12 +36,17 @@ class NetworkBase:
     def _input(self, x):
         """x in the network's dtype (a real array of another dtype is converted; anything else as given).
 
-        The network's dtype decides what its layers compute in: float32 images
-        fed to the book's float64 networks are widened exactly (NumPy's GEMM
-        widens them anyway), float64 images fed to a float32 network are
-        rounded once here, so nothing downstream widens.
+        The network's dtype decides what its layers compute in: float64
+        images fed to a float32 network are rounded once here, so nothing
+        downstream widens. float32 images (the book's ``load_mnist``) fed to a
+        float64 network are passed on as they are: the first layer's GEMM
+        widens them exactly, as NumPy's np.dot does, so the numbers are those of
+        a widened copy, and the fast layers widen them in cache instead of
+        copying the whole batch.
         """
         if isinstance(x, np.ndarray) and x.dtype != self.dtype and x.dtype.kind in "biuf":
+            if x.dtype == np.float32 and self.dtype == np.float64:
+                return x
             return x.astype(self.dtype)
         return x
 
