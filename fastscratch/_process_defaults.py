@@ -9,14 +9,17 @@ that is not fastscratch's: the reference's and the book scripts' own NumPy
 GEMMs, which wake OpenBLAS's threads. For that code it sets, before NumPy loads
 (``fastscratch/__init__.py`` calls ``tune_if_command`` first of all):
 
-- ``OMP_WAIT_POLICY=PASSIVE``: Numba's OpenMP threads sleep as soon as a
-  kernel is done instead of spinning for a while. On an idle machine nothing
-  else needs the cores then, but where other processes compete for them a
-  spinning thread takes their turn (and a thread waiting for its partner at the
-  end of a kernel spins through its own): steps ran several times slower.
-  Read when Numba starts its OpenMP pool; the OpenMP runtime is shared with
-  other libraries of the process (PyTorch's is the same libgomp), which is
-  why only the command sets it.
+- ``OMP_WAIT_POLICY=PASSIVE`` when other processes are running on the
+  machine as the command starts (``machine_is_busy``): Numba's OpenMP threads
+  then sleep as soon as a kernel is done instead of spinning for a while.
+  Where other processes compete for the cores, a spinning thread takes their
+  turn (and a thread waiting for its partner at the end of a kernel spins
+  through its own): steps ran several times slower. On a quiet machine OpenMP's
+  default is kept: waking a sleeping thread costs tens of microseconds, paid by
+  each of a small network's many short kernels, and nothing else needs the
+  cores while they spin. Read when Numba starts its OpenMP pool; the OpenMP
+  runtime is shared with other libraries of the process (PyTorch's is the same
+  libgomp), which is why only the command sets it.
 - ``OPENBLAS_THREAD_TIMEOUT=4`` (2**4 cycles): OpenBLAS's idle threads spin for
   2**28 cycles (~0.1 s) after each GEMM, taking a core from the kernels that
   follow. Read once, when NumPy loads OpenBLAS.
@@ -36,6 +39,7 @@ threads; OpenBLAS's timeout only counts if NumPy is not loaded yet).
 import ctypes
 import os
 import sys
+import time
 
 #: The thread variables fastscratch's command may set.
 THREAD_VARIABLES = ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")
@@ -73,6 +77,37 @@ def _keep_freed_memory():
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
+#: Runnable tasks besides this process, on average over a few snapshots, from which the
+#: machine counts as busy: another job is using about a core.
+BUSY_RUNNABLE = 0.5
+_LOADAVG = "/proc/loadavg"
+
+
+def machine_is_busy(samples=5, interval=0.002):
+    """True when other tasks are running on the machine now (Linux's count of runnable tasks), or when unknown.
+
+    ``/proc/loadavg``'s fourth field counts the runnable tasks of the whole
+    machine at this instant, this process included. A few snapshots over
+    about 10 ms are averaged; the load averages would also count the work of
+    the command's own previous run, still decaying for a minute.
+    """
+    counts = []
+    for i in range(samples):
+        try:
+            with open(_LOADAVG) as f:
+                field = f.read().split()[3]
+            counts.append(int(field.split("/")[0]) - 1)
+        except (OSError, IndexError, ValueError):
+            return True  # no way to tell (not Linux, or an unexpected format): the safe choice
+        if i + 1 < samples:
+            time.sleep(interval)
+    return sum(counts) / len(counts) >= BUSY_RUNNABLE
+
+
+#: True when tune_process() found the machine busy (and so chose OMP_WAIT_POLICY=PASSIVE), None before.
+BUSY_AT_START = None
+
+
 def _numba_threads_started():
     """True once Numba has started its thread pool (the OpenMP runtime has read its settings)."""
     parallel = sys.modules.get("numba.np.ufunc.parallel")
@@ -90,17 +125,21 @@ def tune_process():
     -------
     dict of str to bool: for "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT" and
     "malloc", whether that setting is in effect in this process from now on
-    (False: too late, already set by the environment, or not available here).
+    (False: too late, already set by the environment, not available here, or,
+    for the wait policy, a quiet machine, where OpenMP's default is kept).
     All False on a second call or with the opt-out.
     """
-    global TUNED, MALLOC_TUNED, BLAS_THREAD_TIMEOUT
+    global TUNED, MALLOC_TUNED, BLAS_THREAD_TIMEOUT, BUSY_AT_START
     done = dict.fromkeys(("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT", "malloc"), False)
     if TUNED or os.environ.get("FASTSCRATCH_PROCESS_DEFAULTS", "1") == "0":
         return done
     TUNED = True
-    if not _numba_threads_started():  # read when Numba starts OpenMP's threads: later it would do nothing
-        done["OMP_WAIT_POLICY"] = "OMP_WAIT_POLICY" not in os.environ
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # read when Numba starts OpenMP's threads: later it would do nothing
+    if not _numba_threads_started() and "OMP_WAIT_POLICY" not in os.environ:
+        BUSY_AT_START = machine_is_busy()
+        if BUSY_AT_START:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            done["OMP_WAIT_POLICY"] = True
     if "numpy" not in sys.modules:  # read when NumPy loads OpenBLAS: later it would do nothing
         done["OPENBLAS_THREAD_TIMEOUT"] = "OPENBLAS_THREAD_TIMEOUT" not in os.environ
         os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

@@ -51,6 +51,9 @@ def _thread_waits():
     by = "set by the fastscratch command (or tune_process())" if P.TUNED else "the environment's"
     omp = os.environ.get("OMP_WAIT_POLICY")
     omp = f"OMP_WAIT_POLICY={omp}" if omp else "OMP_WAIT_POLICY unset (OpenMP's default: spin a while, then sleep)"
+    if P.BUSY_AT_START is not None:  # the command chose the policy from the machine's load
+        omp += (" (other tasks were running as the command started)" if P.BUSY_AT_START
+                else " (the machine was quiet as the command started)")
     if P.BLAS_THREAD_TIMEOUT is not None:
         blas = f"OPENBLAS_THREAD_TIMEOUT={P.BLAS_THREAD_TIMEOUT} (2**{P.BLAS_THREAD_TIMEOUT} cycles)"
     elif os.environ.get("OPENBLAS_THREAD_TIMEOUT"):

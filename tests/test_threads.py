@@ -168,7 +168,11 @@ def _rows(proc):
 
 def test_the_command_tunes_its_own_process():
     rows = _rows(_command("info"))
-    assert rows["Idle threads"].startswith("OMP_WAIT_POLICY=PASSIVE; OPENBLAS_THREAD_TIMEOUT=4 ")
+    # the wait policy follows the machine's load as the command started (machine_is_busy)
+    assert (rows["Idle threads"].startswith("OMP_WAIT_POLICY=PASSIVE (other tasks were running")
+            or rows["Idle threads"].startswith("OMP_WAIT_POLICY unset (OpenMP's default: spin a while, then sleep) "
+                                               "(the machine was quiet")), rows["Idle threads"]
+    assert "; OPENBLAS_THREAD_TIMEOUT=4 " in rows["Idle threads"]
     assert "set by the fastscratch command" in rows["Idle threads"]  # not "the environment's"
     assert rows["Freed memory"].startswith("kept for reuse") or "glibc" not in rows["Freed memory"]
 
@@ -195,9 +199,12 @@ print(json.dumps(dict(first=first, again=again, omp=os.environ.get("OMP_WAIT_POL
 
 @pytest.mark.parametrize("before, omp", [("", True), ("fastscratch.layers.Relu().forward(np.ones((1000, 1100)))", False)],
                          ids=["before-any-kernel", "after-a-parallel-kernel"])
-def test_scripts_may_opt_in_to_the_commands_settings(before, omp):
+def test_scripts_may_opt_in_to_the_commands_settings(before, omp, tmp_path):
     env = {"OMP_WAIT_POLICY": None, "OPENBLAS_THREAD_TIMEOUT": None, "FASTSCRATCH_PROCESS_DEFAULTS": None,
            "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "GLIBC_TUNABLES": None}
+    busy = tmp_path / "loadavg"
+    busy.write_text("1.00 1.00 1.00 3/90 12345\n")  # two other runnable tasks: the machine counts as busy
+    before = f"fastscratch._process_defaults._LOADAVG = {str(busy)!r}\n{before}"
     proc = run_python(_OPT_IN_PROBE.format(before=before), env=env)
     assert proc.returncode == 0, describe(proc, "fastscratch.tune_process()")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -254,3 +261,45 @@ def test_torch_times_come_from_a_child_process():
         return
     with_torch = {case.name for case in bench.CASES if case.torch}
     assert set(times) == with_torch and all(t > 0 for t in times.values())
+
+
+@pytest.mark.parametrize("snapshots, busy", [(["1/80"] * 5, False), (["2/80"] * 5, True), (["1/80", "2/80"] * 2 + ["1/80"], False),
+                                             (["3/80", "2/80", "1/80", "1/80", "1/80"], True), ([], True),
+                                             (["garbled"], True)],
+                         ids=["only-us", "one-more", "now-and-then", "a-burst", "no-file", "unreadable"])
+def test_machine_is_busy_counts_the_other_runnable_tasks(tmp_path, monkeypatch, snapshots, busy):
+    from fastscratch import _process_defaults
+    path = tmp_path / "loadavg"
+    reads = iter(snapshots)
+
+    def fake_open(name, *args, **kwargs):
+        assert name == str(path)
+        try:
+            value = next(reads)
+        except StopIteration:
+            raise OSError("no /proc/loadavg") from None
+        path.write_text(f"0.10 0.20 0.30 {value} 999\n")
+        return open_(name, *args, **kwargs)
+
+    open_ = open
+    monkeypatch.setattr(_process_defaults, "_LOADAVG", str(path))
+    monkeypatch.setattr(_process_defaults, "open", fake_open, raising=False)
+    assert _process_defaults.machine_is_busy(samples=max(len(snapshots), 1), interval=0) is busy
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_the_command_sleeps_its_threads_only_on_a_busy_machine(monkeypatch, busy):
+    from fastscratch import _process_defaults as P
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("FASTSCRATCH_PROCESS_DEFAULTS", raising=False)
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GLIBC_TUNABLES", "")  # leaves this test process's malloc alone
+    monkeypatch.setattr(P, "TUNED", False)
+    monkeypatch.setattr(P, "BUSY_AT_START", None)
+    monkeypatch.setattr(P, "_numba_threads_started", lambda: False)
+    monkeypatch.setattr(P, "machine_is_busy", lambda: busy)
+    done = P.tune_process()
+    assert done["OMP_WAIT_POLICY"] is busy and P.BUSY_AT_START is busy
+    assert os.environ.get("OMP_WAIT_POLICY") == ("PASSIVE" if busy else None)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
