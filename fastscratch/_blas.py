@@ -187,8 +187,9 @@ def matmul(a, b, out=None):
         if rows >= m and cols >= n:  # one block: BLAS in the calling thread
             return np.dot(a, b, out=out)
         B, tb = _operand(b, dtype)
-        if cols >= n and _widens(a, dtype):
-            # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a
+        if cols >= n and _widens(a, dtype) and _kg.widen_piece(k, out.itemsize) >= _kg.MIN_BLOCK_SIDE:
+            # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a (for a
+            # very long k, pieces of a few rows would each re-read all of b: the whole copy is cheaper)
             _kg.gemm_rows_widen(lib.gemm[dtype], lib.width, a, B, tb, out, rows, _kg.widen_piece(k, out.itemsize))
             return out
         A, ta = _operand(a, dtype)
@@ -198,9 +199,9 @@ def matmul(a, b, out=None):
 
 def dot(a, b):
     """np.dot(a, b), through ``matmul`` where both are 2-D: the drop-in for networks written with np.dot."""
-    if np.ndim(a) == 2 and np.ndim(b) == 2:
-        return matmul(np.asarray(a), np.asarray(b))
-    return np.dot(a, b)
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        return matmul(a, b)
+    return np.dot(a, b)  # subclasses (np.matrix), other ranks, lists: NumPy's own answer
 
 
 def matmul_tn(a, b):

@@ -91,6 +91,7 @@ def machine_is_busy(samples=5, interval=0.002):
     about 10 ms are averaged; the load averages would also count the work of
     the command's own previous run, still decaying for a minute.
     """
+    samples, interval = max(1, int(samples)), max(0.0, float(interval))
     counts = []
     for i in range(samples):
         try:

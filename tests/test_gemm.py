@@ -120,6 +120,28 @@ def test_float32_rows_against_float64_weights_match_np_dot(m, k, n, monkeypatch)
 
 
 @needs_openblas
+def test_a_very_long_reduction_is_widened_whole(monkeypatch):
+    # pieces of a few rows would each re-read all of b: past that point the one float64 copy is cheaper
+    calls = []
+    real = _kg.gemm_rows_widen
+    monkeypatch.setattr(_kg, "gemm_rows_widen", lambda *a: calls.append(a[-1]) or real(*a))
+    rng = np.random.default_rng(9)
+    k = 20000
+    assert _kg.widen_piece(k, 8) < _kg.MIN_BLOCK_SIDE
+    a, b = rng.standard_normal((64, k)).astype(np.float32), rng.standard_normal((k, 10))
+    _assert_gemm_close(_blas.matmul(a, b), np.dot(a, b), a, b)
+    assert calls == []
+
+
+def test_dot_is_np_dot_for_what_matmul_does_not_take():
+    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    assert type(_blas.dot(m, m)) is np.matrix
+    np.testing.assert_array_equal(_blas.dot(m, m), np.dot(m, m))
+    np.testing.assert_array_equal(_blas.dot(np.arange(3.0), np.arange(3.0)), 5.0)
+    np.testing.assert_array_equal(_blas.dot([[1.0, 2.0]], [[3.0], [4.0]]), [[11.0]])
+
+
+@needs_openblas
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 3000), k=st.integers(1, 400), n=st.integers(1, 60), piece=st.integers(1, 50))
 def test_widened_pieces_of_any_size_match_np_dot(m, k, n, piece):

@@ -209,6 +209,19 @@ def test_float64_network_on_float32_images_computes_as_the_book(name):
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_a_first_layer_that_is_not_a_gemm_gets_widened_images(api):
+    # only a GEMM widens float32 exactly as it goes: anything else first sees the float64 copy
+    from collections import OrderedDict
+    x, t = _batch((784,), 6, dtype=np.float32)
+    net, wide = (_build(api, "TwoLayerNet")[0] for _ in range(2))
+    for n in (net, wide):  # batch norm first: its mean and variance in float32 would differ
+        bn = api.layers.BatchNormalization(np.ones(784), np.zeros(784))
+        n.layers = OrderedDict([("BatchNorm0", bn)] + list(n.layers.items()))
+    np.testing.assert_array_equal(net.predict(x), wide.predict(x.astype(np.float64)))
+    assert x.dtype == np.float32
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_load_params_casts_to_the_network_dtype(api, tmp_path):
     src, _ = _build(api, "MultiLayerNetExtend", seed=3)  # float64, with gamma and beta
     for name in ("p.pkl", "p.npz"):

@@ -264,9 +264,11 @@ def test_torch_times_come_from_a_child_process():
 
 
 @pytest.mark.parametrize("snapshots, busy", [(["1/80"] * 5, False), (["2/80"] * 5, True), (["1/80", "2/80"] * 2 + ["1/80"], False),
-                                             (["3/80", "2/80", "1/80", "1/80", "1/80"], True), ([], True),
+                                             (["3/80", "2/80", "1/80", "1/80", "1/80"], True),
+                                             (["2/80", "1/80"], True), ([], True),
                                              (["garbled"], True)],
-                         ids=["only-us", "one-more", "now-and-then", "a-burst", "no-file", "unreadable"])
+                         ids=["only-us", "one-more", "now-and-then", "a-burst", "on-the-threshold", "no-file",
+                              "unreadable"])
 def test_machine_is_busy_counts_the_other_runnable_tasks(tmp_path, monkeypatch, snapshots, busy):
     from fastscratch import _process_defaults
     path = tmp_path / "loadavg"

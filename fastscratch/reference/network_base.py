@@ -39,16 +39,21 @@ class NetworkBase:
         The network's dtype decides what its layers compute in: float64
         images fed to a float32 network are rounded once here, so nothing
         downstream widens. float32 images (the book's ``load_mnist``) fed to a
-        float64 network are passed on as they are: the first layer's GEMM
-        widens them exactly, as NumPy's np.dot does, so the numbers are those of
-        a widened copy, and the fast layers widen them in cache instead of
-        copying the whole batch.
+        float64 network whose first layer is a GEMM (Affine or Convolution, as in
+        every network of the book) are passed on as they are: that GEMM widens
+        them exactly, as NumPy's np.dot does, so the numbers are those of a
+        widened copy, and the fast layers widen them in cache instead of copying
+        the whole batch. Any other first layer gets the widened copy.
         """
         if isinstance(x, np.ndarray) and x.dtype != self.dtype and x.dtype.kind in "biuf":
-            if x.dtype == np.float32 and self.dtype == np.float64:
+            if x.dtype == np.float32 and self.dtype == np.float64 and self._first_layer_is_a_gemm():
                 return x
             return x.astype(self.dtype)
         return x
+
+    def _first_layer_is_a_gemm(self):
+        layers = self._layer_sequence() if getattr(self, "layers", None) else []
+        return bool(layers) and isinstance(layers[0], (_reference_layers.Affine, _reference_layers.Convolution))
 
     def _target(self, t):
         """A floating (one-hot) t in the network's dtype; labels and anything else as given."""
