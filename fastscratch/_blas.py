@@ -143,9 +143,17 @@ def _operand(x, dtype):
     return np.ascontiguousarray(x, dtype=dtype), False
 
 
-def _widens(a, dtype):
-    """True for a C-contiguous float32 ``a`` in a float64 GEMM (the book's MNIST batches against float64 weights)."""
-    return a.dtype == np.float32 and dtype == np.float64 and a.flags.c_contiguous
+def _widen_piece(a, dtype):
+    """Rows per widened piece for a C-contiguous float32 ``a`` (m, k) in a float64 GEMM, else 0.
+
+    The book's MNIST batches against float64 weights. 0 also for a very long k,
+    where pieces of a few rows would each re-read all of b: there the one
+    float64 copy of ``a`` is cheaper.
+    """
+    if not (a.dtype == np.float32 and dtype == np.float64 and a.flags.c_contiguous):
+        return 0
+    piece = _kg.widen_piece(a.shape[1], np.dtype(dtype).itemsize)
+    return piece if piece >= _kg.MIN_BLOCK_SIDE else 0
 
 
 def matmul(a, b, out=None):
@@ -187,10 +195,9 @@ def matmul(a, b, out=None):
         if rows >= m and cols >= n:  # one block: BLAS in the calling thread
             return np.dot(a, b, out=out)
         B, tb = _operand(b, dtype)
-        if cols >= n and _widens(a, dtype) and _kg.widen_piece(k, out.itemsize) >= _kg.MIN_BLOCK_SIDE:
-            # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a (for a
-            # very long k, pieces of a few rows would each re-read all of b: the whole copy is cheaper)
-            _kg.gemm_rows_widen(lib.gemm[dtype], lib.width, a, B, tb, out, rows, _kg.widen_piece(k, out.itemsize))
+        piece = _widen_piece(a, dtype) if cols >= n else 0
+        if piece:  # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a
+            _kg.gemm_rows_widen(lib.gemm[dtype], lib.width, a, B, tb, out, rows, piece)
             return out
         A, ta = _operand(a, dtype)
         _kg.gemm_blocks(lib.gemm[dtype], lib.width, A, ta, B, tb, out, rows, cols)

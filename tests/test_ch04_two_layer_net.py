@@ -145,9 +145,14 @@ if given is not None:
         assert_close_grads(fast.numerical_gradient(x, t), ref.numerical_gradient(x, t), NET_ATOL)
 
 
-def test_ch04_float32_mnist_batches_follow_the_reference():
+def test_ch04_float32_mnist_batches_follow_the_reference(monkeypatch):
     # load_mnist(normalize=True) gives float32 images against float64 weights: the fast GEMMs
     # widen them in pieces (a batch of 2000 rows is split into blocks) where np.dot copies them
+    from fastscratch import _blas
+    from fastscratch.kernels import gemm as _kg
+    widened = []
+    real = _kg.gemm_rows_widen
+    monkeypatch.setattr(_kg, "gemm_rows_widen", lambda *a: widened.append(a[2].shape) or real(*a))
     fast, ref = twins(4, 784, 50, 10, weight_init_std=0.5)
     rng = np.random.default_rng(5)
     x = rng.random((2000, 784)).astype(np.float32)
@@ -156,6 +161,8 @@ def test_ch04_float32_mnist_batches_follow_the_reference():
     assert y.dtype == np.float64
     np.testing.assert_allclose(y, ref.predict(x), **tol(np.float64))
     assert fast.accuracy(x, t) == ref.accuracy(x, t)
+    if _blas.openblas() is not None:  # the images reached the widening kernel as float32, not a copy
+        assert widened and widened[0] == (2000, 784)
     got, expected = fast.gradient(x[:100], t[:100]), ref.gradient(x[:100], t[:100])
     for key in expected:
         assert got[key].dtype == expected[key].dtype == np.float64

@@ -114,6 +114,8 @@ def test_float32_rows_against_float64_weights_match_np_dot(m, k, n, monkeypatch)
         assert got.dtype == np.float64 and got.shape == (m, n), label
         _assert_gemm_close(got, np.dot(a, bb), a, bb, err_msg=label)
     np.testing.assert_array_equal(a, a_before)
+    fa = np.asfortranarray(a)  # x.T of a float32 batch, as in dW = x.T @ dout: the whole copy, in its own order
+    _assert_gemm_close(_blas.matmul(fa, b), np.dot(fa, b), fa, b)
     rows, cols = _kg.out_blocks(m, n, k)
     if m * n * k >= _blas.BLAS_SERIAL_BELOW and rows < m:  # the widening kernel is what ran, both times
         assert calls == [_kg.widen_piece(k, 8)] * 2

@@ -184,7 +184,7 @@ def test_ten_adam_steps_follow_the_float32_reference(name, mnist):
 
 
 @pytest.mark.parametrize("name", ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet"])
-def test_float64_network_on_float32_images_computes_as_the_book(name):
+def test_float64_network_on_float32_images_computes_as_the_book(name, monkeypatch):
     # The book feeds load_mnist's float32 images to float64 networks, where NumPy's GEMM
     # widens them exactly: the reference gives the very numbers of a widened copy, bitwise,
     # and the fast network (which widens inside its first GEMM) the same to rounding.
@@ -206,6 +206,13 @@ def test_float64_network_on_float32_images_computes_as_the_book(name):
     assert scores.dtype == np.float64
     np.testing.assert_allclose(scores, ref.predict(x), rtol=1e-9, atol=1e-12)
     assert x.dtype == np.float32  # the caller's images are not converted in place
+    # the first layer receives the float32 images themselves (its GEMM widens them), not a copy
+    first = fast._layer_sequence()[0]
+    seen = []
+    real_forward = first.forward
+    monkeypatch.setattr(first, "forward", lambda h, *a: seen.append(h.dtype) or real_forward(h, *a))
+    fast.predict(x)
+    assert seen == [np.float32]
 
 
 @pytest.mark.parametrize("api", APIS)
