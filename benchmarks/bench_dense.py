@@ -38,6 +38,19 @@ class AffineSpeedup(_LayerSpeedup, Benchmark):
         self.warm_up()
 
 
+class WeightDecay(Benchmark):
+    """The loss's 0.5 * lambda * sum(W**2) over chapter 6's MultiLayerNet(784, [100] * 6, 10) weights."""
+    params = (IMPLS,)
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        self.network = api(impl).MultiLayerNet(784, [100] * 6, 10, weight_decay_lambda=0.1)
+        self.network._weight_decay()  # compile outside the timing
+
+    def time_weight_decay(self, impl):
+        self.network._weight_decay()
+
+
 def relu_inputs(label):
     """x and dout of a Relu benchmark; backward zeroes dout in place, so repeating a step is idempotent."""
     return rng(0).standard_normal(RELU[label]), rng(1).standard_normal(RELU[label])

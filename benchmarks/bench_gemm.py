@@ -6,7 +6,8 @@ dW product of DeepConvNet's 16-channel 28x28 layer (rows.T @ col); and the
 book's float32 MNIST images against float64 weights (``load_mnist(normalize=True)``):
 chapter 4's first layer on the whole training set, and MultiLayerNet's first layer on
 the test set, where np.dot copies the images to float64 and fastscratch widens them
-piece by piece in cache.
+piece by piece in cache. ``BackwardProducts``: a 100-wide dense layer's dx and dW
+(chapter 6's MultiLayerNet), one after the other with np.dot or side by side.
 """
 import numpy as np
 
@@ -43,4 +44,23 @@ class GemmTime(Benchmark):
         self.fn()  # compiles (or loads) the kernels
 
     def time_gemm(self, gemm, impl):
+        self.fn()
+
+
+class BackwardProducts(Benchmark):
+    """dout @ W.T and x.T @ dout of a (100, 100) x (100, 100) dense layer: np.dot twice, or one parallel region."""
+    params = [IMPLS]
+    param_names = ["impl"]
+
+    def setup(self, impl):
+        from fastscratch import _blas
+        r = rng(0)
+        x, W, dout = r.random((100, 100)), r.random((100, 100)), r.random((100, 100))
+        if impl == "np.dot":
+            self.fn = lambda: (np.dot(dout, W.T), np.dot(x.T, dout))
+        else:
+            self.fn = lambda: _blas.backward_products(x, W, dout)
+        self.fn()
+
+    def time_backward_products(self, impl):
         self.fn()

@@ -25,6 +25,7 @@ POOL = {
 AFFINE = {
     "100x4320x100": ((BATCH, 4320), (4320, 100)),  # SimpleConvNet Affine1
     "100x100x10": ((BATCH, 100), (100, 10)),       # SimpleConvNet Affine2
+    "100x100x100": ((BATCH, 100), (100, 100)),     # a hidden layer of chapter 6's MultiLayerNet
 }
 #: label -> x shape.
 RELU = {"100x100": (BATCH, 100), "100x30x24x24": (BATCH, 30, 24, 24)}

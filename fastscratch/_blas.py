@@ -156,6 +156,49 @@ def _widen_piece(a, dtype):
     return piece if piece >= _kg.MIN_BLOCK_SIDE else 0
 
 
+def _plan(a, b, out):
+    """Checks matmul's arguments and decides how a @ b is made: (lib, out, how, piece).
+
+    how: "dot" (np.dot into out with BLAS's own threads: no OpenBLAS, another
+    dtype, or too small to thread), "done" (out already holds the product: an
+    empty shape), "one" (one block: np.dot on the calling thread, BLAS at one
+    thread), "widen" (``gemm_rows_widen`` in pieces of ``piece`` rows) or
+    "blocks" (``gemm_blocks``); out is the (m, n) result array.
+    """
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul needs (m, k) @ (k, n); got {a.shape} @ {b.shape}")
+    dtype = np.result_type(a.dtype, b.dtype)
+    lib = openblas() if dtype in KERNEL_DTYPES else None
+    m, k = a.shape
+    n = b.shape[1]
+    if out is not None and (out.shape != (m, n) or out.dtype != dtype or not out.flags.c_contiguous
+                            or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous {dtype} array of shape {(m, n)}; "
+                         f"got {out.dtype} {out.shape}")
+    if lib is None:
+        return None, out, "dot", 0
+    if out is None:
+        out = np.empty((m, n), dtype=dtype)
+    if m == 0 or n == 0 or k == 0:
+        out[...] = 0
+        return lib, out, "done", 0
+    if m * n * k < BLAS_SERIAL_BELOW:  # OpenBLAS runs it on the calling thread by itself
+        return lib, out, "dot", 0
+    rows, cols = _kg.out_blocks(m, n, k)
+    if rows >= m and cols >= n:
+        return lib, out, "one", 0
+    piece = _widen_piece(a, dtype) if cols >= n else 0
+    return lib, out, ("widen" if piece else "blocks"), piece
+
+
+def _blocks(a, b, out):
+    """gemm_blocks' tuple for out = a @ b, in the blocks of ``out_blocks``."""
+    A, ta = _operand(a, out.dtype)
+    B, tb = _operand(b, out.dtype)
+    rows, cols = _kg.out_blocks(out.shape[0], out.shape[1], a.shape[1])
+    return A, ta, B, tb, out, rows, cols
+
+
 def matmul(a, b, out=None):
     """a @ b for 2-D float arrays, written into out when given.
 
@@ -169,39 +212,48 @@ def matmul(a, b, out=None):
     -------
     ndarray of shape (m, n), dtype ``np.result_type(a, b)``: out, or a new array.
     """
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"matmul needs (m, k) @ (k, n); got {a.shape} @ {b.shape}")
-    dtype = np.result_type(a.dtype, b.dtype)
-    lib = openblas() if dtype in KERNEL_DTYPES else None
-    if lib is None:
+    lib, out, how, piece = _plan(a, b, out)
+    if how == "dot":
         return np.dot(a, b, out=out)
-    m, k = a.shape
-    n = b.shape[1]
-    if out is not None and (out.shape != (m, n) or out.dtype != dtype or not out.flags.c_contiguous
-                            or not out.flags.writeable):
-        raise ValueError(f"out must be a writeable C-contiguous {dtype} array of shape {(m, n)}; "
-                         f"got {out.dtype} {out.shape}")
-    if out is None:
-        out = np.empty((m, n), dtype=dtype)
-    if m == 0 or n == 0:
+    if how == "done":
         return out
-    if k == 0:
-        out[...] = 0
-        return out
-    if m * n * k < BLAS_SERIAL_BELOW:  # OpenBLAS runs it on the calling thread by itself
-        return np.dot(a, b, out=out)
-    rows, cols = _kg.out_blocks(m, n, k)
+    fn = lib.gemm[out.dtype]
     with blas_single_threaded():
-        if rows >= m and cols >= n:  # one block: BLAS in the calling thread
-            return np.dot(a, b, out=out)
-        B, tb = _operand(b, dtype)
-        piece = _widen_piece(a, dtype) if cols >= n else 0
-        if piece:  # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a
-            _kg.gemm_rows_widen(lib.gemm[dtype], lib.width, a, B, tb, out, rows, piece)
-            return out
-        A, ta = _operand(a, dtype)
-        _kg.gemm_blocks(lib.gemm[dtype], lib.width, A, ta, B, tb, out, rows, cols)
+        if how == "one":  # BLAS in the calling thread
+            np.dot(a, b, out=out)
+        elif how == "widen":  # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a
+            B, tb = _operand(b, out.dtype)
+            _kg.gemm_rows_widen(fn, lib.width, a, B, tb, out, _kg.out_blocks(*out.shape, a.shape[1])[0], piece)
+        else:
+            _kg.gemm_blocks(fn, lib.width, _blocks(a, b, out))
     return out
+
+
+def backward_products(x, W, dout):
+    """(dout @ W.T, x.T @ dout): a dense layer's dx and dW, side by side on the thread pool.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, D), the layer's input
+    W : ndarray of shape (D, M)
+    dout : ndarray of shape (N, M)
+
+    Returns
+    -------
+    (dx of shape (N, D), dW of shape (D, M)), as ``matmul(dout, W.T)`` and
+    ``matmul_tn(x, dout)`` make them, bitwise. Where both are block GEMMs of
+    one dtype, their blocks are the tasks of one parallel region: at batch 100
+    each is one block, and the two run at once instead of one after the other
+    on the calling thread.
+    """
+    if _kg.reduce_blocks(x.shape[1], dout.shape[1], x.shape[0])[1] <= 1:
+        lib, dx, how_dx, _ = _plan(dout, W.T, None)
+        _, dW, how_dw, _ = _plan(x.T, dout, None)
+        if how_dx in ("one", "blocks") and how_dw in ("one", "blocks") and dx.dtype == dW.dtype:
+            with blas_single_threaded():
+                _kg.gemm_blocks_pair(lib.gemm[dx.dtype], lib.width, _blocks(dout, W.T, dx), _blocks(x.T, dout, dW))
+            return dx, dW
+    return matmul(dout, W.T), matmul_tn(x, dout)
 
 
 def dot(a, b):

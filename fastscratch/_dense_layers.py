@@ -116,8 +116,10 @@ class Affine(_reference.Affine):
         W = self.W
         check_array(dout, "dout", real=True)
         check_shape(dout, "dout", (self.x.shape[0], W.shape[1]))
-        dx = None if self.skip_input_grad else _blas.matmul(dout, W.T)
-        self.dW = _blas.matmul_tn(self.x, dout)
+        if self.skip_input_grad:
+            dx, self.dW = None, _blas.matmul_tn(self.x, dout)
+        else:
+            dx, self.dW = _blas.backward_products(self.x, W, dout)
         if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous:
             db = np.empty(dout.shape[1], dtype=dout.dtype)
             _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)

@@ -41,6 +41,7 @@ from itertools import pairwise
 import numba
 import numpy as np
 
+from ._fast_network import sum_of_squares
 from ._not_supported import NotSupported, require
 from .kernels import netgrad as _k
 from .reference import layers as _book_layers
@@ -463,7 +464,7 @@ class IncrementalModel:
         decay = 0
         for where, kind, array in self.params.values():
             if where != "conv" and kind == _k.PARAM_WEIGHTS:
-                decay += 0.5 * self.weight_decay * np.sum(array ** 2)
+                decay += 0.5 * self.weight_decay * sum_of_squares(array)
         return decay
 
     def gradients(self, keys):

@@ -250,3 +250,33 @@ def scale(x, c, out):
 def scale_serial(x, c, out):
     """Serial twin of :func:`scale`."""
     _scale_range(x, c, out, 0, x.shape[0])
+
+
+# ---------------------------------------------------------------- sum of squares (weight decay)
+@kernel
+def sum_of_squares(x):
+    """sum(x[i] * x[i]) of a flat C-contiguous array, in x's dtype (0 for an empty x).
+
+    Eight running sums over the elements i = lane (mod 8), added pairwise at
+    the end, then the tail: a fixed order (the same bits on any thread count),
+    SIMD without fastmath, and rounding close to NumPy's pairwise sum.
+    """
+    n = x.size
+    zero = x.dtype.type(0) if n == 0 else x[0] * 0
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    i = 0
+    while i + 8 <= n:
+        s0 += x[i] * x[i]
+        s1 += x[i + 1] * x[i + 1]
+        s2 += x[i + 2] * x[i + 2]
+        s3 += x[i + 3] * x[i + 3]
+        s4 += x[i + 4] * x[i + 4]
+        s5 += x[i + 5] * x[i + 5]
+        s6 += x[i + 6] * x[i + 6]
+        s7 += x[i + 7] * x[i + 7]
+        i += 8
+    s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    while i < n:
+        s += x[i] * x[i]
+        i += 1
+    return s

@@ -30,6 +30,10 @@ TRANS = 112
 #: Multiply-adds per block below which a GEMM is not split (a block must pay for
 #: BLAS's packing of its operands and for waking the thread pool).
 MIN_BLOCK_WORK = 1 << 21
+#: Multiply-adds from which a GEMM is cut in two at least, although each half is
+#: below MIN_BLOCK_WORK: the GEMMs of a 100-wide dense layer at batch 100 take
+#: long enough on one core that a second one pays for its wake-up.
+MIN_SPLIT_WORK = 1 << 19
 #: At most this many blocks per GEMM (enough to balance two to a few dozen threads).
 MAX_BLOCKS = 64
 #: A block has at least this many rows (or columns) of the output.
@@ -101,7 +105,10 @@ def out_blocks(m, n, k):
     smaller operand once and its own slice of the other. A power of two of
     blocks: even shares for 2, 4, 8... threads.
     """
-    by_work = (m * n * k + MIN_BLOCK_WORK - 1) // MIN_BLOCK_WORK
+    work = m * n * k
+    by_work = (work + MIN_BLOCK_WORK - 1) // MIN_BLOCK_WORK
+    if work >= MIN_SPLIT_WORK:
+        by_work = max(by_work, 2)
     side = max(m, n)
     nb = _pow2_at_most(max(1, min(by_work, MAX_BLOCKS, side // MIN_BLOCK_SIDE)))
     size = (side + nb - 1) // nb
@@ -115,32 +122,62 @@ def _trans_flag(t):
     return TRANS if t else NO_TRANS
 
 
-@parallel_kernel
-def gemm_blocks(fn, width, a, ta, b, tb, out, rows, cols):
-    """out = op(a) @ op(b), op(x) = x.T where the flag is set, one BLAS call per (rows, cols) block of out.
-
-    a : (m, k) C-contiguous, or (k, m) C-contiguous with ta set
-    b : (k, n) C-contiguous, or (n, k) C-contiguous with tb set
-    out : (m, n) C-contiguous, a's dtype
-    rows, cols : ints >= 1, the block of out (``out_blocks``)
-    """
+@kernel
+def _gemm_block(fn, width, gemm, j):
+    """Block number j of gemm = (a, ta, b, tb, out, rows, cols): one BLAS call, row-major order of blocks."""
+    a, ta, b, tb, out, rows, cols = gemm
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
     lda, ldb = a.shape[1], b.shape[1]
     item = out.itemsize
-    nbr = (m + rows - 1) // rows
     nbc = (n + cols - 1) // cols
-    pa, pb, pc = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(out.ctypes.data)
-    for j in prange(nbr * nbc):
-        r0 = (j // nbc) * rows
-        c0 = (j % nbc) * cols
-        r1 = min(m, r0 + rows)
-        c1 = min(n, c0 + cols)
-        # row r0 of op(a): row r0 of a, or its column r0 when transposed; column c0 of op(b) likewise
-        a0 = pa + (r0 if ta else r0 * lda) * item
-        b0 = pb + (c0 * ldb if tb else c0) * item
-        cblas_gemm(fn, width, (_trans_flag(ta), _trans_flag(tb), r1 - r0, c1 - c0, k, lda, ldb, n),
-                    (a0, b0, pc + (r0 * n + c0) * item), out, 0.0)
+    r0 = (j // nbc) * rows
+    c0 = (j % nbc) * cols
+    r1 = min(m, r0 + rows)
+    c1 = min(n, c0 + cols)
+    # row r0 of op(a): row r0 of a, or its column r0 when transposed; column c0 of op(b) likewise
+    a0 = np.int64(a.ctypes.data) + (r0 if ta else r0 * lda) * item
+    b0 = np.int64(b.ctypes.data) + (c0 * ldb if tb else c0) * item
+    cblas_gemm(fn, width, (_trans_flag(ta), _trans_flag(tb), r1 - r0, c1 - c0, k, lda, ldb, n),
+               (a0, b0, np.int64(out.ctypes.data) + (r0 * n + c0) * item), out, 0.0)
+
+
+@kernel
+def _gemm_block_count(gemm):
+    out, rows, cols = gemm[4], gemm[5], gemm[6]
+    m, n = out.shape
+    return ((m + rows - 1) // rows) * ((n + cols - 1) // cols)
+
+
+@parallel_kernel
+def gemm_blocks(fn, width, gemm):
+    """out = op(a) @ op(b), op(x) = x.T where the flag is set, one BLAS call per (rows, cols) block of out.
+
+    gemm : the tuple (a, ta, b, tb, out, rows, cols):
+        a : (m, k) C-contiguous, or (k, m) C-contiguous with ta set
+        b : (k, n) C-contiguous, or (n, k) C-contiguous with tb set
+        out : (m, n) C-contiguous, a's dtype
+        rows, cols : ints >= 1, the block of out (``out_blocks``)
+    """
+    for j in prange(_gemm_block_count(gemm)):
+        _gemm_block(fn, width, gemm, j)
+
+
+@parallel_kernel
+def gemm_blocks_pair(fn, width, first, second):
+    """Two independent GEMMs of one dtype (``gemm_blocks``' tuples) in one parallel region.
+
+    The blocks of both are the tasks of one prange: two GEMMs too small to be
+    split (a layer's dx and dW at batch 100) run side by side on two threads,
+    each block the same BLAS call that ``gemm_blocks`` would make, so the results
+    are bitwise those of two ``gemm_blocks`` calls.
+    """
+    n1 = _gemm_block_count(first)
+    for j in prange(n1 + _gemm_block_count(second)):
+        if j < n1:
+            _gemm_block(fn, width, first, j)
+        else:
+            _gemm_block(fn, width, second, j - n1)
 
 
 def reduce_blocks(m, n, k):

@@ -285,3 +285,61 @@ def test_parallel_kernels_forced(dtype, monkeypatch):
     x = np.random.default_rng(3).standard_normal((90, 50)).astype(dtype)
     assert_close(F.sigmoid(x), RF.sigmoid(x))
     assert_bitwise(F.relu(x), RF.relu(x))
+
+
+# ------------------------------------------------------------------ weight decay's sum of squares
+@given(n=st.integers(0, 300), dtype=st.sampled_from(DTYPES + [np.float16]), layout=layouts,
+       seed=st.integers(0, 2 ** 16))
+@SETTINGS
+def test_sum_of_squares_matches_the_reference(n, dtype, layout, seed):
+    from fastscratch._fast_network import sum_of_squares
+    from fastscratch.reference.network_base import sum_of_squares as ref_sum_of_squares
+    rng = np.random.default_rng(seed)
+    rows = max(1, n // 7)
+    W = as_layout(normal(rng, (rows, n // rows), dtype), layout)
+    before = W.copy()
+    got, want = sum_of_squares(W), ref_sum_of_squares(W)
+    assert type(got) is type(want)  # np.float64 / np.float32 / np.float16, as np.sum gives
+    assert_close(np.asarray(got), np.asarray(want), scale=want + 1)
+    np.testing.assert_array_equal(W, before)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 17, 78400])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_of_squares_kernel_every_tail_length(n, dtype):
+    # eight lanes then the tail: every remainder, and the MultiLayerNet's 784x100 W1
+    from fastscratch.kernels import dense as kd
+    x = np.random.default_rng(n).standard_normal(n).astype(dtype)
+    exact = float(np.sum(x.astype(np.float64) ** 2))
+    np.testing.assert_allclose(kd.sum_of_squares(x), exact, rtol=8 * n * np.finfo(dtype).eps + 1e-300)
+
+
+def test_sum_of_squares_keeps_nan_and_inf():
+    from fastscratch._fast_network import sum_of_squares
+    for bad, want in ((np.nan, np.nan), (np.inf, np.inf)):
+        W = np.ones((10, 10))
+        W[3, 4] = bad
+        np.testing.assert_equal(sum_of_squares(W), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_decay_of_the_fast_networks_takes_the_kernel(dtype, monkeypatch):
+    import fastscratch
+    from fastscratch.kernels import dense as kd
+    from fastscratch.reference import MultiLayerNetExtend as RefExtend
+    from fastscratch.reference import MultiLayerNet as RefNet
+    seen = []
+    real = kd.sum_of_squares
+    monkeypatch.setattr(kd, "sum_of_squares", lambda x: seen.append(x.size) or real(x))
+    rng = np.random.default_rng(4)
+    x, t = rng.random((20, 30)).astype(dtype), rng.integers(0, 5, 20)
+    for fast_cls, ref_cls in ((fastscratch.MultiLayerNet, RefNet), (fastscratch.MultiLayerNetExtend, RefExtend)):
+        nets = []
+        for cls in (fast_cls, ref_cls):
+            np.random.seed(0)
+            nets.append(cls(30, [12, 8], 5, weight_decay_lambda=0.3, dtype=dtype))
+        seen.clear()
+        got, want = nets[0].loss(x, t), nets[1].loss(x, t)
+        assert seen == [30 * 12, 12 * 8, 8 * 5]  # each W once, through the kernel
+        assert type(got) is type(want)
+        assert_close(np.asarray(got), np.asarray(want), scale=abs(want))

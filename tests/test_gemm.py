@@ -302,3 +302,67 @@ def test_scopes_of_two_threads_restore_the_count_once_both_are_done():
     worker.join(10)
     assert seen == [1, 1]
     assert lib.get_num_threads() == before
+
+
+# a dense layer's dx and dW, side by side: (N, D) input, (D, M) weights
+BACKWARD_SHAPES = [(100, 100, 100), (100, 784, 100), (100, 100, 10), (100, 10, 100), (400, 100, 100),
+                   (1000, 100, 100), (7, 3, 5), (1, 1, 1), (33, 250, 17)]
+
+
+@needs_openblas
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N, D, M", BACKWARD_SHAPES)
+def test_backward_products_are_bitwise_the_separate_gemms(N, D, M, dtype, monkeypatch):
+    pairs = []
+    real = _kg.gemm_blocks_pair
+    monkeypatch.setattr(_kg, "gemm_blocks_pair", lambda *a: pairs.append(a) or real(*a))
+    rng = np.random.default_rng(N + D + M)
+    x, W, dout = (rng.standard_normal(s).astype(dtype) for s in ((N, D), (D, M), (N, M)))
+    before = [x.copy(), W.copy(), dout.copy()]
+    dx, dW = _blas.backward_products(x, W, dout)
+    assert dx.dtype == dW.dtype == np.dtype(dtype) and dx.shape == (N, D) and dW.shape == (D, M)
+    np.testing.assert_array_equal(dx, _blas.matmul(dout, W.T))
+    np.testing.assert_array_equal(dW, _blas.matmul_tn(x, dout))
+    _assert_gemm_close(dx, np.dot(dout, W.T), dout, W.T)
+    _assert_gemm_close(dW, np.dot(x.T, dout), x.T, dout)
+    for a, b in zip((x, W, dout), before):
+        np.testing.assert_array_equal(a, b)
+    small = N * D * M < _blas.BLAS_SERIAL_BELOW
+    split_reduction = _kg.reduce_blocks(D, M, N)[1] > 1
+    assert bool(pairs) == (not small and not split_reduction)  # the one parallel region, where it applies
+
+
+@needs_openblas
+def test_backward_products_of_mixed_dtypes_are_the_separate_gemms():
+    # float32 images into a float64 first layer (only dW is needed there, but a reader's may ask dx)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((100, 784)).astype(np.float32)
+    W, dout = rng.standard_normal((784, 100)), rng.standard_normal((100, 100))
+    dx, dW = _blas.backward_products(x, W, dout)
+    np.testing.assert_array_equal(dx, _blas.matmul(dout, W.T))
+    np.testing.assert_array_equal(dW, _blas.matmul_tn(x, dout))
+    assert dx.dtype == dW.dtype == np.float64
+
+
+@needs_openblas
+def test_backward_products_do_not_depend_on_thread_counts():
+    rng = np.random.default_rng(6)
+    x, W, dout = rng.random((100, 100)), rng.random((100, 100)), rng.random((100, 100))
+    n = fastscratch.get_num_threads()
+    try:
+        runs = []
+        for threads in sorted({1, n}):
+            fastscratch.set_num_threads(threads)
+            runs.append(_blas.backward_products(x, W, dout))
+    finally:
+        fastscratch.set_num_threads(n)
+    for dx, dW in runs[1:]:
+        assert np.array_equal(dx, runs[0][0]) and np.array_equal(dW, runs[0][1])
+
+
+def test_a_100_wide_dense_gemm_is_cut_in_two():
+    # (100, 100) @ (100, 100) is below MIN_BLOCK_WORK, yet long enough for two threads
+    assert 100 ** 3 < _kg.MIN_BLOCK_WORK and 100 ** 3 >= _kg.MIN_SPLIT_WORK
+    assert _kg.out_blocks(100, 100, 100) == (50, 100)
+    assert _kg.out_blocks(100, 10, 100) == (100, 10)  # 100K multiply-adds: one block
+    assert _kg.out_blocks(20, 20, 2000) == (20, 20)  # too narrow to cut: blocks of MIN_BLOCK_SIDE at least

@@ -64,7 +64,7 @@ class MultiLayerNet(NetworkBase):
         weight_decay = 0
         for idx in range(1, self.hidden_layer_num + 2):
             W = self.params['W' + str(idx)]
-            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(W ** 2)
+            weight_decay += 0.5 * self.weight_decay_lambda * self.sum_of_squares(W)
         return weight_decay
 
     def loss(self, x, t):

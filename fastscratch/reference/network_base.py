@@ -12,7 +12,14 @@ from . import params_io
 from .gradient import numerical_gradient as _reference_numerical_gradient
 
 
+def sum_of_squares(W):
+    """np.sum(W ** 2): the sum in the book's weight decay, 0.5 * lambda * sum(W**2) per W."""
+    return np.sum(W ** 2)
+
+
 class NetworkBase:
+    #: sum_of_squares(W) for the weight decay (the fast networks: a kernel, no W**2 array).
+    sum_of_squares = staticmethod(sum_of_squares)
     #: Module holding Affine, Relu, Sigmoid, SoftmaxWithLoss, Dropout, BatchNormalization, Convolution, Pooling.
     layer_lib = _reference_layers
     #: numerical_gradient(f, x) used by the network's numerical_gradient method.
