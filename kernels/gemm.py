@@ -29,7 +29,7 @@ TRANS = 112
 
 #: Multiply-adds per block below which a GEMM is not split (a block must pay for
 #: BLAS's packing of its operands and for waking the thread pool).
-MIN_BLOCK_WORK = 1 << 21
+MIN_BLOCK_WORK = 1 << 22
 #: Multiply-adds from which a GEMM is cut in two at least, although each half is
 #: below MIN_BLOCK_WORK: the GEMMs of a 100-wide dense layer at batch 100 take
 #: long enough on one core that a second one pays for its wake-up.
