@@ -242,11 +242,15 @@ def backward_products(x, W, dout):
     -------
     (dx of shape (N, D), dW of shape (D, M)), as ``matmul(dout, W.T)`` and
     ``matmul_tn(x, dout)`` make them, bitwise. Where both are block GEMMs of
-    one dtype, their blocks are the tasks of one parallel region: at batch 100
-    each is one block, and the two run at once instead of one after the other
-    on the calling thread.
+    one dtype, their blocks are the tasks of one parallel region (at batch 100
+    a 100-wide layer's two GEMMs are two blocks each), instead of two regions
+    one after the other. Not where a side is 1: ``matmul`` then hands a
+    one-block product to np.dot, which takes BLAS's gemv, and the pair would
+    round differently.
     """
-    if _kg.reduce_blocks(x.shape[1], dout.shape[1], x.shape[0])[1] <= 1:
+    N, D = x.shape
+    M = dout.shape[1]
+    if min(N, D, M) > 1 and _kg.reduce_blocks(D, M, N)[1] <= 1:
         lib, dx, how_dx, _ = _plan(dout, W.T, None)
         _, dW, how_dw, _ = _plan(x.T, dout, None)
         if how_dx in ("one", "blocks") and how_dw in ("one", "blocks") and dx.dtype == dW.dtype:

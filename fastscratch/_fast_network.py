@@ -8,18 +8,19 @@ import numpy as np
 
 from . import gradient as _gradient
 from . import layers as _layers
-from ._dtypes import KERNEL_CHARS
+from ._dtypes import KERNEL_DTYPES
 from .kernels import dense as _kd
 from .reference import network_base as _reference_base
 
 
 def sum_of_squares(W):
-    """np.sum(W ** 2) of a parameter array, W's dtype: a kernel for float32/float64 C-contiguous arrays.
+    """np.sum(W ** 2) of a parameter array, W's dtype: a kernel for native float32/float64 C-contiguous arrays.
 
     No (D, M) array of squares is made; the sum's rounding differs from
-    NumPy's pairwise one by a few units in the last place.
+    NumPy's pairwise one in the last places only. Anything else (float16,
+    other byte orders, strided views) takes NumPy's expression.
     """
-    if type(W) is np.ndarray and W.dtype.char in KERNEL_CHARS and W.flags.c_contiguous:
+    if type(W) is np.ndarray and W.dtype in KERNEL_DTYPES and W.dtype.isnative and W.flags.c_contiguous:
         return W.dtype.type(_kd.sum_of_squares(W.reshape(-1)))
     return _reference_base.sum_of_squares(W)
 

@@ -255,15 +255,15 @@ def scale_serial(x, c, out):
 # ---------------------------------------------------------------- sum of squares (weight decay)
 @kernel
 def sum_of_squares(x):
-    """sum(x[i] * x[i]) of a flat C-contiguous array, in x's dtype (0 for an empty x).
+    """sum(x[i] * x[i]) of a flat C-contiguous float array, summed in float64 (0.0 for an empty x).
 
     Eight running sums over the elements i = lane (mod 8), added pairwise at
     the end, then the tail: a fixed order (the same bits on any thread count),
-    SIMD without fastmath, and rounding close to NumPy's pairwise sum.
+    SIMD without fastmath. A float32 x is squared in float32, as W ** 2 is,
+    and summed in float64, which rounds less than NumPy's float32 pairwise sum.
     """
     n = x.size
-    zero = x.dtype.type(0) if n == 0 else x[0] * 0
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     i = 0
     while i + 8 <= n:
         s0 += x[i] * x[i]

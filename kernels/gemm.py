@@ -167,10 +167,10 @@ def gemm_blocks(fn, width, gemm):
 def gemm_blocks_pair(fn, width, first, second):
     """Two independent GEMMs of one dtype (``gemm_blocks``' tuples) in one parallel region.
 
-    The blocks of both are the tasks of one prange: two GEMMs too small to be
-    split (a layer's dx and dW at batch 100) run side by side on two threads,
-    each block the same BLAS call that ``gemm_blocks`` would make, so the results
-    are bitwise those of two ``gemm_blocks`` calls.
+    The blocks of both are the tasks of one prange (a dense layer's dx and dW:
+    one parallel region where there would be two, and two one-block GEMMs run
+    side by side), each block the same BLAS call that ``gemm_blocks`` would
+    make, so the results are bitwise those of two ``gemm_blocks`` calls.
     """
     n1 = _gemm_block_count(first)
     for j in prange(n1 + _gemm_block_count(second)):

@@ -307,19 +307,32 @@ def test_sum_of_squares_matches_the_reference(n, dtype, layout, seed):
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 17, 78400])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sum_of_squares_kernel_every_tail_length(n, dtype):
-    # eight lanes then the tail: every remainder, and the MultiLayerNet's 784x100 W1
+    # eight lanes then the tail: every remainder, and the MultiLayerNet's 784x100 W1; the sum is
+    # float64 (float32 squares are exact in float64), so a lost element shows at any n
     from fastscratch.kernels import dense as kd
     x = np.random.default_rng(n).standard_normal(n).astype(dtype)
-    exact = float(np.sum(x.astype(np.float64) ** 2))
-    np.testing.assert_allclose(kd.sum_of_squares(x), exact, rtol=8 * n * np.finfo(dtype).eps + 1e-300)
+    squares = x.astype(np.float64) ** 2 if dtype == np.float64 else (x * x).astype(np.float64)
+    exact = float(np.sum(squares))
+    np.testing.assert_allclose(kd.sum_of_squares(x), exact, rtol=n * np.finfo(np.float64).eps + 1e-300)
+    if n:
+        assert abs(kd.sum_of_squares(x[1:]) - exact) > 0.5 * squares[0]  # the test sees one element
 
 
 def test_sum_of_squares_keeps_nan_and_inf():
     from fastscratch._fast_network import sum_of_squares
-    for bad, want in ((np.nan, np.nan), (np.inf, np.inf)):
-        W = np.ones((10, 10))
-        W[3, 4] = bad
-        np.testing.assert_equal(sum_of_squares(W), want)
+    for where in ((0, 0), (3, 4), (9, 9)):  # the first element, a lane, the last
+        for bad, want in ((np.nan, np.nan), (np.inf, np.inf), (-np.inf, np.inf)):
+            W = np.ones((10, 10))
+            W[where] = bad
+            np.testing.assert_equal(sum_of_squares(W), want)
+
+
+def test_sum_of_squares_of_other_byte_orders_is_numpys():
+    from fastscratch._fast_network import sum_of_squares
+    W = np.arange(12.0).reshape(3, 4)
+    for dt in (">f8", ">f4"):
+        got = sum_of_squares(W.astype(dt))
+        assert got == np.sum(W.astype(dt) ** 2) and got.dtype == np.sum(W.astype(dt) ** 2).dtype
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

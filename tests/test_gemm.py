@@ -306,7 +306,8 @@ def test_scopes_of_two_threads_restore_the_count_once_both_are_done():
 
 # a dense layer's dx and dW, side by side: (N, D) input, (D, M) weights
 BACKWARD_SHAPES = [(100, 100, 100), (100, 784, 100), (100, 100, 10), (100, 10, 100), (400, 100, 100),
-                   (1000, 100, 100), (7, 3, 5), (1, 1, 1), (33, 250, 17)]
+                   (1000, 100, 100), (7, 3, 5), (1, 1, 1), (33, 250, 17),
+                   (1, 784, 100), (100, 784, 1), (300, 1, 513)]  # a side of 1: np.dot's gemv, no pair
 
 
 @needs_openblas
@@ -329,7 +330,7 @@ def test_backward_products_are_bitwise_the_separate_gemms(N, D, M, dtype, monkey
         np.testing.assert_array_equal(a, b)
     small = N * D * M < _blas.BLAS_SERIAL_BELOW
     split_reduction = _kg.reduce_blocks(D, M, N)[1] > 1
-    assert bool(pairs) == (not small and not split_reduction)  # the one parallel region, where it applies
+    assert bool(pairs) == (not small and not split_reduction and min(N, D, M) > 1)  # the one parallel region, where it applies
 
 
 @needs_openblas
