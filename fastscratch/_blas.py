@@ -157,13 +157,14 @@ def _widen_piece(a, dtype):
 
 
 def _plan(a, b, out):
-    """Checks matmul's arguments and decides how a @ b is made: (lib, out, how, piece).
+    """Checks matmul's arguments and decides how a @ b is made: (lib, out, how, split).
 
     how: "dot" (np.dot into out with BLAS's own threads: no OpenBLAS, another
     dtype, or too small to thread), "done" (out already holds the product: an
     empty shape), "one" (one block: np.dot on the calling thread, BLAS at one
-    thread), "widen" (``gemm_rows_widen`` in pieces of ``piece`` rows) or
-    "blocks" (``gemm_blocks``); out is the (m, n) result array.
+    thread), "widen" (``gemm_rows_widen``) or "blocks" (``gemm_blocks``); out
+    is the (m, n) result array; split is (rows, cols, piece) of the blocks
+    (``out_blocks``; piece: rows per widened piece, 0 unless "widen"), or None.
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul needs (m, k) @ (k, n); got {a.shape} @ {b.shape}")
@@ -176,27 +177,26 @@ def _plan(a, b, out):
         raise ValueError(f"out must be a writeable C-contiguous {dtype} array of shape {(m, n)}; "
                          f"got {out.dtype} {out.shape}")
     if lib is None:
-        return None, out, "dot", 0
+        return None, out, "dot", None
     if out is None:
         out = np.empty((m, n), dtype=dtype)
     if m == 0 or n == 0 or k == 0:
         out[...] = 0
-        return lib, out, "done", 0
+        return lib, out, "done", None
     if m * n * k < BLAS_SERIAL_BELOW:  # OpenBLAS runs it on the calling thread by itself
-        return lib, out, "dot", 0
+        return lib, out, "dot", None
     rows, cols = _kg.out_blocks(m, n, k)
     if rows >= m and cols >= n:
-        return lib, out, "one", 0
+        return lib, out, "one", (rows, cols, 0)
     piece = _widen_piece(a, dtype) if cols >= n else 0
-    return lib, out, ("widen" if piece else "blocks"), piece
+    return lib, out, ("widen" if piece else "blocks"), (rows, cols, piece)
 
 
-def _blocks(a, b, out):
-    """gemm_blocks' tuple for out = a @ b, in the blocks of ``out_blocks``."""
+def _blocks(a, b, out, split):
+    """gemm_blocks' tuple for out = a @ b in the (rows, cols) blocks of split (``_plan``)."""
     A, ta = _operand(a, out.dtype)
     B, tb = _operand(b, out.dtype)
-    rows, cols = _kg.out_blocks(out.shape[0], out.shape[1], a.shape[1])
-    return A, ta, B, tb, out, rows, cols
+    return A, ta, B, tb, out, split[0], split[1]
 
 
 def matmul(a, b, out=None):
@@ -212,7 +212,7 @@ def matmul(a, b, out=None):
     -------
     ndarray of shape (m, n), dtype ``np.result_type(a, b)``: out, or a new array.
     """
-    lib, out, how, piece = _plan(a, b, out)
+    lib, out, how, split = _plan(a, b, out)
     if how == "dot":
         return np.dot(a, b, out=out)
     if how == "done":
@@ -223,9 +223,9 @@ def matmul(a, b, out=None):
             np.dot(a, b, out=out)
         elif how == "widen":  # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a
             B, tb = _operand(b, out.dtype)
-            _kg.gemm_rows_widen(fn, lib.width, a, B, tb, out, _kg.out_blocks(*out.shape, a.shape[1])[0], piece)
+            _kg.gemm_rows_widen(fn, lib.width, a, B, tb, out, split[0], split[2])
         else:
-            _kg.gemm_blocks(fn, lib.width, _blocks(a, b, out))
+            _kg.gemm_blocks(fn, lib.width, _blocks(a, b, out, split))
     return out
 
 
@@ -251,11 +251,12 @@ def backward_products(x, W, dout):
     N, D = x.shape
     M = dout.shape[1]
     if min(N, D, M) > 1 and _kg.reduce_blocks(D, M, N)[1] <= 1:
-        lib, dx, how_dx, _ = _plan(dout, W.T, None)
-        _, dW, how_dw, _ = _plan(x.T, dout, None)
+        lib, dx, how_dx, split_dx = _plan(dout, W.T, None)
+        _, dW, how_dw, split_dw = _plan(x.T, dout, None)
         if how_dx in ("one", "blocks") and how_dw in ("one", "blocks") and dx.dtype == dW.dtype:
             with blas_single_threaded():
-                _kg.gemm_blocks_pair(lib.gemm[dx.dtype], lib.width, _blocks(dout, W.T, dx), _blocks(x.T, dout, dW))
+                _kg.gemm_blocks_pair(lib.gemm[dx.dtype], lib.width, _blocks(dout, W.T, dx, split_dx),
+                                     _blocks(x.T, dout, dW, split_dw))
             return dx, dW
     return matmul(dout, W.T), matmul_tn(x, dout)
 

@@ -350,6 +350,8 @@ def test_backward_products_do_not_depend_on_thread_counts():
     rng = np.random.default_rng(6)
     x, W, dout = rng.random((100, 100)), rng.random((100, 100)), rng.random((100, 100))
     n = fastscratch.get_num_threads()
+    if n < 2:
+        pytest.skip("one Numba thread: nothing to compare against")
     try:
         runs = []
         for threads in sorted({1, n}):
