@@ -65,9 +65,10 @@ def serial_twin(parallel):
 #: per-column reductions) is worth its thread-pool start.
 PARALLEL_MIN = 1 << 15
 #: The same for memory-bound element-wise kernels (Relu, Dropout, bias add, db,
-#: optimizer updates): on two cores they gain little from a second thread, and a
-#: parallel region stalls whenever one of its threads is descheduled on a busy machine.
-PARALLEL_MIN_MEMORY_BOUND = 1 << 20
+#: optimizer updates): higher, since a pass over a few cached arrays is over
+#: before a woken thread has done much, and a parallel region stalls whenever
+#: one of its threads is descheduled on a busy machine.
+PARALLEL_MIN_MEMORY_BOUND = 1 << 16
 
 
 def use_parallel(size, memory_bound=False):

@@ -14,6 +14,8 @@ same order, constants cast to the array's dtype), so float32 stays float32 and
 results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
 """
 
+import numpy as np
+
 from ._chunks import CHUNK, nchunks
 from ._jit import kernel, parallel_kernel, prange
 
@@ -25,7 +27,7 @@ COL_BLOCK = 32
 @kernel
 def _bias_add_rows(out, b, start, stop):
     M = out.shape[1]
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         for j in range(M):
             out[i, j] += b[j]
 
@@ -53,10 +55,10 @@ def _col_sum_block(dout, db, j0, j1):
     # Row 0 first, then rows 1.. in order: NumPy's sum(axis=0) order, so db is
     # bitwise equal to the reference.
     N = dout.shape[0]
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         db[j] = dout[0, j]
     for i in range(1, N):
-        for j in range(j0, j1):
+        for j in range(np.uint64(j0), np.uint64(j1)):
             db[j] += dout[i, j]
 
 
@@ -84,7 +86,7 @@ def col_sum_serial(dout, db):
 @kernel
 def _relu_fwd_range(x, out, mask, start, stop):
     zero = x.dtype.type(0)
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         v = x[i]
         m = v <= zero  # False for NaN: NaN passes through, as x.copy() keeps it
         mask[i] = m
@@ -112,7 +114,7 @@ def relu_forward_serial(x, out, mask):
 @kernel
 def _relu_bwd_range(dout, mask, start, stop):
     zero = dout.dtype.type(0)
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         if mask[i]:
             dout[i] = zero
 
@@ -137,7 +139,7 @@ def relu_backward_serial(dout, mask):
 @kernel
 def _relu_range(x, out, start, stop):
     zero = x.dtype.type(0)
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         v = x[i]
         # np.maximum(0, x): NaN propagates, -0.0 and negatives give +0.0
         out[i] = v if (v > zero or v != v) else zero
@@ -161,7 +163,7 @@ def relu_serial(x, out):
 @kernel
 def _sigmoid_bwd_range(dout, y, dx, start, stop):
     one = y.dtype.type(1)
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         # (dout * (1 - y)) * y: the reference's evaluation order
         dx[i] = (dout[i] * (one - y[i])) * y[i]
 
@@ -186,7 +188,7 @@ def sigmoid_backward_serial(dout, y, dx):
 # ---------------------------------------------------------------- Dropout
 @kernel
 def _dropout_fwd_range(x, r, ratio, mask, out, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         m = r[i] > ratio
         mask[i] = m
         # x * mask as NumPy computes it (x * 0 keeps NaN/inf -> NaN and signed zeros)
@@ -214,7 +216,7 @@ def dropout_forward_serial(x, r, ratio, mask, out):
 
 @kernel
 def _mask_mul_range(x, mask, out, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         out[i] = x[i] * x.dtype.type(mask[i])
 
 
@@ -234,7 +236,7 @@ def mask_mul_serial(x, mask, out):
 
 @kernel
 def _scale_range(x, c, out, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         out[i] = x[i] * c
 
 

@@ -20,24 +20,24 @@ COL_BLOCK = 16
 def _bn_fwd_block(x, gamma, beta, eps, mu, var, std, xc, xn, out, j0, j1):
     N = x.shape[0]
     n = x.dtype.type(N)
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         mu[j] = x.dtype.type(0)
         var[j] = x.dtype.type(0)
     for i in range(N):
-        for j in range(j0, j1):
+        for j in range(np.uint64(j0), np.uint64(j1)):
             mu[j] += x[i, j]
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         mu[j] = mu[j] / n
     for i in range(N):
-        for j in range(j0, j1):
+        for j in range(np.uint64(j0), np.uint64(j1)):
             c = x[i, j] - mu[j]
             xc[i, j] = c
             var[j] += c * c
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         var[j] = var[j] / n
         std[j] = np.sqrt(var[j] + eps)
     for i in range(N):
-        for j in range(j0, j1):
+        for j in range(np.uint64(j0), np.uint64(j1)):
             v = xc[i, j] / std[j]
             xn[i, j] = v
             out[i, j] = gamma[j] * v + beta[j]
@@ -69,7 +69,7 @@ def bn_forward_train_serial(x, gamma, beta, eps, mu, var, std, xc, xn, out):
 
 @kernel
 def _bn_test_rows(x, gamma, beta, mean, sd, out, i0, i1):
-    for i in range(i0, i1):
+    for i in range(np.uint64(i0), np.uint64(i1)):
         for j in range(x.shape[1]):
             out[i, j] = gamma[j] * ((x[i, j] - mean[j]) / sd[j]) + beta[j]
 
@@ -101,29 +101,29 @@ def _bn_bwd_block(dout, gamma, xc, xn, std, dbeta, dgamma, dvar, dmu, dx, j0, j1
     n = dt(N)
     c2 = dt(2.0 / N)
     zero = dt(0)
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         dbeta[j] = zero
         dgamma[j] = zero
         dvar[j] = zero  # holds sum(dxn*xc/(std*std)) until turned into dvar below
         dmu[j] = zero
     for i in range(N):
-        for j in range(j0, j1):
+        for j in range(np.uint64(j0), np.uint64(j1)):
             d = dout[i, j]
             dbeta[j] += d
             dgamma[j] += xn[i, j] * d
             dxn = gamma[j] * d
             dvar[j] += (dxn * xc[i, j]) / (std[j] * std[j])
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         dvar[j] = (dt(0.5) * -dvar[j]) / std[j]
     for i in range(N):
-        for j in range(j0, j1):
+        for j in range(np.uint64(j0), np.uint64(j1)):
             v = (gamma[j] * dout[i, j]) / std[j] + (c2 * xc[i, j]) * dvar[j]
             dx[i, j] = v
             dmu[j] += v
-    for j in range(j0, j1):
+    for j in range(np.uint64(j0), np.uint64(j1)):
         dmu[j] = dmu[j] / n  # from here on dmu holds dmu / N
     for i in range(N):
-        for j in range(j0, j1):
+        for j in range(np.uint64(j0), np.uint64(j1)):
             dx[i, j] = dx[i, j] - dmu[j]
 
 

@@ -22,7 +22,7 @@ from ._jit import kernel, parallel_kernel, prange
 # ---------------------------------------------------------------- SGD
 @kernel
 def _sgd_range(p, g, lr, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         p[i] -= lr * g[i]
 
 
@@ -43,7 +43,7 @@ def sgd_serial(p, g, lr):
 # ---------------------------------------------------------------- Momentum
 @kernel
 def _momentum_range(p, g, v, momentum, lr, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         vi = momentum * v[i] - lr * g[i]
         v[i] = vi
         p[i] += vi
@@ -66,7 +66,7 @@ def momentum_serial(p, g, v, momentum, lr):
 # ---------------------------------------------------------------- Nesterov
 @kernel
 def _nesterov_range(p, g, v, mm, c, momentum, lr, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         gi = g[i]
         vi = v[i]
         p[i] += mm * vi      # p += m*m*v (old v)
@@ -92,7 +92,7 @@ def nesterov_serial(p, g, v, mm, c, momentum, lr):
 # ---------------------------------------------------------------- AdaGrad
 @kernel
 def _adagrad_range(p, g, h, lr, eps, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         gi = g[i]
         hi = h[i] + gi * gi
         h[i] = hi
@@ -116,7 +116,7 @@ def adagrad_serial(p, g, h, lr, eps):
 # ---------------------------------------------------------------- RMSprop
 @kernel
 def _rmsprop_range(p, g, h, lr, decay, one_minus_decay, eps, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         gi = g[i]
         hi = h[i] * decay
         hi = hi + one_minus_decay * gi * gi
@@ -141,7 +141,7 @@ def rmsprop_serial(p, g, h, lr, decay, one_minus_decay, eps):
 # ---------------------------------------------------------------- Adam
 @kernel
 def _adam_range(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps, start, stop):
-    for i in range(start, stop):
+    for i in range(np.uint64(start), np.uint64(stop)):
         gi = g[i]
         mi = m[i] + one_minus_b1 * (gi - m[i])
         vi = v[i] + one_minus_b2 * (gi * gi - v[i])

@@ -18,6 +18,8 @@ HARD = [
     pytest.param((1, 2, 2, 2), 3, 3, 1, 3, id="all-padding-windows"),
     pytest.param((3, 4, 24, 24), 2, 2, 2, 0, id="book-2x2-stride2"),
     pytest.param((2, 3, 7, 7), 3, 2, 2, 1, id="nonsquare-odd"),
+    pytest.param((2, 3, 7, 9), 2, 2, 2, 0, id="2x2-stride2-odd-height-width"),
+    pytest.param((1, 1, 2, 2), 2, 2, 2, 0, id="2x2-stride2-one-window"),
 ]
 
 VALUES = ["normal", "ties", "equal"]
@@ -82,6 +84,30 @@ def test_pooling_nan_and_inf_as_reference():
         ours, ref = Pooling(2, 2, stride, pad), RL.Pooling(2, 2, stride, pad)
         np.testing.assert_array_equal(ours.forward(x), ref.forward(x))
         np.testing.assert_array_equal(ours.arg_max, ref.arg_max)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pooling_2x2_kernel_nan_in_every_window_cell(dtype, monkeypatch):
+    """The book's 2x2 stride-2 windows take their own kernel; a NaN at any cell sends its row to the exact rule."""
+    from fastscratch.kernels import pooling as kp
+
+    calls = []
+    fast = kp.maxpool_forward_2x2
+    monkeypatch.setattr(kp, "maxpool_forward_2x2", lambda *a: calls.append(1) or fast(*a))
+    x = np.random.default_rng(5).integers(-2, 3, (2, 3, 6, 9)).astype(dtype)  # ties everywhere
+    for cell, (iy, ix) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        x[0, cell % 3, 2 + iy, 4 + ix] = np.nan  # one window per channel, the NaN at each cell in turn
+    x[1, 0, 0, :2] = np.nan  # two NaNs in one window: the first wins
+    x[1, 1, 2, 2:4] = [np.inf, -np.inf]
+    x[1, 2, 4:6, 6:8] = -np.inf  # a window of -inf only
+    ours, ref = Pooling(2, 2, 2, 0), RL.Pooling(2, 2, 2, 0)
+    np.testing.assert_array_equal(ours.forward(x), ref.forward(x))
+    np.testing.assert_array_equal(ours.arg_max, ref.arg_max)
+    assert calls == [1]
+    dout = np.random.default_rng(6).standard_normal((2, 3, 3, 4)).astype(dtype)
+    dout[0, 0, 0, 0] = -0.0  # the reference adds dout to zeros: 0.0, not -0.0
+    np.testing.assert_array_equal(ours.backward(dout), ref.backward(dout))
+    assert np.signbit(ours.backward(dout)).sum() == np.signbit(ref.backward(dout)).sum()
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.float16])
