@@ -185,4 +185,3 @@ def maxpool_backward(dout, arg_max, pool_h, pool_w, stride, pad, dx):
                     ix = x0 + off_x[k]
                     if 0 <= iy < H and 0 <= ix < W:
                         dx[n, c, iy, ix] += dout[n, c, oy, ox]
-

@@ -94,9 +94,9 @@ def test_pooling_2x2_kernel_nan_in_every_window_cell(dtype, monkeypatch):
     calls = []
     fast = kp.maxpool_forward_2x2
     monkeypatch.setattr(kp, "maxpool_forward_2x2", lambda *a: calls.append(1) or fast(*a))
-    x = np.random.default_rng(5).integers(-2, 3, (2, 3, 6, 9)).astype(dtype)  # ties everywhere
+    x = np.random.default_rng(5).integers(-2, 3, (2, 4, 6, 9)).astype(dtype)  # ties everywhere
     for cell, (iy, ix) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
-        x[0, cell % 3, 2 + iy, 4 + ix] = np.nan  # one window per channel, the NaN at each cell in turn
+        x[0, cell, 2 + iy, 4 + ix] = np.nan  # one window per channel, a lone NaN at each cell in turn
     x[1, 0, 0, :2] = np.nan  # two NaNs in one window: the first wins
     x[1, 1, 2, 2:4] = [np.inf, -np.inf]
     x[1, 2, 4:6, 6:8] = -np.inf  # a window of -inf only
@@ -104,7 +104,7 @@ def test_pooling_2x2_kernel_nan_in_every_window_cell(dtype, monkeypatch):
     np.testing.assert_array_equal(ours.forward(x), ref.forward(x))
     np.testing.assert_array_equal(ours.arg_max, ref.arg_max)
     assert calls == [1]
-    dout = np.random.default_rng(6).standard_normal((2, 3, 3, 4)).astype(dtype)
+    dout = np.random.default_rng(6).standard_normal((2, 4, 3, 4)).astype(dtype)
     dout[0, 0, 0, 0] = -0.0  # the reference adds dout to zeros: 0.0, not -0.0
     np.testing.assert_array_equal(ours.backward(dout), ref.backward(dout))
     assert np.signbit(ours.backward(dout)).sum() == np.signbit(ref.backward(dout)).sum()
