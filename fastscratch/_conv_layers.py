@@ -309,10 +309,7 @@ class Pooling(_ref_layers.Pooling):
             return out
         out = np.empty((N, C, out_h, out_w), dtype=xf.dtype)
         arg_max = np.empty((N, out_h, out_w, C), dtype=np.intp)
-        if ph == pw == stride == 2 and pad == 0:  # the book's pooling: a kernel of its own
-            _kp.maxpool_forward_2x2(np.ascontiguousarray(xf), out, arg_max)
-        else:
-            _kp.maxpool_forward(np.ascontiguousarray(xf), ph, pw, stride, pad, out, arg_max)
+        _kp.maxpool_forward(np.ascontiguousarray(xf), ph, pw, stride, pad, out, arg_max)
         # kept for backward: the input (for its shape) and the argmax, (n, oy, ox, c) flattened
         self.x = x
         self.arg_max = arg_max.reshape(-1)

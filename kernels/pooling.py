@@ -12,6 +12,32 @@ import numpy as np
 from ._jit import kernel, parallel_kernel, prange
 
 
+@kernel
+def _row_max_2x2(r0, r1, out_row, am_row, c):
+    """One output row of a 2x2, stride-2, unpadded max pool; False when one of its windows holds a NaN.
+
+    r0, r1 : the two input rows (W,) under the windows; out_row : (out_w,),
+    written; am_row : (out_w, C) argmax entries, column c written. Branch-free
+    (selects, not jumps: the comparisons of random data would mispredict), ties
+    to the first maximum; a row with a NaN is left to the caller.
+    """
+    clean = True
+    for ox in range(out_row.shape[0]):
+        i = 2 * ox
+        a, b, p, q = r0[i], r0[i + 1], r1[i], r1[i + 1]
+        best, arg = a, 0
+        g = b > best
+        arg, best = (1 if g else arg), (b if g else best)
+        g = p > best
+        arg, best = (2 if g else arg), (p if g else best)
+        g = q > best
+        arg, best = (3 if g else arg), (q if g else best)
+        clean &= (a == a) & (b == b) & (p == p) & (q == q)
+        out_row[ox] = best
+        am_row[ox, c] = arg
+    return clean
+
+
 @parallel_kernel
 def maxpool_forward(x, pool_h, pool_w, stride, pad, out, arg_max):
     """Max over each window and the window offset of the first maximum.
@@ -29,16 +55,21 @@ def maxpool_forward(x, pool_h, pool_w, stride, pad, out, arg_max):
     Notes
     -----
     Ties go to the first maximum in row-major window order and a NaN wins
-    over any number (the first NaN), as np.argmax / np.max do.
+    over any number (the first NaN), as np.argmax / np.max do. The book's
+    windows (2x2, stride 2, no padding) take ``_row_max_2x2`` a row at a
+    time; a row with a NaN is done again below, window by window.
     """
     N, C, H, W = x.shape
     out_h = out.shape[2]
     out_w = out.shape[3]
+    book_windows = pool_h == 2 and pool_w == 2 and stride == 2 and pad == 0
     for t in prange(N * C):  # each thread owns whole (n, c) planes of out and arg_max
         n = t // C
         c = t - n * C
         for oy in range(out_h):
             y0 = oy * stride - pad
+            if book_windows and _row_max_2x2(x[n, c, y0], x[n, c, y0 + 1], out[n, c, oy], arg_max[n, oy], c):
+                continue
             y_inside = y0 >= 0 and y0 + pool_h <= H
             for ox in range(out_w):
                 x0 = ox * stride - pad
@@ -65,53 +96,6 @@ def maxpool_forward(x, pool_h, pool_w, stride, pad, out, arg_max):
                 best, arg = _window_max_exact(x, n, c, y0, x0, pool_h, pool_w, H, W)
                 out[n, c, oy, ox] = best
                 arg_max[n, oy, ox, c] = arg
-
-
-@kernel
-def _row_max_2x2(r0, r1, out_row, am_row, c):
-    """One output row of a 2x2, stride-2, unpadded max pool; False when one of its windows holds a NaN.
-
-    r0, r1 : the two input rows (W,) under the windows; out_row : (out_w,),
-    written; am_row : (out_w, C) argmax entries, column c written. Branch-free
-    (selects, not jumps: the comparisons of random data would mispredict), ties
-    to the first maximum; a row with a NaN is left for the exact rule.
-    """
-    clean = True
-    for ox in range(out_row.shape[0]):
-        i = 2 * ox
-        a, b, p, q = r0[i], r0[i + 1], r1[i], r1[i + 1]
-        best, arg = a, 0
-        g = b > best
-        arg, best = (1 if g else arg), (b if g else best)
-        g = p > best
-        arg, best = (2 if g else arg), (p if g else best)
-        g = q > best
-        arg, best = (3 if g else arg), (q if g else best)
-        clean &= (a == a) & (b == b) & (p == p) & (q == q)
-        out_row[ox] = best
-        am_row[ox, c] = arg
-    return clean
-
-
-@parallel_kernel
-def maxpool_forward_2x2(x, out, arg_max):
-    """``maxpool_forward`` for the book's 2x2 windows at stride 2 without padding.
-
-    x : (N, C, H, W); out : (N, C, H // 2, W // 2) and arg_max : (N, H // 2, W // 2, C)
-    int64, written. Same results as ``maxpool_forward`` (an odd last row or
-    column is in no window).
-    """
-    N, C, H, W = x.shape
-    out_h = out.shape[2]
-    out_w = out.shape[3]
-    for t in prange(N * C):  # each thread owns whole (n, c) planes of out and arg_max
-        n = t // C
-        c = t - n * C
-        for oy in range(out_h):
-            y0 = 2 * oy
-            if not _row_max_2x2(x[n, c, y0], x[n, c, y0 + 1], out[n, c, oy], arg_max[n, oy], c):
-                for ox in range(out_w):
-                    out[n, c, oy, ox], arg_max[n, oy, ox, c] = _window_max_exact(x, n, c, y0, 2 * ox, 2, 2, H, W)
 
 
 @kernel

@@ -87,13 +87,8 @@ def test_pooling_nan_and_inf_as_reference():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_pooling_2x2_kernel_nan_in_every_window_cell(dtype, monkeypatch):
-    """The book's 2x2 stride-2 windows take their own kernel; a NaN at any cell sends its row to the exact rule."""
-    from fastscratch.kernels import pooling as kp
-
-    calls = []
-    fast = kp.maxpool_forward_2x2
-    monkeypatch.setattr(kp, "maxpool_forward_2x2", lambda *a: calls.append(1) or fast(*a))
+def test_pooling_2x2_rows_nan_in_every_window_cell(dtype):
+    """The book's 2x2 stride-2 windows go a row at a time; a NaN at any cell sends its row to the exact rule."""
     x = np.random.default_rng(5).integers(-2, 3, (2, 4, 6, 9)).astype(dtype)  # ties everywhere
     for cell, (iy, ix) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
         x[0, cell, 2 + iy, 4 + ix] = np.nan  # one window per channel, a lone NaN at each cell in turn
@@ -103,11 +98,25 @@ def test_pooling_2x2_kernel_nan_in_every_window_cell(dtype, monkeypatch):
     ours, ref = Pooling(2, 2, 2, 0), RL.Pooling(2, 2, 2, 0)
     np.testing.assert_array_equal(ours.forward(x), ref.forward(x))
     np.testing.assert_array_equal(ours.arg_max, ref.arg_max)
-    assert calls == [1]
     dout = np.random.default_rng(6).standard_normal((2, 4, 3, 4)).astype(dtype)
     dout[0, 0, 0, 0] = -0.0  # the reference adds dout to zeros: 0.0, not -0.0
     np.testing.assert_array_equal(ours.backward(dout), ref.backward(dout))
     assert np.signbit(ours.backward(dout)).sum() == np.signbit(ref.backward(dout)).sum()
+
+
+@pytest.mark.parametrize("cell", range(4))
+def test_row_max_2x2_reports_a_nan_at_each_cell(cell):
+    """The row helper's own answer: maxima and offsets of a clean row, False for a row with a NaN anywhere."""
+    from fastscratch.kernels.pooling import _row_max_2x2
+
+    rows = np.array([[1.0, 3.0, 5.0, 5.0, -1.0, -2.0], [2.0, 0.0, 4.0, 5.0, -3.0, -1.0]])
+    out, am = np.empty(3), np.full((3, 2), -1, dtype=np.intp)
+    assert _row_max_2x2(rows[0], rows[1], out, am, 1)
+    np.testing.assert_array_equal(out, [3.0, 5.0, -1.0])
+    np.testing.assert_array_equal(am[:, 1], [1, 0, 0])  # ties to the first maximum
+    np.testing.assert_array_equal(am[:, 0], [-1, -1, -1])  # other channels' column untouched
+    rows[cell // 2, 2 + cell % 2] = np.nan
+    assert not _row_max_2x2(rows[0], rows[1], out, am, 1)
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.float16])
