@@ -250,9 +250,17 @@ class ConvSpeedup(Benchmark):
         return self._ratio(make)
 
 
-def force_route(route):
-    """Make the kernels' Convolution take one stride-1 route: "tiled", "direct" or "im2col".
+#: (TAP_MIN_CHANNELS, TAP_MAX_FILTERS_BACKWARD) of fastscratch/_conv_tiled.py that make
+#: both passes of the per-image GEMM route run by taps or on the unfolded col
+_TILED_KERNELS = {"taps": (1, 10**9), "unfold": (10**9, 0)}
 
+
+def force_route(route):
+    """Make the kernels' Convolution take one stride-1 route.
+
+    "tiled": the per-image GEMMs, each pass picking its kernel as the library
+    does; "taps" or "unfold": the per-image GEMMs with both passes on that one
+    kernel; "direct": the direct kernels; "im2col": the book's col and one GEMM.
     Returns a function that restores the routes. Raises NotImplementedError
     (asv: skipped) on a commit without that route.
     """
@@ -261,27 +269,36 @@ def force_route(route):
         from fastscratch import _conv_tiled
     except ImportError:
         _conv_tiled = None
-    if route == "tiled" and (_conv_tiled is None or not _conv_tiled.applies("float64")):
+    tiled = route in ("tiled", *_TILED_KERNELS)
+    if tiled and (_conv_tiled is None or not _conv_tiled.applies("float64")):
         raise NotImplementedError("no per-image GEMM route here")
-    saved = [(mod, mod.applies) for mod in (_conv_direct, _conv_tiled) if mod is not None]
-    off = {"tiled": (), "direct": (_conv_tiled,), "im2col": (_conv_tiled, _conv_direct)}[route]
+    if route in _TILED_KERNELS and not hasattr(_conv_tiled, "TAP_MIN_CHANNELS"):
+        raise NotImplementedError("no choice of per-image GEMM kernel here")
+    saved = [(mod, "applies", mod.applies) for mod in (_conv_direct, _conv_tiled) if mod is not None]
+    off = () if tiled else {"direct": (_conv_tiled,), "im2col": (_conv_tiled, _conv_direct)}[route]
     for mod in off:
         if mod is not None:
             mod.applies = lambda *args: False
+    if route in _TILED_KERNELS:
+        names = ("TAP_MIN_CHANNELS", "TAP_MAX_FILTERS_BACKWARD")
+        saved += [(_conv_tiled, name, getattr(_conv_tiled, name)) for name in names]
+        for name, value in zip(names, _TILED_KERNELS[route]):
+            setattr(_conv_tiled, name, value)
 
     def restore():
-        for mod, fn in saved:
-            mod.applies = fn
+        for mod, name, value in saved:
+            setattr(mod, name, value)
     return restore
 
 
 class ConvRoute(_LayerTimes, Benchmark):
     """The kernels' Convolution on each of its stride-1 routes, both dtypes: the A/B of the designs.
 
-    tiled: one in-cache GEMM per image (OpenBLAS); direct: the direct kernels;
-    im2col: the book's col matrix and one GEMM.
+    tiled: in-cache GEMMs per image (OpenBLAS), each pass choosing between one
+    GEMM per filter tap (taps) and one of the image's unfolded col (unfold);
+    direct: the direct kernels; im2col: the book's col matrix and one GEMM.
     """
-    params = (LABELS, DTYPES, ["tiled", "direct", "im2col"])
+    params = (LABELS, DTYPES, ["tiled", "taps", "unfold", "direct", "im2col"])
     param_names = ["shape", "dtype", "route"]
 
     def setup(self, label, dtype, route):

@@ -7,8 +7,9 @@ the layer's forward+backward with dx), interleaved, so a busy machine slows
 both alike (with a pause between timed calls, bench_conv.settle); prints the
 layer's best time, its rate over the best GEMM rate (the figure the track_
 benchmark records) and the median of the rounds' ratios. ``--ab`` times the
-layer on each of its stride-1 routes in the same rounds (per-image GEMMs,
-direct kernels, the book's im2col + one GEMM), an A/B of the designs.
+layer on each of its stride-1 routes in the same rounds (per-image GEMMs as
+the library picks them, by taps only, unfolded only; direct kernels; the
+book's im2col + one GEMM), an A/B of the designs.
 """
 import statistics
 import sys
@@ -34,10 +35,10 @@ def _step(layer, x, dout):
 def _ab_routes():
     """The stride-1 routes this checkout and BLAS have: the per-image GEMMs need OpenBLAS."""
     try:
-        force_route("tiled")()
+        force_route("taps")()
     except NotImplementedError:
         return ("direct", "im2col")
-    return ("tiled", "direct", "im2col")
+    return ("tiled", "taps", "unfold", "direct", "im2col")
 
 
 def _blas_kernel():

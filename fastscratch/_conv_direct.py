@@ -11,6 +11,7 @@ from collections import namedtuple
 import numpy as np
 
 from .kernels import conv_direct as _kd
+from .kernels import planes as _kplanes
 from .util import KERNEL_DTYPES
 
 #: filter shapes with a direct kernel, and the output channels each pass blocks together
@@ -78,7 +79,7 @@ def to_planes(x, pad_h, pad_w, grid, out=None):
     N, C = x.shape[:2]
     planes = np.empty((N, C, grid.L), dtype=x.dtype) if out is None else out
     probe = np.empty(N * C, dtype=x.dtype)
-    _kd.pad_planes(x, pad_h, pad_w, grid.Wp, planes, probe)
+    _kplanes.pad_planes(x, pad_h, pad_w, grid.Wp, planes, probe)
     return planes, not np.isnan(probe).any()
 
 

@@ -1,4 +1,8 @@
-"""Stride-1 convolution as one in-cache GEMM per image (kernels/conv_tiled.py), any filter size and pad.
+"""Stride-1 convolution as in-cache GEMMs per image, any filter size and pad.
+
+Two kernels: one GEMM of the image's col, unfolded a chunk at a time
+(kernels/conv_tiled.py), or one GEMM per filter tap read straight from the
+planes (kernels/conv_taps.py); ``by_taps`` picks one for each pass.
 
 Takes NumPy's OpenBLAS (``fastscratch._blas``); where NumPy's BLAS is another
 library the layer uses the direct kernels or the book's im2col route. Works
@@ -11,6 +15,7 @@ import numpy as np
 
 from . import _blas
 from ._conv_direct import Grid
+from .kernels import conv_taps as _ktaps
 from .kernels import conv_tiled as _kt
 from .util import KERNEL_DTYPES
 
@@ -42,9 +47,29 @@ def chunk_rows(K, Wp, itemsize, out_h):
 
 
 def _geom(conv, filter_shape, K, itemsize):
-    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp, chunk rows)."""
+    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp, chunk rows); K: values per grid position of a chunk."""
     Wp, out_h = conv.grid.Wp, conv.out_hw[0]
     return (filter_shape[0], filter_shape[1], out_h, conv.pad, Wp, chunk_rows(K, Wp, itemsize, out_h))
+
+
+#: input channels from which each tap's GEMM (inner dimension C) is wide enough for BLAS
+#: to beat unfolding the image: below it the unfold and one GEMM of inner dimension C*FH*FW win
+TAP_MIN_CHANNELS = 16
+#: filters up to which the backward pass runs by taps: with more, the unfolded route's
+#: dW and dx GEMMs (F wide) are already near BLAS's best, and each tap's are smaller
+TAP_MAX_FILTERS_BACKWARD = 32
+
+
+def by_taps(W_shape, backward):
+    """True when a pass of a convolution with filters of W_shape (F, C, FH, FW) runs one GEMM per tap."""
+    F, C = W_shape[:2]
+    return C >= TAP_MIN_CHANNELS and (not backward or F <= TAP_MAX_FILTERS_BACKWARD)
+
+
+def _tap_filters(W):
+    """Wt (FH*FW, F, C): Wt[fy*FW + fx] = W[:, :, fy, fx]."""
+    F, C, FH, FW = W.shape
+    return np.ascontiguousarray(W.transpose(2, 3, 0, 1)).reshape(FH * FW, F, C)
 
 
 def _blas_args(dtype):
@@ -57,11 +82,15 @@ def forward(planes, conv, W, b):
 
     conv : a Conv (the grid of the planes, pad, image and output sizes).
     """
-    F = W.shape[0]
+    F, C = W.shape[:2]
     out = np.empty((planes.shape[0], F) + conv.out_hw, dtype=planes.dtype)
     with _blas.blas_single_threaded():
-        _kt.forward_images(_blas_args(planes.dtype), planes, _geom(conv, W.shape[2:], W[0].size, planes.itemsize),
-                           np.ascontiguousarray(W.reshape(F, -1)), b, out)
+        if by_taps(W.shape, backward=False):
+            _ktaps.forward_taps(_blas_args(planes.dtype), planes, _geom(conv, W.shape[2:], F + C, planes.itemsize),
+                                _tap_filters(W), b, out)
+        else:
+            _kt.forward_images(_blas_args(planes.dtype), planes, _geom(conv, W.shape[2:], W[0].size, planes.itemsize),
+                               np.ascontiguousarray(W.reshape(F, -1)), b, out)
     return out
 
 
@@ -69,6 +98,8 @@ def backward(planes, conv, d, W, want_dx):
     """(dW (F, C, FH, FW), db (F,), dx (N, C, H, W) or None) from the forward's planes and dout d (N, F, out_h, out_w)."""
     N, F = d.shape[:2]
     C = planes.shape[1]
+    if by_taps(W.shape, backward=True):
+        return _backward_taps(planes, conv, d, W, want_dx)
     K = W[0].size
     dtype = planes.dtype
     transposed = _kt.dw_transposed(K, F)
@@ -81,4 +112,20 @@ def backward(planes, conv, d, W, want_dx):
     # the groups and the images added in order: the same for any thread count
     dW = parts.sum(axis=0)
     dW = (np.ascontiguousarray(dW.T) if transposed else dW).reshape(W.shape)
+    return dW, db_parts.sum(axis=0), dx if want_dx else None
+
+
+def _backward_taps(planes, conv, d, W, want_dx):
+    """backward by taps (kernels/conv_taps.py); arguments and result as ``backward``."""
+    N, F = d.shape[:2]
+    C, FH, FW = W.shape[1:]
+    dtype = planes.dtype
+    parts = np.empty((-(-N // _kt.IMAGE_GROUP), FH * FW, F, C), dtype=dtype)
+    db_parts = np.empty((N, F), dtype=dtype)
+    dx = np.empty((N if want_dx else 0, C) + conv.x_hw, dtype=dtype)
+    with _blas.blas_single_threaded():
+        _ktaps.backward_taps(_blas_args(dtype), planes, _geom(conv, (FH, FW), F + C, planes.itemsize),
+                             d, _tap_filters(W), (parts, db_parts, dx))
+    # the groups added in order (the same for any thread count); parts' taps (FH, FW, F, C) to W's layout
+    dW = np.ascontiguousarray(parts.sum(axis=0).reshape(FH, FW, F, C).transpose(2, 3, 0, 1))
     return dW, db_parts.sum(axis=0), dx if want_dx else None

@@ -26,6 +26,7 @@ fastmath set it assumes nothing about NaN or Inf, which still propagate.
 import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
+from .planes import copy_rows
 
 #: the one fastmath flag these kernels use (see the module docstring)
 _FMA = {"contract"}
@@ -41,39 +42,6 @@ DW_CHUNKS = 4
 #: instead of once per image (at 14x14 that bookkeeping costs as much as the
 #: products); the group is fixed, not tied to the thread count, so results are too.
 DW_GROUP = 4
-
-
-@parallel_kernel
-def pad_planes(x, pad_h, pad_w, Wp, planes, probe):
-    """planes[n, c] = x[n, c] padded by pad_h rows and pad_w columns of zeros, flattened with row width Wp.
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, C, H, W)
-    pad_h, pad_w : int >= 0
-    Wp : int, W + 2*pad_w
-    planes : ndarray of shape (N, C, L), L >= (H + 2*pad_h) * Wp, written in place
-        (every element): x[n, c, y, i] at (y + pad_h)*Wp + i + pad_w, zero elsewhere.
-    probe : ndarray of shape (N*C,), written in place: 0 where the plane of x is
-        finite, NaN where it holds a NaN or an Inf (the sum of v - v; see conv_planes_dw).
-    """
-    N, C, H, W = x.shape
-    L = planes.shape[2]
-    for t in prange(N * C):
-        n = t // C
-        c = t - n * C
-        p = planes[n, c]
-        for i in range(L):
-            p[i] = 0
-        probe[t] = 0
-        s = probe[t]  # a zero of the array's dtype (float32 stays float32)
-        for y in range(H):
-            r = (y + pad_h) * Wp + pad_w
-            for i in range(W):
-                v = x[n, c, y, i]
-                p[r + i] = v
-                s += v - v
-        probe[t] = s
 
 
 @parallel_kernel
@@ -99,14 +67,7 @@ def rows_to_planes_bias_grad(d, Wp, planes, db_parts):
         for i in range(Lq):
             p[i] = 0
         if f < F:
-            db_parts[n, f] = 0
-            s = db_parts[n, f]  # a zero of the array's dtype (float32 stays float32)
-            for y in range(out_h):
-                for i in range(out_w):
-                    v = d[n, f, y, i]
-                    p[y * Wp + i] = v
-                    s += v
-            db_parts[n, f] = s
+            db_parts[n, f] = copy_rows(d[n, f], p, 0, Wp, np.empty(out_w, dtype=d.dtype), False)
 
 
 @parallel_kernel(fastmath=_FMA)
@@ -249,7 +210,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
     The grid's columns ox >= out_w hold zeros in dplanes but not in planes: a
     NaN or Inf of the input there would make 0 * Inf = NaN where the reference
     has no product at all. The caller uses this kernel only on finite planes
-    (pad_planes' probe says which are).
+    (planes.pad_planes' probe says which are).
 
     Each tap keeps DW_LANES partial sums, lane i summing positions i, i + DW_LANES, ...
     DW_CHUNKS at a time, image after image of the group, then the lanes are added as a

@@ -9,7 +9,7 @@ BLAS speed on operands that never leave the cache, and the memory traffic is
 that of the input and output alone.
 
 Stride 1. The input is read from zero-padded, flattened image planes
-(N, C, L) of row width Wp (``conv_direct.pad_planes`` writes them), and col
+(N, C, L) of row width Wp (``planes.pad_planes`` writes them), and col
 is laid out on their grid, as the direct kernels' output (kernels/conv_direct.py):
 output pixel (oy, ox) is grid position q = oy*Wp + ox of Qg = out_h*Wp, and
 tap (fy, fx) of its window is plane element q + fy*Wp + fx. Each row of col
@@ -30,6 +30,7 @@ import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
 from .gemm import NO_TRANS, TRANS, cblas_gemm
+from .planes import copy_rows, unpad_planes
 
 #: images per task: dW's partial sums are per group, so the group is fixed (not tied
 #: to the thread count) and results are too.
@@ -63,10 +64,37 @@ def _unfold(p, geom, q0, colT):
 
 
 @kernel(inline="always")
-def _chunk(geom, r0):
+def chunk(geom, r0):
     """(first grid position, positions) of the chunk of output rows r0 .. r0 + rows - 1."""
     out_h, Wp, rows = geom[2], geom[4], geom[5]
     return r0 * Wp, (min(out_h, r0 + rows) - r0) * Wp
+
+
+@kernel(inline="always")
+def store_chunk(og, bias, r0, Wp, out):
+    """out[f, r0 + r, ox] = og[f, r*Wp + ox] + bias[f] for the chunk's rows r and the valid columns ox < out_w.
+
+    og : (F, rows*Wp), a chunk of the output grid; out : (F, out_h, out_w), one image's output.
+    """
+    out_w = out.shape[2]
+    for f in range(og.shape[0]):
+        bf = bias[f]
+        of, gf = out[f], og[f]
+        for oy in range(r0, r0 + og.shape[1] // Wp):
+            src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
+            for ox in range(out_w):
+                dst[ox] = src[ox] + bf
+
+
+@kernel(inline="always")
+def dout_to_grid(d, Wp, dg, db):
+    """dg[f, oy*Wp + ox] = d[f, oy, ox] (the grid's other columns are left alone) and db[f] = the sum of d[f].
+
+    d : (F, out_h, out_w), one image's dout; dg : (F, out_h*Wp); db : (F,), written in place.
+    """
+    lanes = np.empty(d.shape[2], dtype=d.dtype)
+    for f in range(d.shape[0]):
+        db[f] = copy_rows(d[f], dg[f], 0, Wp, lanes, False)
 
 
 @parallel_kernel
@@ -91,19 +119,13 @@ def forward_images(blas, planes, geom, W2, bias, out):
         colbuf = np.empty(K * Qmax, dtype=out.dtype)
         ogbuf = np.empty(F * Qmax, dtype=out.dtype)
         for r0 in range(0, out_h, rows):
-            q0, Qc = _chunk(geom, r0)
+            q0, Qc = chunk(geom, r0)
             colT = colbuf[:K * Qc].reshape(K, Qc)
             og = ogbuf[:F * Qc].reshape(F, Qc)
             _unfold(planes[n], geom, q0, colT)
             cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Qc, K, K, Qc, Qc),
                        (pw, np.int64(colT.ctypes.data), np.int64(og.ctypes.data)), out, 0.0)
-            for f in range(F):
-                bf = bias[f]
-                of, gf = out[n, f], og[f]
-                for oy in range(r0, r0 + Qc // Wp):
-                    src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
-                    for ox in range(out_w):
-                        dst[ox] = src[ox] + bf
+            store_chunk(og, bias, r0, Wp, out[n])
 
 
 @parallel_kernel
@@ -138,7 +160,6 @@ def backward_images(blas, planes, geom, d, W2, grads):
     want_dx = dx.shape[0] == N
     dw_t = dw_transposed(K, F)
     C = planes.shape[1]
-    H, W = dx.shape[2], dx.shape[3]
     item = d.itemsize
     pw = np.int64(W2.ctypes.data)
     for g in prange(parts.shape[0]):
@@ -149,21 +170,11 @@ def backward_images(blas, planes, geom, d, W2, grads):
         pdg = np.int64(dg.ctypes.data)
         pp = np.int64(parts[g].ctypes.data)
         for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
-            for f in range(F):
-                df, gf = d[n, f], dg[f]
-                db_parts[n, f] = 0
-                s = db_parts[n, f]  # a zero of the array's dtype (not d - d: Inf - Inf is NaN)
-                for oy in range(out_h):
-                    src, dst = df[oy], gf[oy * Wp:oy * Wp + out_w]
-                    for ox in range(out_w):
-                        v = src[ox]
-                        dst[ox] = v
-                        s += v
-                db_parts[n, f] = s
+            dout_to_grid(d[n], Wp, dg, db_parts[n])
             if want_dx:
                 dxp[:] = 0
             for r0 in range(0, out_h, rows):
-                q0, Qc = _chunk(geom, r0)
+                q0, Qc = chunk(geom, r0)
                 colT = colbuf[:K * Qc].reshape(K, Qc)
                 _unfold(planes[n], geom, q0, colT)
                 pcol, pdgc = np.int64(colT.ctypes.data), pdg + q0 * item
@@ -185,9 +196,4 @@ def backward_images(blas, planes, geom, d, W2, grads):
                                 for i in range(Qc):
                                     dst[i] += row[i]
             if want_dx:
-                for c in range(C):
-                    pc, xc = dxp[c], dx[n, c]
-                    for y in range(H):
-                        src, dst = pc[(y + pad) * Wp + pad:(y + pad) * Wp + pad + W], xc[y]
-                        for x in range(W):
-                            dst[x] = src[x]
+                unpad_planes(dxp, pad, Wp, dx[n])

@@ -216,21 +216,37 @@ def test_conv_layer_writes_over_its_col_only_when_no_one_else_holds_it():
 
 
 # --------------------------------------------------------------------------- plane kernels
-# Stride 1 runs on padded input planes: one in-cache GEMM per image where NumPy's BLAS is
-# OpenBLAS (fastscratch/_conv_tiled.py), else, for 3x3 and 5x5 filters, the direct kernels
-# (fastscratch/_conv_direct.py). Both routes are tested here, each forced in turn.
+# Stride 1 runs on padded input planes where NumPy's BLAS is OpenBLAS: in-cache GEMMs per
+# image (fastscratch/_conv_tiled.py), one per filter tap (kernels/conv_taps.py) or one of the
+# image's unfolded col (kernels/conv_tiled.py), each pass choosing by its channel counts;
+# elsewhere, for 3x3 and 5x5 filters, the direct kernels (fastscratch/_conv_direct.py).
+# Every route is tested here, each forced in turn: "taps" and "unfold" run both passes on
+# one GEMM kernel, "mixed" the forward by taps and the backward on the unfolded col.
 
-ROUTES = ["tiled", "direct"]
+ROUTES = ["taps", "unfold", "mixed", "direct"]
+TILED = ("taps", "unfold", "mixed")
+
+#: (TAP_MIN_CHANNELS, TAP_MAX_FILTERS_BACKWARD) that force each per-image GEMM route
+_TAP_SETTINGS = {"taps": (1, 10**9), "unfold": (10**9, 0), "mixed": (1, 0)}
+
+
+def _force_tiled(route, setattr_):
+    from fastscratch import _conv_tiled
+    channels, filters = _TAP_SETTINGS[route]
+    setattr_(_conv_tiled, "TAP_MIN_CHANNELS", channels)
+    setattr_(_conv_tiled, "TAP_MAX_FILTERS_BACKWARD", filters)
 
 
 @pytest.fixture(params=ROUTES)
 def route(request, monkeypatch):
-    """The plane route under test: "tiled" needs OpenBLAS; "direct" switches the tiled route off."""
+    """The plane route under test: the GEMM routes need OpenBLAS; "direct" switches them off."""
     from fastscratch import _blas, _conv_tiled
-    if request.param == "tiled" and _blas.openblas() is None:
-        pytest.skip("NumPy's BLAS is not OpenBLAS: the per-image GEMM route is not used")
+    if request.param in TILED and _blas.openblas() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: the per-image GEMM routes are not used")
     if request.param == "direct":
         monkeypatch.setattr(_conv_tiled, "applies", lambda dtype: False)
+    else:
+        _force_tiled(request.param, monkeypatch.setattr)
     return request.param
 
 
@@ -261,29 +277,63 @@ def _check_planes(shape, fn, k, pad, dtype, seed, layout="contiguous", route="di
     ours, dout, dx = _check_conv(x, W, b, 1, pad, seed)
     layer.forward(x)
     assert layer._planes is not None, "expected the plane kernels to run"
-    assert layer._tiled == (route == "tiled"), f"expected the {route} route"
-    assert ours._tiled == (route == "tiled")
+    assert layer._tiled == (route in TILED), f"expected the {route} route"
+    assert ours._tiled == (route in TILED)
     return ours, dout, dx
 
 
 @SETTINGS
 @given(case=tiled_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
-       seed=st.integers(0, 2**16), col_bytes=st.sampled_from([None, 1, 2048]))
-def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed, col_bytes):
+       seed=st.integers(0, 2**16), col_bytes=st.sampled_from([None, 1, 2048]),
+       tiled=st.sampled_from(TILED))
+def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed, col_bytes, tiled):
     # col_bytes: the chunk budget; 1 makes chunks of one output row, 2048 a few rows
     from fastscratch import _blas, _conv_tiled
     if _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
     shape, fn, k, pad = case
-    saved = _conv_tiled._COL_BYTES
-    _conv_tiled._COL_BYTES = saved if col_bytes is None else col_bytes
+    saved = [(name, getattr(_conv_tiled, name)) for name in ("_COL_BYTES", "TAP_MIN_CHANNELS",
+                                                              "TAP_MAX_FILTERS_BACKWARD")]
+    _conv_tiled._COL_BYTES = saved[0][1] if col_bytes is None else col_bytes
+    _force_tiled(tiled, setattr)
     try:
-        ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route="tiled")
+        ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route=tiled)
         dW, db = ours.dW.copy(), ours.db.copy()
         assert ours.backward(dout).tobytes() == dx.tobytes()
         assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
     finally:
-        _conv_tiled._COL_BYTES = saved
+        for name, value in saved:
+            setattr(_conv_tiled, name, value)
+
+
+@pytest.mark.parametrize("tiled", TILED)
+def test_conv_tiled_routes_run_the_kernels_they_name(tiled, monkeypatch):
+    # a forced route must reach its kernels: else the route tests would test another route
+    from fastscratch import _blas, _conv_tiled
+    if _blas.openblas() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS")
+    _force_tiled(tiled, monkeypatch.setattr)
+    calls = []
+    for mod, name in [(_conv_tiled._ktaps, "forward_taps"), (_conv_tiled._ktaps, "backward_taps"),
+                      (_conv_tiled._kt, "forward_images"), (_conv_tiled._kt, "backward_images")]:
+        real = getattr(mod, name)
+        monkeypatch.setattr(mod, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+    _check_planes((2, 3, 6, 7), 4, 3, 1, "float64", 3, route=tiled)
+    expected = {"taps": {"forward_taps", "backward_taps"}, "unfold": {"forward_images", "backward_images"},
+                "mixed": {"forward_taps", "backward_images"}}[tiled]
+    assert set(calls) == expected
+
+
+def test_conv_tiled_by_taps_picks_by_the_channel_counts():
+    from fastscratch import _conv_tiled
+    # the book's shapes: SimpleConvNet's conv1 (1 -> 30) unfolds; bench_conv's conv2 (16 -> 16) runs
+    # by taps both ways; conv4 (32 -> 64) by taps forward, on the unfolded col backward
+    assert not _conv_tiled.by_taps((30, 1, 5, 5), backward=False)
+    assert not _conv_tiled.by_taps((30, 1, 5, 5), backward=True)
+    assert _conv_tiled.by_taps((16, 16, 3, 3), backward=False)
+    assert _conv_tiled.by_taps((16, 16, 3, 3), backward=True)
+    assert _conv_tiled.by_taps((64, 32, 3, 3), backward=False)
+    assert not _conv_tiled.by_taps((64, 32, 3, 3), backward=True)
 
 
 def test_conv_tiled_chunks_split_the_output_rows_evenly():
@@ -347,7 +397,7 @@ def test_conv_planes_bitwise_identical_for_any_thread_count(route):
                     layer = Convolution(W, b, 1, pad)
                     out = layer.forward(x)
                     dx = layer.backward(np.cos(out))
-                    assert layer._tiled == (route == "tiled")
+                    assert layer._tiled == (route in TILED)
                     results.append(b"".join(a.tobytes() for a in (out, dx, layer.dW, layer.db)))
                 assert len(set(results)) == 1, (shape, dtype)
     finally:
@@ -381,7 +431,7 @@ def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route, col_bytes, mo
     with np.errstate(invalid="ignore", over="ignore"):
         results = [(ours.forward(x), ref.forward(x)), (ours.backward(dout), ref.backward(dout)),
                    (ours.dW, ref.dW), (ours.db, ref.db)]
-    assert ours._planes is not None and ours._tiled == (route == "tiled")
+    assert ours._planes is not None and ours._tiled == (route in TILED)
     for got, want in results:
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))

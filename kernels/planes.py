@@ -1,0 +1,82 @@
+"""Padded, flattened image planes: the layout the stride-1 convolution kernels share.
+
+Every (H, W) plane is zero-padded and flattened into a row of length L of an
+array (N, C, L), with row width Wp (see kernels/conv_direct.py). These
+helpers move images and dout into and out of that layout.
+
+Their sums (the bias gradient, the finiteness probe) add each column over the
+rows, then the columns, in that fixed order: the additions of one column are
+independent of the next column's, so the loop vectorises, where one running
+sum would be a chain of dependent additions.
+"""
+import numpy as np
+
+from ._jit import kernel, parallel_kernel, prange
+
+
+@kernel(inline="always")
+def copy_rows(src, dst, start, Wp, lanes, probe):
+    """dst[start + y*Wp + i] = src[y, i], and the sum of src, or with probe the sum of src - src.
+
+    src : (h, w), w >= 1; dst : 1-D, long enough; lanes : (>= w,) scratch.
+    The probe's sum is 0 where src is finite and NaN where it holds a NaN or an Inf.
+    Sums go column by column over the rows, then over the columns.
+    """
+    h, w = src.shape
+    for i in range(w):
+        lanes[i] = 0
+    for y in range(h):
+        row, out = src[y], dst[start + y * Wp:start + y * Wp + w]
+        for i in range(w):
+            v = row[i]
+            out[i] = v
+            lanes[i] += (v - v) if probe else v
+    s = lanes[0]
+    for i in range(1, w):
+        s += lanes[i]
+    return s
+
+
+@parallel_kernel
+def pad_planes(x, pad_h, pad_w, Wp, planes, probe):
+    """planes[n, c] = x[n, c] padded by pad_h rows and pad_w columns of zeros, flattened with row width Wp.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), H, W >= 1
+    pad_h, pad_w : int >= 0
+    Wp : int, W + 2*pad_w
+    planes : ndarray of shape (N, C, L), L >= (H + 2*pad_h) * Wp, written in place
+        (every element): x[n, c, y, i] at (y + pad_h)*Wp + i + pad_w, zero elsewhere.
+    probe : ndarray of shape (N*C,), written in place: 0 where the plane of x is
+        finite, NaN where it holds a NaN or an Inf (see conv_direct.conv_planes_dw).
+    """
+    N, C, H, W = x.shape
+    L = planes.shape[2]
+    for n in prange(N):
+        lanes = np.empty(W, dtype=probe.dtype)
+        for c in range(C):
+            p = planes[n, c]
+            # zeros where x does not go: the rows above, each row's side columns, the rows below
+            top = pad_h * Wp + pad_w
+            for i in range(top):
+                p[i] = 0
+            for y in range(H - 1):
+                gap = p[top + y * Wp + W:top + (y + 1) * Wp]
+                for i in range(Wp - W):
+                    gap[i] = 0
+            for i in range(top + (H - 1) * Wp + W, L):
+                p[i] = 0
+            probe[n * C + c] = copy_rows(x[n, c], p, top, Wp, lanes, True)
+
+
+@kernel(inline="always")
+def unpad_planes(p, pad, Wp, x):
+    """x[c, y, i] = p[c, (y + pad)*Wp + pad + i]: one image cut out of its padded planes p (C, L); x (C, H, W)."""
+    H, W = x.shape[1], x.shape[2]
+    for c in range(x.shape[0]):
+        pc, xc = p[c], x[c]
+        for y in range(H):
+            src, dst = pc[(y + pad) * Wp + pad:(y + pad) * Wp + pad + W], xc[y]
+            for i in range(W):
+                dst[i] = src[i]
