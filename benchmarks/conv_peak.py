@@ -4,7 +4,8 @@
 
 For each of bench_conv's shapes and both dtypes: rounds of (2048x2048 np.dot,
 the layer's forward+backward with dx), interleaved, so a busy machine slows
-both alike (with a pause between timed calls, bench_conv.settle); prints the
+both alike (each timed call after a pause and an untimed call,
+bench_conv.settled_seconds); prints the
 layer's best time, its rate over the best GEMM rate (the figure the track_
 benchmark records) and the median of the rounds' ratios. ``--ab`` times the
 layer on each of its stride-1 routes in the same rounds (per-image GEMMs as
@@ -13,23 +14,12 @@ book's im2col + one GEMM), an A/B of the designs.
 """
 import statistics
 import sys
-import time
+from functools import partial
 
 import numpy as np
 
-from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs, force_route, settle
+from .bench_conv import DTYPES, LABELS, conv_flops, conv_inputs, force_route, settled_seconds
 from .common import api, rng
-
-
-def _seconds(fn, *args):
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
-
-
-def _step(layer, x, dout):
-    layer.forward(x)
-    layer.backward(dout)
 
 
 def _ab_routes():
@@ -39,6 +29,11 @@ def _ab_routes():
     except NotImplementedError:
         return ("direct", "im2col")
     return ("tiled", "taps", "unfold", "direct", "im2col")
+
+
+def _step(layer, x, dout):
+    layer.forward(x)
+    layer.backward(dout)
 
 
 def _blas_kernel():
@@ -65,15 +60,13 @@ def main(argv=None):
             times = {name: [] for name in routes}
             peaks = []
             for _ in range(rounds + 1):  # the first round compiles and warms up
-                peaks.append(2 * 2048 ** 3 / _seconds(np.dot, a, a))
+                peaks.append(2 * 2048 ** 3 / settled_seconds(partial(np.dot, a, a)))
                 for name, layer in layers.items():
                     restore = force_route(name) if name != "default" else (lambda: None)
                     try:
-                        settle()
-                        times[name].append(_seconds(_step, layer, x, dout))
+                        times[name].append(settled_seconds(partial(_step, layer, x, dout)))
                     finally:
                         restore()
-                settle()
             peaks = peaks[1:]
             line = [f"{dtype} {label}: GEMM {min(peaks) / 1e9:.0f}-{max(peaks) / 1e9:.0f} GFLOP/s"]
             for name, ts in times.items():

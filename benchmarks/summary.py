@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from ._networks import TrainingStep, run_child
-from .bench_conv import LABELS, conv_flops, conv_inputs, settle
+from .bench_conv import LABELS, conv_flops, conv_inputs, settled_seconds
 from .common import api, rng
 
 NETS = ("SimpleConvNet", "DeepConvNet")
@@ -37,13 +37,7 @@ DTYPES = ("float64", "float32")
 
 
 def _best(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        settle()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(settled_seconds(fn) for _ in range(rounds))
 
 
 def gemm_rate(dtype, rounds=5):

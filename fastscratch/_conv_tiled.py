@@ -1,8 +1,9 @@
 """Stride-1 convolution as in-cache GEMMs per image, any filter size and pad.
 
-Two kernels: one GEMM of the image's col, unfolded a chunk at a time
-(kernels/conv_tiled.py), or one GEMM per filter tap read straight from the
-planes (kernels/conv_taps.py); ``by_taps`` picks one for each pass.
+Each product (the output, dW, dx) is one GEMM of the image's col, unfolded
+a chunk at a time (kernels/conv_tiled.py), or one GEMM per filter tap read
+straight from the planes (kernels/conv_taps.py, and the backward kernel of
+kernels/conv_tiled.py); ``tap_products`` picks one for each.
 
 Takes NumPy's OpenBLAS (``fastscratch._blas``); where NumPy's BLAS is another
 library the layer uses the direct kernels or the book's im2col route. Works
@@ -47,23 +48,28 @@ def chunk_rows(K, Wp, itemsize, out_h):
 
 
 def _geom(conv, filter_shape, K, itemsize):
-    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp, chunk rows); K: values per grid position of a chunk."""
-    Wp, out_h = conv.grid.Wp, conv.out_hw[0]
-    return (filter_shape[0], filter_shape[1], out_h, conv.pad, Wp, chunk_rows(K, Wp, itemsize, out_h))
+    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp, chunk rows, out_w); K: values per grid position of a chunk."""
+    Wp, (out_h, out_w) = conv.grid.Wp, conv.out_hw
+    return (filter_shape[0], filter_shape[1], out_h, conv.pad, Wp, chunk_rows(K, Wp, itemsize, out_h), out_w)
 
 
-#: input channels from which each tap's GEMM (inner dimension C) is wide enough for BLAS
-#: to beat unfolding the image: below it the unfold and one GEMM of inner dimension C*FH*FW win
+#: input channels from which each tap's GEMM (C rows or C deep, for the output and dx) is
+#: wide enough for BLAS to beat unfolding the image: below it, the unfold and one GEMM of
+#: C*FH*FW rows or depth win
 TAP_MIN_CHANNELS = 16
-#: filters up to which the backward pass runs by taps: with more, the unfolded route's
-#: dW and dx GEMMs (F wide) are already near BLAS's best, and each tap's are smaller
-TAP_MAX_FILTERS_BACKWARD = 32
+#: filters up to which dW goes by taps: with more, the unfolded col's one dW GEMM (F wide)
+#: runs near BLAS's best, where each tap's (F, C) block is a small GEMM that packs dout again
+TAP_MAX_FILTERS_DW = 32
+
+#: which products of a convolution go by taps
+TapProducts = namedtuple("TapProducts", "forward dw dx")
 
 
-def by_taps(W_shape, backward):
-    """True when a pass of a convolution with filters of W_shape (F, C, FH, FW) runs one GEMM per tap."""
+def tap_products(W_shape):
+    """TapProducts of bools for filters of W_shape (F, C, FH, FW): which products run one GEMM per tap."""
     F, C = W_shape[:2]
-    return C >= TAP_MIN_CHANNELS and (not backward or F <= TAP_MAX_FILTERS_BACKWARD)
+    wide = C >= TAP_MIN_CHANNELS
+    return TapProducts(forward=wide, dw=wide and F <= TAP_MAX_FILTERS_DW, dx=wide)
 
 
 def _tap_filters(W):
@@ -85,7 +91,7 @@ def forward(planes, conv, W, b):
     F, C = W.shape[:2]
     out = np.empty((planes.shape[0], F) + conv.out_hw, dtype=planes.dtype)
     with _blas.blas_single_threaded():
-        if by_taps(W.shape, backward=False):
+        if tap_products(W.shape).forward:
             _ktaps.forward_taps(_blas_args(planes.dtype), planes, _geom(conv, W.shape[2:], F + C, planes.itemsize),
                                 _tap_filters(W), b, out)
         else:
@@ -97,35 +103,25 @@ def forward(planes, conv, W, b):
 def backward(planes, conv, d, W, want_dx):
     """(dW (F, C, FH, FW), db (F,), dx (N, C, H, W) or None) from the forward's planes and dout d (N, F, out_h, out_w)."""
     N, F = d.shape[:2]
-    C = planes.shape[1]
-    if by_taps(W.shape, backward=True):
-        return _backward_taps(planes, conv, d, W, want_dx)
-    K = W[0].size
+    C, FH, FW = W.shape[1:]
+    K = C * FH * FW
     dtype = planes.dtype
-    transposed = _kt.dw_transposed(K, F)
-    parts = np.empty((-(-N // _kt.IMAGE_GROUP),) + ((K, F) if transposed else (F, K)), dtype=dtype)
+    taps = tap_products(W.shape)
+    transposed = not taps.dw and _kt.dw_transposed(K, F)
+    groups = -(-N // _kt.IMAGE_GROUP)
+    parts = np.empty((groups,) + ((FH * FW * F, C) if taps.dw else (K, F) if transposed else (F, K)), dtype=dtype)
     db_parts = np.empty((N, F), dtype=dtype)
     dx = np.empty((N if want_dx else 0, C) + conv.x_hw, dtype=dtype)
+    by_col = not taps.dw or (want_dx and not taps.dx)
+    filters = (np.ascontiguousarray(W.reshape(F, K)) if want_dx and not taps.dx else np.empty((0, 0), dtype),
+               _tap_filters(W) if want_dx and taps.dx else np.empty((0, F, C), dtype))
     with _blas.blas_single_threaded():
-        _kt.backward_images(_blas_args(dtype), planes, _geom(conv, W.shape[2:], K, planes.itemsize),
-                            d, np.ascontiguousarray(W.reshape(F, K)), (parts, db_parts, dx))
+        _kt.backward_images(_blas_args(dtype), planes, _geom(conv, (FH, FW), K if by_col else F + C, planes.itemsize),
+                            (taps.dw, taps.dx), d, filters, (parts, db_parts, dx))
     # the groups and the images added in order: the same for any thread count
     dW = parts.sum(axis=0)
-    dW = (np.ascontiguousarray(dW.T) if transposed else dW).reshape(W.shape)
-    return dW, db_parts.sum(axis=0), dx if want_dx else None
-
-
-def _backward_taps(planes, conv, d, W, want_dx):
-    """backward by taps (kernels/conv_taps.py); arguments and result as ``backward``."""
-    N, F = d.shape[:2]
-    C, FH, FW = W.shape[1:]
-    dtype = planes.dtype
-    parts = np.empty((-(-N // _kt.IMAGE_GROUP), FH * FW, F, C), dtype=dtype)
-    db_parts = np.empty((N, F), dtype=dtype)
-    dx = np.empty((N if want_dx else 0, C) + conv.x_hw, dtype=dtype)
-    with _blas.blas_single_threaded():
-        _ktaps.backward_taps(_blas_args(dtype), planes, _geom(conv, (FH, FW), F + C, planes.itemsize),
-                             d, _tap_filters(W), (parts, db_parts, dx))
-    # the groups added in order (the same for any thread count); parts' taps (FH, FW, F, C) to W's layout
-    dW = np.ascontiguousarray(parts.sum(axis=0).reshape(FH, FW, F, C).transpose(2, 3, 0, 1))
-    return dW, db_parts.sum(axis=0), dx if want_dx else None
+    if taps.dw:  # tap blocks (FH, FW, F, C) to W's layout
+        dW = np.ascontiguousarray(dW.reshape(FH, FW, F, C).transpose(2, 3, 0, 1))
+    elif transposed:
+        dW = np.ascontiguousarray(dW.T)
+    return dW.reshape(W.shape), db_parts.sum(axis=0), dx if want_dx else None

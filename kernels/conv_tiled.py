@@ -9,16 +9,19 @@ BLAS speed on operands that never leave the cache, and the memory traffic is
 that of the input and output alone.
 
 Stride 1. The input is read from zero-padded, flattened image planes
-(N, C, L) of row width Wp (``planes.pad_planes`` writes them), and col
-is laid out on their grid, as the direct kernels' output (kernels/conv_direct.py):
-output pixel (oy, ox) is grid position q = oy*Wp + ox of Qg = out_h*Wp, and
-tap (fy, fx) of its window is plane element q + fy*Wp + fx. Each row of col
-is then one contiguous run of a plane, copied in one vectorised loop (and,
-in col2im, added back in one); the grid's columns ox >= out_w are computed
-and dropped. L >= Hp*Wp + FW - 1 covers the taps of the last position.
-``geom`` is the tuple (FH, FW, out_h, pad, Wp, chunk rows): an image's
-output rows are taken a chunk at a time, so that the chunk's col stays in
-the core's L2 cache however large the image (``chunk_rows``).
+(N, C, L) of row width Wp (``planes.pad_planes`` writes them): tap (fy, fx)
+of output pixel (oy, ox) is plane element (oy + fy)*Wp + ox + fx, so each
+output row of a row of col is one contiguous run of a plane, copied in one
+vectorised loop (and, in col2im, added back in one). col holds the output
+pixels alone, in out's order, so the GEMMs read and write out and dout in
+place. L >= Hp*Wp + FW - 1 covers the taps of the last position.
+``geom`` is the tuple (FH, FW, out_h, pad, Wp, chunk rows, out_w): an
+image's output rows are taken a chunk at a time, so that the chunk's col
+stays in the core's L2 cache however large the image (``chunk_rows``).
+
+The backward pass takes each of its products, dW and dx, either on the
+chunk's col or by filter taps straight from the planes, as the forward of
+kernels/conv_taps.py does (the caller picks by the channel counts).
 
 Results do not depend on the thread count: each image's products are one BLAS
 call of fixed shape whichever thread runs it, and dW sums the images of a
@@ -29,12 +32,14 @@ passes ``blas = (address of cblas_?gemm, a zero of its integer type)``.
 import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
+from .conv_taps import tap_offset
 from .gemm import NO_TRANS, TRANS, cblas_gemm
-from .planes import copy_rows, unpad_planes
+from .planes import chunk, dout_to_grid, unpad_planes
 
 #: images per task: dW's partial sums are per group, so the group is fixed (not tied
-#: to the thread count) and results are too.
-IMAGE_GROUP = 4
+#: to the thread count) and results are too. The book's batch of 100 makes 20 groups,
+#: an even share for 2 or 4 threads.
+IMAGE_GROUP = 5
 
 
 @kernel
@@ -45,155 +50,195 @@ def dw_transposed(K, F):
 
 
 @kernel(inline="always")
-def _unfold(p, geom, q0, colT):
-    """colT[(c*FH + fy)*FW + fx, i] = p[c, q0 + i + fy*Wp + fx] for the grid positions q0 + i of a chunk.
+def _unfold(p, geom, r0, colT):
+    """colT[(c*FH + fy)*FW + fx, r*out_w + ox] = p[c, (r0 + r + fy)*Wp + ox + fx] for the chunk's rows r.
 
-    p : (C, L) one image's planes; colT : (K, Qc), the chunk's col.
+    p : (C, L) one image's planes; colT : (K, rows*out_w), the chunk's col, of the
+    output pixels alone (no grid columns).
     """
     FH, FW, Wp = geom[0], geom[1], geom[4]
     C = p.shape[0]
-    Qc = colT.shape[1]
+    out_w = geom[6]
     for c in range(C):
         pc = p[c]
         for fy in range(FH):
             for fx in range(FW):
                 row = colT[(c * FH + fy) * FW + fx]
-                src = pc[q0 + fy * Wp + fx:q0 + fy * Wp + fx + Qc]
-                for i in range(Qc):
-                    row[i] = src[i]
+                for r in range(colT.shape[1] // out_w):
+                    src = pc[(r0 + r + fy) * Wp + fx:(r0 + r + fy) * Wp + fx + out_w]
+                    dst = row[r * out_w:(r + 1) * out_w]
+                    for i in range(out_w):
+                        dst[i] = src[i]
 
 
 @kernel(inline="always")
-def chunk(geom, r0):
-    """(first grid position, positions) of the chunk of output rows r0 .. r0 + rows - 1."""
-    out_h, Wp, rows = geom[2], geom[4], geom[5]
-    return r0 * Wp, (min(out_h, r0 + rows) - r0) * Wp
+def _col2im_add(dcolT, geom, r0, dxp):
+    """dxp[c, (r0 + r + fy)*Wp + ox + fx] += dcolT[(c*FH + fy)*FW + fx, r*out_w + ox]: _unfold's adjoint, in its order."""
+    FH, FW, Wp = geom[0], geom[1], geom[4]
+    out_w = geom[6]
+    for c in range(dxp.shape[0]):
+        for fy in range(FH):
+            for fx in range(FW):
+                row = dcolT[(c * FH + fy) * FW + fx]
+                for r in range(dcolT.shape[1] // out_w):
+                    src = row[r * out_w:(r + 1) * out_w]
+                    dst = dxp[c, (r0 + r + fy) * Wp + fx:(r0 + r + fy) * Wp + fx + out_w]
+                    for i in range(out_w):
+                        dst[i] += src[i]
 
 
 @kernel(inline="always")
-def store_chunk(og, bias, r0, Wp, out):
-    """out[f, r0 + r, ox] = og[f, r*Wp + ox] + bias[f] for the chunk's rows r and the valid columns ox < out_w.
-
-    og : (F, rows*Wp), a chunk of the output grid; out : (F, out_h, out_w), one image's output.
-    """
-    out_w = out.shape[2]
-    for f in range(og.shape[0]):
-        bf = bias[f]
-        of, gf = out[f], og[f]
-        for oy in range(r0, r0 + og.shape[1] // Wp):
-            src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
-            for ox in range(out_w):
-                dst[ox] = src[ox] + bf
-
-
-@kernel(inline="always")
-def dout_to_grid(d, Wp, dg, db):
-    """dg[f, oy*Wp + ox] = d[f, oy, ox] (the grid's other columns are left alone) and db[f] = the sum of d[f].
-
-    d : (F, out_h, out_w), one image's dout; dg : (F, out_h*Wp); db : (F,), written in place.
-    """
-    lanes = np.empty(d.shape[2], dtype=d.dtype)
-    for f in range(d.shape[0]):
-        db[f] = copy_rows(d[f], dg[f], 0, Wp, lanes, False)
+def _pixels(geom, r0):
+    """(first output pixel, pixels) of the chunk of output rows r0 .. r0 + rows - 1, in out's (oy, ox) order."""
+    out_h, rows, out_w = geom[2], geom[5], geom[6]
+    return r0 * out_w, (min(out_h, r0 + rows) - r0) * out_w
 
 
 @parallel_kernel
 def forward_images(blas, planes, geom, W2, bias, out):
     """out[n] = W2 @ col(n) + bias, one image per task and one chunk of output rows at a time.
 
+    The GEMM writes the chunk's rows of out[n] (F, out_h*out_w) in place; the
+    bias is then added to them, as the reference adds it to the product.
+
     Parameters
     ----------
     blas : (int, int32 or int64), cblas_?gemm's address and a zero of its integer type
     planes : ndarray of shape (N, C, L), padded flattened input planes (see the module docstring)
-    geom : (FH, FW, out_h, pad, Wp, chunk rows)
+    geom : (FH, FW, out_h, pad, Wp, chunk rows, out_w)
     W2 : ndarray of shape (F, K), K = C*FH*FW, the filters as rows
     bias : ndarray of shape (F,)
-    out : ndarray of shape (N, F, out_h, out_w), written in place (every element)
+    out : ndarray of shape (N, F, out_h, out_w), C-contiguous, written in place (every element)
     """
     N, F, out_h, out_w = out.shape
     K = W2.shape[1]
-    Wp, rows = geom[4], geom[5]
-    Qmax = min(out_h, rows) * Wp
+    P = out_h * out_w
+    Pmax = min(out_h, geom[5]) * out_w
+    item = out.itemsize
     pw = np.int64(W2.ctypes.data)
     for n in prange(N):  # no reduction across images: one image per task
-        colbuf = np.empty(K * Qmax, dtype=out.dtype)
-        ogbuf = np.empty(F * Qmax, dtype=out.dtype)
-        for r0 in range(0, out_h, rows):
-            q0, Qc = chunk(geom, r0)
-            colT = colbuf[:K * Qc].reshape(K, Qc)
-            og = ogbuf[:F * Qc].reshape(F, Qc)
-            _unfold(planes[n], geom, q0, colT)
-            cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Qc, K, K, Qc, Qc),
-                       (pw, np.int64(colT.ctypes.data), np.int64(og.ctypes.data)), out, 0.0)
-            store_chunk(og, bias, r0, Wp, out[n])
+        colbuf = np.empty(K * Pmax, dtype=out.dtype)
+        on = out[n].reshape(F, P)
+        for r0 in range(0, out_h, geom[5]):
+            p0, Pc = _pixels(geom, r0)
+            colT = colbuf[:K * Pc].reshape(K, Pc)
+            _unfold(planes[n], geom, r0, colT)
+            cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Pc, K, K, Pc, P),
+                       (pw, np.int64(colT.ctypes.data), np.int64(on.ctypes.data) + p0 * item), out, 0.0)
+            for f in range(F):
+                bf, dst = bias[f], on[f, p0:p0 + Pc]
+                for i in range(Pc):
+                    dst[i] += bf
+
+
+@kernel(inline="always")
+def _sum_planes(d, db):
+    """db[f] = the sum of d[f] (F, out_h, out_w), as planes.copy_rows sums (column by column, then the columns)."""
+    lanes = np.empty(d.shape[2], dtype=d.dtype)
+    for f in range(d.shape[0]):
+        df = d[f]
+        for i in range(d.shape[2]):
+            lanes[i] = 0
+        for y in range(d.shape[1]):
+            row = df[y]
+            for i in range(d.shape[2]):
+                lanes[i] += row[i]
+        s = lanes[0]
+        for i in range(1, d.shape[2]):
+            s += lanes[i]
+        db[f] = s
 
 
 @parallel_kernel
-def backward_images(blas, planes, geom, d, W2, grads):
+def backward_images(blas, planes, geom, taps, d, filters, grads):
     """dW partials per image group, db per image and (when dx has images) dx, a chunk of rows at a time.
+
+    Each product is taken on the chunk's unfolded col or by filter taps, as
+    the forward of kernels/conv_taps.py: dW's tap block t is dout's grid
+    (F, Qc) @ the tap's input matrix (C, Qc) read in place from the planes,
+    transposed; dx's padded planes get W[:, :, fy, fx].T @ dout's grid added
+    at the tap's offset, the col2im done by BLAS as it writes C. The products
+    on col read dout in place; those by taps read it laid on the grid.
 
     Parameters
     ----------
     blas, planes, geom : as forward_images (the forward's planes, of a finite input)
-    d : ndarray of shape (N, F, out_h, out_w), dout
-    W2 : ndarray of shape (F, K), the forward's filters as rows (finite where dx is wanted)
+    taps : (bool, bool), whether dW and dx go by taps
+    d : ndarray of shape (N, F, out_h, out_w), C-contiguous, dout
+    filters : (W2, Wt), the forward's filters (finite where dx is wanted): W2 (F, K) as rows,
+        for dx on col; Wt (FH*FW, F, C), Wt[fy*FW + fx] = W[:, :, fy, fx], for dx by taps.
+        The one not used may be empty.
     grads : (parts, db_parts, dx), written in place (every element):
-        parts (ceil(N / IMAGE_GROUP), F, K): group g's sum, in image and chunk order, of
-        d[n] @ col(n).T, or of its transpose, shape (..., K, F), where ``dw_transposed(K, F)``;
+        parts (ceil(N / IMAGE_GROUP), FH*FW*F, C) by taps, else (..., F, K), or (..., K, F) where
+        ``dw_transposed(K, F)``: group g's sum, in image and chunk order, of d[n] @ col(n).T
+        (by taps, block t of F rows is tap t's (F, C));
         db_parts (N, F): the sums of d[n, f];
-        dx (N, C, H, W), or shape (0, C, H, W) when no input gradient is wanted:
-        col2im of W2.T @ d[n], each pixel's terms added chunk by chunk, in (fy, fx)
-        order within a chunk (one fixed order).
+        dx (N, C, H, W), or shape (0, C, H, W) when no input gradient is wanted: each padded
+        pixel's terms added chunk by chunk and, within a chunk, in (fy, fx) order on col or
+        tap by tap (one fixed order either way).
 
     Notes
     -----
-    dout is laid on the grid with zeros in the columns ox >= out_w, so those
-    columns add nothing to dW, whatever finite values col holds there, and
-    their entries of W2.T @ d are zeros that the col2im adds to no effect.
+    On the grid, dout has zeros in the columns ox >= out_w, so those columns
+    add nothing to dW by taps, whatever finite values the planes hold there,
+    and their terms of dx are zeros that add to no effect.
     """
     parts, db_parts, dx = grads
+    W2, Wt = filters
+    dw_taps, dx_taps = taps
     N, F, out_h, out_w = d.shape
-    K = W2.shape[1]
     FH, FW, pad, Wp, rows = geom[0], geom[1], geom[3], geom[4], geom[5]
-    Qg = out_h * Wp
-    Qmax = min(out_h, rows) * Wp
+    C, L = planes.shape[1], planes.shape[2]
+    K = C * FH * FW
+    P, Qg = out_h * out_w, out_h * Wp
+    Pmax = min(out_h, rows) * out_w
     want_dx = dx.shape[0] == N
+    dx_col = want_dx and not dx_taps
+    grid = dw_taps or (want_dx and dx_taps)
     dw_t = dw_transposed(K, F)
-    C = planes.shape[1]
     item = d.itemsize
     pw = np.int64(W2.ctypes.data)
     for g in prange(parts.shape[0]):
-        colbuf = np.empty(K * Qmax, dtype=d.dtype)
-        dcolbuf = np.empty(K * Qmax if want_dx else 0, dtype=d.dtype)
-        dg = np.zeros((F, Qg), dtype=d.dtype)
-        dxp = np.empty((C, planes.shape[2]) if want_dx else (0, 0), dtype=d.dtype)
-        pdg = np.int64(dg.ctypes.data)
+        colbuf = np.empty(0 if dw_taps else K * Pmax, dtype=d.dtype)
+        dcolbuf = np.empty(K * Pmax if dx_col else 0, dtype=d.dtype)
+        dg = np.zeros((F, Qg) if grid else (0, 0), dtype=d.dtype)
+        dxp = np.empty((C, L) if want_dx else (0, 0), dtype=d.dtype)
+        pdg, pdx = np.int64(dg.ctypes.data), np.int64(dxp.ctypes.data)
         pp = np.int64(parts[g].ctypes.data)
         for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
-            dout_to_grid(d[n], Wp, dg, db_parts[n])
+            if grid:
+                dout_to_grid(d[n], Wp, dg, db_parts[n])
+            else:
+                _sum_planes(d[n], db_parts[n])
             if want_dx:
                 dxp[:] = 0
+            pn, pd = np.int64(planes[n].ctypes.data), np.int64(d[n].ctypes.data)
             for r0 in range(0, out_h, rows):
                 q0, Qc = chunk(geom, r0)
-                colT = colbuf[:K * Qc].reshape(K, Qc)
-                _unfold(planes[n], geom, q0, colT)
-                pcol, pdgc = np.int64(colT.ctypes.data), pdg + q0 * item
+                p0, Pc = _pixels(geom, r0)
+                pdgc, pdc = pdg + q0 * item, pd + p0 * item
                 beta = 0.0 if n == g * IMAGE_GROUP and r0 == 0 else 1.0
-                if dw_t:  # parts[g] (K, F) (+)= colT (K, Qc) @ dg[:, chunk].T (Qc, F)
-                    cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, K, F, Qc, Qc, Qg, F), (pcol, pdgc, pp), d, beta)
-                else:  # parts[g] (F, K) (+)= dg[:, chunk] (F, Qc) @ colT.T (Qc, K)
-                    cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, F, K, Qc, Qg, Qc, K), (pdgc, pcol, pp), d, beta)
-                if want_dx:
-                    # dcolT (K, Qc) = W2.T (K, F) @ dg[:, chunk] (F, Qc), then col2im on the padded grid
-                    dcolT = dcolbuf[:K * Qc].reshape(K, Qc)
-                    cblas_gemm(blas[0], blas[1], (TRANS, NO_TRANS, K, Qc, F, K, Qg, Qc),
-                               (pw, pdgc, np.int64(dcolT.ctypes.data)), d, 0.0)
-                    for c in range(C):
-                        for fy in range(FH):
-                            for fx in range(FW):
-                                row = dcolT[(c * FH + fy) * FW + fx]
-                                dst = dxp[c, q0 + fy * Wp + fx:q0 + fy * Wp + fx + Qc]
-                                for i in range(Qc):
-                                    dst[i] += row[i]
+                if dw_taps:
+                    for t in range(FH * FW):  # parts[g] block t (F, C) (+)= dg[:, chunk] @ tap input (C, Qc).T
+                        cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, F, C, Qc, Qg, L, C),
+                                   (pdgc, pn + tap_offset(geom, q0, t) * item, pp + t * F * C * item), d, beta)
+                else:
+                    colT = colbuf[:K * Pc].reshape(K, Pc)
+                    _unfold(planes[n], geom, r0, colT)
+                    pcol = np.int64(colT.ctypes.data)
+                    if dw_t:  # parts[g] (K, F) (+)= colT (K, Pc) @ d[n][:, chunk].T (Pc, F)
+                        cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, K, F, Pc, Pc, P, F), (pcol, pdc, pp), d, beta)
+                    else:  # parts[g] (F, K) (+)= d[n][:, chunk] (F, Pc) @ colT.T (Pc, K)
+                        cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, F, K, Pc, P, Pc, K), (pdc, pcol, pp), d, beta)
+                if want_dx and dx_taps:
+                    for t in range(FH * FW):  # dxp[:, s:s + Qc] (C, Qc) += Wt[t].T (C, F) @ dg[:, chunk] (F, Qc)
+                        cblas_gemm(blas[0], blas[1], (TRANS, NO_TRANS, C, Qc, F, C, Qg, L),
+                                   (np.int64(Wt[t].ctypes.data), pdgc, pdx + tap_offset(geom, q0, t) * item),
+                                   d, 1.0)
+                elif want_dx:  # dcolT (K, Pc) = W2.T (K, F) @ d[n][:, chunk] (F, Pc), then col2im
+                    dcolT = dcolbuf[:K * Pc].reshape(K, Pc)
+                    cblas_gemm(blas[0], blas[1], (TRANS, NO_TRANS, K, Pc, F, K, P, Pc),
+                               (pw, pdc, np.int64(dcolT.ctypes.data)), d, 0.0)
+                    _col2im_add(dcolT, geom, r0, dxp)
             if want_dx:
                 unpad_planes(dxp, pad, Wp, dx[n])

@@ -2,7 +2,9 @@
 
 Every (H, W) plane is zero-padded and flattened into a row of length L of an
 array (N, C, L), with row width Wp (see kernels/conv_direct.py). These
-helpers move images and dout into and out of that layout.
+helpers move images and dout into and out of that layout, and take the
+output grid (output pixel (oy, ox) at grid position oy*Wp + ox) a chunk of
+rows at a time, as the per-image GEMM kernels do (kernels/conv_tiled.py).
 
 Their sums (the bias gradient, the finiteness probe) add each column over the
 rows, then the columns, in that fixed order: the additions of one column are
@@ -80,3 +82,37 @@ def unpad_planes(p, pad, Wp, x):
             src, dst = pc[(y + pad) * Wp + pad:(y + pad) * Wp + pad + W], xc[y]
             for i in range(W):
                 dst[i] = src[i]
+
+
+@kernel(inline="always")
+def chunk(geom, r0):
+    """(first grid position, positions) of the chunk of output rows r0 .. r0 + rows - 1."""
+    out_h, Wp, rows = geom[2], geom[4], geom[5]
+    return r0 * Wp, (min(out_h, r0 + rows) - r0) * Wp
+
+
+@kernel(inline="always")
+def store_chunk(og, bias, r0, Wp, out):
+    """out[f, r0 + r, ox] = og[f, r*Wp + ox] + bias[f] for the chunk's rows r and the valid columns ox < out_w.
+
+    og : (F, rows*Wp), a chunk of the output grid; out : (F, out_h, out_w), one image's output.
+    """
+    out_w = out.shape[2]
+    for f in range(og.shape[0]):
+        bf = bias[f]
+        of, gf = out[f], og[f]
+        for oy in range(r0, r0 + og.shape[1] // Wp):
+            src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
+            for ox in range(out_w):
+                dst[ox] = src[ox] + bf
+
+
+@kernel(inline="always")
+def dout_to_grid(d, Wp, dg, db):
+    """dg[f, oy*Wp + ox] = d[f, oy, ox] (the grid's other columns are left alone) and db[f] = the sum of d[f].
+
+    d : (F, out_h, out_w), one image's dout; dg : (F, out_h*Wp); db : (F,), written in place.
+    """
+    lanes = np.empty(d.shape[2], dtype=d.dtype)
+    for f in range(d.shape[0]):
+        db[f] = copy_rows(d[f], dg[f], 0, Wp, lanes, False)

@@ -226,15 +226,16 @@ def test_conv_layer_writes_over_its_col_only_when_no_one_else_holds_it():
 ROUTES = ["taps", "unfold", "mixed", "direct"]
 TILED = ("taps", "unfold", "mixed")
 
-#: (TAP_MIN_CHANNELS, TAP_MAX_FILTERS_BACKWARD) that force each per-image GEMM route
-_TAP_SETTINGS = {"taps": (1, 10**9), "unfold": (10**9, 0), "mixed": (1, 0)}
+#: the products (forward, dW, dx) by taps of each per-image GEMM route; "mixed" is the
+#: library's choice for many filters (dW on the unfolded col)
+_TILED_PRODUCTS = {"taps": (True, True, True), "unfold": (False, False, False), "mixed": (True, False, True)}
 
 
-def _force_tiled(route, setattr_):
+def _force_tiled(products, setattr_):
+    """Make the per-image GEMM route take the products (forward, dW, dx) by taps as given (or a route's name)."""
     from fastscratch import _conv_tiled
-    channels, filters = _TAP_SETTINGS[route]
-    setattr_(_conv_tiled, "TAP_MIN_CHANNELS", channels)
-    setattr_(_conv_tiled, "TAP_MAX_FILTERS_BACKWARD", filters)
+    chosen = _conv_tiled.TapProducts(*_TILED_PRODUCTS.get(products, products))
+    setattr_(_conv_tiled, "tap_products", lambda W_shape: chosen)
 
 
 @pytest.fixture(params=ROUTES)
@@ -285,19 +286,19 @@ def _check_planes(shape, fn, k, pad, dtype, seed, layout="contiguous", route="di
 @SETTINGS
 @given(case=tiled_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
        seed=st.integers(0, 2**16), col_bytes=st.sampled_from([None, 1, 2048]),
-       tiled=st.sampled_from(TILED))
-def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed, col_bytes, tiled):
-    # col_bytes: the chunk budget; 1 makes chunks of one output row, 2048 a few rows
+       products=st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed, col_bytes, products):
+    # col_bytes: the chunk budget; 1 makes chunks of one output row, 2048 a few rows;
+    # products: which of the output, dW and dx go by taps (each combination)
     from fastscratch import _blas, _conv_tiled
     if _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
     shape, fn, k, pad = case
-    saved = [(name, getattr(_conv_tiled, name)) for name in ("_COL_BYTES", "TAP_MIN_CHANNELS",
-                                                              "TAP_MAX_FILTERS_BACKWARD")]
+    saved = [(name, getattr(_conv_tiled, name)) for name in ("_COL_BYTES", "tap_products")]
     _conv_tiled._COL_BYTES = saved[0][1] if col_bytes is None else col_bytes
-    _force_tiled(tiled, setattr)
+    _force_tiled(products, setattr)
     try:
-        ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route=tiled)
+        ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route="taps")
         dW, db = ours.dW.copy(), ours.db.copy()
         assert ours.backward(dout).tobytes() == dx.tobytes()
         assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
@@ -306,34 +307,49 @@ def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, 
             setattr(_conv_tiled, name, value)
 
 
-@pytest.mark.parametrize("tiled", TILED)
-def test_conv_tiled_routes_run_the_kernels_they_name(tiled, monkeypatch):
-    # a forced route must reach its kernels: else the route tests would test another route
+@pytest.mark.parametrize("products", [(True, True, True), (False, False, False), (True, False, True),
+                                      (False, True, False)])
+@pytest.mark.parametrize("want_dx", [True, False])
+def test_conv_tiled_kernels_take_the_products_chosen(products, want_dx, monkeypatch):
+    # the choice must reach the kernels: else the route tests would test another route
     from fastscratch import _blas, _conv_tiled
     if _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
-    _force_tiled(tiled, monkeypatch.setattr)
+    _force_tiled(products, monkeypatch.setattr)
     calls = []
-    for mod, name in [(_conv_tiled._ktaps, "forward_taps"), (_conv_tiled._ktaps, "backward_taps"),
-                      (_conv_tiled._kt, "forward_images"), (_conv_tiled._kt, "backward_images")]:
+    for mod, name in [(_conv_tiled._ktaps, "forward_taps"), (_conv_tiled._kt, "forward_images"),
+                      (_conv_tiled._kt, "backward_images")]:
         real = getattr(mod, name)
-        monkeypatch.setattr(mod, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
-    _check_planes((2, 3, 6, 7), 4, 3, 1, "float64", 3, route=tiled)
-    expected = {"taps": {"forward_taps", "backward_taps"}, "unfold": {"forward_images", "backward_images"},
-                "mixed": {"forward_taps", "backward_images"}}[tiled]
-    assert set(calls) == expected
+        monkeypatch.setattr(mod, name, lambda *a, _real=real, _name=name: (calls.append((_name, a)), _real(*a))[1])
+    x, W, b = _conv_pair((2, 3, 6, 7), 4, 3, 3, 1, 1, "float64", "float64", 3, "contiguous")
+    ours, ref = Convolution(W, b, 1, 1), RL.Convolution(W, b, 1, 1)
+    ours.skip_input_grad = not want_dx  # as a network's first layer: no dx
+    dout = np.random.default_rng(4).standard_normal(ours.forward(x).shape)
+    dx = ours.backward(dout)
+    ref.forward(x)
+    dx_expected = ref.backward(dout)
+    assert [name for name, _ in calls] == ["forward_taps" if products[0] else "forward_images", "backward_images"]
+    assert calls[1][1][3] == products[1:]
+    # the filters the backward kernel is handed: W2 (F, K) for dx on col, Wt (FH*FW, F, C) for dx by taps
+    W2, Wt = calls[1][1][5]
+    assert W2.shape == ((4, 27) if want_dx and not products[2] else (0, 0))
+    assert Wt.shape == ((9, 4, 3) if want_dx and products[2] else (0, 4, 3))
+    np.testing.assert_allclose(ours.dW, ref.dW, rtol=1e-12, atol=1e-12)
+    if want_dx:
+        np.testing.assert_allclose(dx, dx_expected, rtol=1e-12, atol=1e-12)
+    else:
+        assert dx is None
 
 
-def test_conv_tiled_by_taps_picks_by_the_channel_counts():
+def test_conv_tiled_tap_products_pick_by_the_channel_counts():
     from fastscratch import _conv_tiled
     # the book's shapes: SimpleConvNet's conv1 (1 -> 30) unfolds; bench_conv's conv2 (16 -> 16) runs
-    # by taps both ways; conv4 (32 -> 64) by taps forward, on the unfolded col backward
-    assert not _conv_tiled.by_taps((30, 1, 5, 5), backward=False)
-    assert not _conv_tiled.by_taps((30, 1, 5, 5), backward=True)
-    assert _conv_tiled.by_taps((16, 16, 3, 3), backward=False)
-    assert _conv_tiled.by_taps((16, 16, 3, 3), backward=True)
-    assert _conv_tiled.by_taps((64, 32, 3, 3), backward=False)
-    assert not _conv_tiled.by_taps((64, 32, 3, 3), backward=True)
+    # by taps throughout; conv4 (32 -> 64) by taps but for dW, on the unfolded col
+    assert _conv_tiled.tap_products((30, 1, 5, 5)) == (False, False, False)
+    assert _conv_tiled.tap_products((16, 16, 3, 3)) == (True, True, True)
+    assert _conv_tiled.tap_products((32, 16, 3, 3)) == (True, True, True)
+    assert _conv_tiled.tap_products((64, 32, 3, 3)) == (True, False, True)
+    assert _conv_tiled.tap_products((16, 8, 3, 3)) == (False, False, False)
 
 
 def test_conv_tiled_chunks_split_the_output_rows_evenly():
