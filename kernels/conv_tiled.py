@@ -34,7 +34,7 @@ import numpy as np
 from ._jit import kernel, parallel_kernel, prange
 from .conv_taps import tap_offset
 from .gemm import NO_TRANS, TRANS, cblas_gemm
-from .planes import chunk, dout_to_grid, unpad_planes
+from .planes import chunk, dout_sums, dout_to_grid, unpad_planes
 
 #: images per task: dW's partial sums are per group, so the group is fixed (not tied
 #: to the thread count) and results are too. The book's batch of 100 makes 20 groups,
@@ -131,24 +131,6 @@ def forward_images(blas, planes, geom, W2, bias, out):
                     dst[i] += bf
 
 
-@kernel(inline="always")
-def _sum_planes(d, db):
-    """db[f] = the sum of d[f] (F, out_h, out_w), as planes.copy_rows sums (column by column, then the columns)."""
-    lanes = np.empty(d.shape[2], dtype=d.dtype)
-    for f in range(d.shape[0]):
-        df = d[f]
-        for i in range(d.shape[2]):
-            lanes[i] = 0
-        for y in range(d.shape[1]):
-            row = df[y]
-            for i in range(d.shape[2]):
-                lanes[i] += row[i]
-        s = lanes[0]
-        for i in range(1, d.shape[2]):
-            s += lanes[i]
-        db[f] = s
-
-
 @parallel_kernel
 def backward_images(blas, planes, geom, taps, d, filters, grads):
     """dW partials per image group, db per image and (when dx has images) dx, a chunk of rows at a time.
@@ -209,7 +191,7 @@ def backward_images(blas, planes, geom, taps, d, filters, grads):
             if grid:
                 dout_to_grid(d[n], Wp, dg, db_parts[n])
             else:
-                _sum_planes(d[n], db_parts[n])
+                dout_sums(d[n], db_parts[n])
             if want_dx:
                 dxp[:] = 0
             pn, pd = np.int64(planes[n].ctypes.data), np.int64(d[n].ctypes.data)

@@ -33,6 +33,24 @@ def copy_rows(src, dst, start, Wp, lanes, probe):
             v = row[i]
             out[i] = v
             lanes[i] += (v - v) if probe else v
+    return _fold(lanes, w)
+
+
+@kernel(inline="always")
+def sum_rows(src, lanes):
+    """The sum of src (h, w), w >= 1, added as copy_rows adds; lanes : (>= w,) scratch."""
+    h, w = src.shape
+    for i in range(w):
+        lanes[i] = 0
+    for y in range(h):
+        row = src[y]
+        for i in range(w):
+            lanes[i] += row[i]
+    return _fold(lanes, w)
+
+
+@kernel(inline="always")
+def _fold(lanes, w):
     s = lanes[0]
     for i in range(1, w):
         s += lanes[i]
@@ -105,6 +123,14 @@ def store_chunk(og, bias, r0, Wp, out):
             src, dst = gf[(oy - r0) * Wp:(oy - r0) * Wp + out_w], of[oy]
             for ox in range(out_w):
                 dst[ox] = src[ox] + bf
+
+
+@kernel(inline="always")
+def dout_sums(d, db):
+    """db[f] = the sum of d[f], as dout_to_grid sums; d : (F, out_h, out_w), one image's dout; db : (F,)."""
+    lanes = np.empty(d.shape[2], dtype=d.dtype)
+    for f in range(d.shape[0]):
+        db[f] = sum_rows(d[f], lanes)
 
 
 @kernel(inline="always")
