@@ -1,8 +1,8 @@
 """Convolution and Pooling of the book's ``common/layers.py`` on Numba kernels.
 
 Convolution with stride 1 (the book's) never builds col: where NumPy's BLAS
-is OpenBLAS, each image's col is made in cache and handed to one small GEMM
-(fastscratch/_conv_tiled.py); elsewhere 3x3 and 5x5 filters run on direct
+is OpenBLAS, it runs as small GEMMs per image, on a col made in cache or one
+per filter tap straight from the padded input (fastscratch/_conv_tiled.py); elsewhere 3x3 and 5x5 filters run on direct
 kernels (fastscratch/_conv_direct.py). ``layer.col`` is then made from the
 input when first read. Other convolutions are im2col + one BLAS GEMM, as in
 the book, with the layout passes fused into kernels: bias add and

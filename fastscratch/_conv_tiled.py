@@ -41,7 +41,7 @@ _COL_BYTES = 512 << 10
 
 
 def chunk_rows(K, Wp, itemsize, out_h):
-    """Output rows per chunk: near-equal chunks, as few as keep a (K, rows*Wp) col within _COL_BYTES (at least 1 row)."""
+    """Output rows per chunk: near-equal chunks, as few as keep K values per grid position of rows*Wp within _COL_BYTES (at least 1 row)."""
     most = max(1, min(out_h, _COL_BYTES // (K * Wp * itemsize)))
     chunks = -(-out_h // most)
     return int(-(-out_h // chunks))
@@ -78,6 +78,14 @@ def _tap_filters(W):
     return np.ascontiguousarray(W.transpose(2, 3, 0, 1)).reshape(FH * FW, F, C)
 
 
+def _check_operands(planes, *arrays):
+    """The kernels take raw pointers and pick sgemm or dgemm by the planes' dtype: every operand must match it."""
+    for a in (planes,) + arrays:
+        if a.dtype != planes.dtype or not a.flags.c_contiguous:
+            raise TypeError(f"per-image GEMM operands: expected C-contiguous {planes.dtype} arrays, "
+                            f"got {a.dtype} (C-contiguous: {a.flags.c_contiguous})")
+
+
 def _blas_args(dtype):
     lib = _blas.openblas()
     return (lib.gemm[np.dtype(dtype)], lib.width)
@@ -88,6 +96,7 @@ def forward(planes, conv, W, b):
 
     conv : a Conv (the grid of the planes, pad, image and output sizes).
     """
+    _check_operands(planes, W, b)
     F, C = W.shape[:2]
     out = np.empty((planes.shape[0], F) + conv.out_hw, dtype=planes.dtype)
     with _blas.blas_single_threaded():
@@ -102,6 +111,7 @@ def forward(planes, conv, W, b):
 
 def backward(planes, conv, d, W, want_dx):
     """(dW (F, C, FH, FW), db (F,), dx (N, C, H, W) or None) from the forward's planes and dout d (N, F, out_h, out_w)."""
+    _check_operands(planes, d, W)
     N, F = d.shape[:2]
     C, FH, FW = W.shape[1:]
     K = C * FH * FW
@@ -112,7 +122,9 @@ def backward(planes, conv, d, W, want_dx):
     parts = np.empty((groups,) + ((FH * FW * F, C) if taps.dw else (K, F) if transposed else (F, K)), dtype=dtype)
     db_parts = np.empty((N, F), dtype=dtype)
     dx = np.empty((N if want_dx else 0, C) + conv.x_hw, dtype=dtype)
-    by_col = not taps.dw or (want_dx and not taps.dx)
+    # chunks sized for col where any product may use one, whether or not dx is wanted: the
+    # chunks set dW's order of additions, which a first layer (no dx) keeps
+    by_col = not (taps.dw and taps.dx)
     filters = (np.ascontiguousarray(W.reshape(F, K)) if want_dx and not taps.dx else np.empty((0, 0), dtype),
                _tap_filters(W) if want_dx and taps.dx else np.empty((0, F, C), dtype))
     with _blas.blas_single_threaded():

@@ -1,6 +1,6 @@
 """Stride-1 convolution forward as one GEMM per filter tap and image: no col at all.
 
-On the padded planes of kernels/conv_tiled.py (N, C, L), row width Wp, tap
+On the padded planes of kernels/planes.py (N, C, L), row width Wp, tap
 (fy, fx) of grid position q is plane element q + s with s = fy*Wp + fx, so
 the taps' inputs of a chunk of positions are the (C, Qc) matrix that starts
 s elements into the image's planes, with leading dimension L: BLAS reads it
@@ -37,7 +37,7 @@ def forward_taps(blas, planes, geom, Wt, bias, out):
     Parameters
     ----------
     blas : (int, int32 or int64), cblas_?gemm's address and a zero of its integer type
-    planes : ndarray of shape (N, C, L), padded flattened input planes (kernels/conv_tiled.py)
+    planes : ndarray of shape (N, C, L), padded flattened input planes (kernels/planes.py)
     geom : (FH, FW, out_h, pad, Wp, chunk rows, out_w)
     Wt : ndarray of shape (FH*FW, F, C), Wt[fy*FW + fx] = W[:, :, fy, fx]
     bias : ndarray of shape (F,)
@@ -51,7 +51,7 @@ def forward_taps(blas, planes, geom, Wt, bias, out):
         ogbuf = np.empty(F * min(out_h, rows) * Wp, dtype=out.dtype)
         pn = np.int64(planes[n].ctypes.data)
         for r0 in range(0, out_h, rows):
-            q0, Qc = chunk(geom, r0)
+            q0, Qc = chunk(geom, r0, Wp)
             og = ogbuf[:F * Qc].reshape(F, Qc)
             pog = np.int64(og.ctypes.data)
             for t in range(Wt.shape[0]):

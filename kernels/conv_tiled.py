@@ -1,12 +1,12 @@
-"""Convolution as one small GEMM per image: the image's col is made in cache, used, and dropped.
+"""Convolution as small GEMMs per image: the image's col is made in cache, a chunk at a time, used, and dropped.
 
 The book's im2col route writes the whole (N*out_h*out_w, C*FH*FW) col matrix
-to memory and reads it back for one big GEMM. Here each task takes a fixed
-group of images and, for one image at a time, unfolds it into a (K, Q) buffer
-(K = C*FH*FW rows of Q = out_h*out_w positions, small enough to stay in the
-core's cache) and hands that to a single-threaded BLAS call: the GEMM runs at
-BLAS speed on operands that never leave the cache, and the memory traffic is
-that of the input and output alone.
+to memory and reads it back for one big GEMM. Here each task takes an image
+(or a fixed group of them) and, one chunk of output rows at a time, unfolds
+it into a (K, P) buffer (K = C*FH*FW rows of the chunk's P output pixels,
+small enough to stay in the core's cache) and hands that to a single-threaded
+BLAS call: the GEMM runs at BLAS speed on operands that never leave the cache,
+and the memory traffic is that of the input and output alone.
 
 Stride 1. The input is read from zero-padded, flattened image planes
 (N, C, L) of row width Wp (``planes.pad_planes`` writes them): tap (fy, fx)
@@ -23,10 +23,10 @@ The backward pass takes each of its products, dW and dx, either on the
 chunk's col or by filter taps straight from the planes, as the forward of
 kernels/conv_taps.py does (the caller picks by the channel counts).
 
-Results do not depend on the thread count: each image's products are one BLAS
-call of fixed shape whichever thread runs it, and dW sums the images of a
-fixed group into one partial, in image order (the caller adds the groups in
-order). The caller sets BLAS to one thread (``fastscratch._blas``) and
+Results do not depend on the thread count: each image's products are a fixed
+sequence of BLAS calls of fixed shapes whichever thread runs them, and dW
+sums the images of a fixed group into one partial, in image order (the caller
+adds the groups in order). The caller sets BLAS to one thread (``fastscratch._blas``) and
 passes ``blas = (address of cblas_?gemm, a zero of its integer type)``.
 """
 import numpy as np
@@ -38,7 +38,7 @@ from .planes import chunk, dout_sums, dout_to_grid, unpad_planes
 
 #: images per task: dW's partial sums are per group, so the group is fixed (not tied
 #: to the thread count) and results are too. The book's batch of 100 makes 20 groups,
-#: an even share for 2 or 4 threads.
+#: an even share for 2 or 4 threads; a batch of 5 or fewer is one task.
 IMAGE_GROUP = 5
 
 
@@ -87,13 +87,6 @@ def _col2im_add(dcolT, geom, r0, dxp):
                         dst[i] += src[i]
 
 
-@kernel(inline="always")
-def _pixels(geom, r0):
-    """(first output pixel, pixels) of the chunk of output rows r0 .. r0 + rows - 1, in out's (oy, ox) order."""
-    out_h, rows, out_w = geom[2], geom[5], geom[6]
-    return r0 * out_w, (min(out_h, r0 + rows) - r0) * out_w
-
-
 @parallel_kernel
 def forward_images(blas, planes, geom, W2, bias, out):
     """out[n] = W2 @ col(n) + bias, one image per task and one chunk of output rows at a time.
@@ -120,7 +113,7 @@ def forward_images(blas, planes, geom, W2, bias, out):
         colbuf = np.empty(K * Pmax, dtype=out.dtype)
         on = out[n].reshape(F, P)
         for r0 in range(0, out_h, geom[5]):
-            p0, Pc = _pixels(geom, r0)
+            p0, Pc = chunk(geom, r0, out_w)
             colT = colbuf[:K * Pc].reshape(K, Pc)
             _unfold(planes[n], geom, r0, colT)
             cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Pc, K, K, Pc, P),
@@ -196,8 +189,8 @@ def backward_images(blas, planes, geom, taps, d, filters, grads):
                 dxp[:] = 0
             pn, pd = np.int64(planes[n].ctypes.data), np.int64(d[n].ctypes.data)
             for r0 in range(0, out_h, rows):
-                q0, Qc = chunk(geom, r0)
-                p0, Pc = _pixels(geom, r0)
+                q0, Qc = chunk(geom, r0, Wp)
+                p0, Pc = chunk(geom, r0, out_w)
                 pdgc, pdc = pdg + q0 * item, pd + p0 * item
                 beta = 0.0 if n == g * IMAGE_GROUP and r0 == 0 else 1.0
                 if dw_taps:

@@ -103,10 +103,13 @@ def unpad_planes(p, pad, Wp, x):
 
 
 @kernel(inline="always")
-def chunk(geom, r0):
-    """(first grid position, positions) of the chunk of output rows r0 .. r0 + rows - 1."""
-    out_h, Wp, rows = geom[2], geom[4], geom[5]
-    return r0 * Wp, (min(out_h, r0 + rows) - r0) * Wp
+def chunk(geom, r0, width):
+    """(first position, positions) of the chunk of output rows r0 .. r0 + rows - 1, rows of width positions.
+
+    width : Wp for the grid's positions, out_w for the output pixels alone.
+    """
+    out_h, rows = geom[2], geom[5]
+    return r0 * width, (min(out_h, r0 + rows) - r0) * width
 
 
 @kernel(inline="always")

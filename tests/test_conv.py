@@ -218,10 +218,10 @@ def test_conv_layer_writes_over_its_col_only_when_no_one_else_holds_it():
 # --------------------------------------------------------------------------- plane kernels
 # Stride 1 runs on padded input planes where NumPy's BLAS is OpenBLAS: in-cache GEMMs per
 # image (fastscratch/_conv_tiled.py), one per filter tap (kernels/conv_taps.py) or one of the
-# image's unfolded col (kernels/conv_tiled.py), each pass choosing by its channel counts;
-# elsewhere, for 3x3 and 5x5 filters, the direct kernels (fastscratch/_conv_direct.py).
-# Every route is tested here, each forced in turn: "taps" and "unfold" run both passes on
-# one GEMM kernel, "mixed" the forward by taps and the backward on the unfolded col.
+# image's unfolded col (kernels/conv_tiled.py), each product (output, dW, dx) choosing by the
+# channel counts; elsewhere, for 3x3 and 5x5 filters, the direct kernels (fastscratch/_conv_direct.py).
+# Every route is tested here, each forced in turn: "taps" and "unfold" make every product
+# one way, "mixed" the output and dx by taps and dW on the unfolded col.
 
 ROUTES = ["taps", "unfold", "mixed", "direct"]
 TILED = ("taps", "unfold", "mixed")
@@ -277,19 +277,21 @@ def _check_planes(shape, fn, k, pad, dtype, seed, layout="contiguous", route="di
     layer = Convolution(W, b, 1, pad)
     ours, dout, dx = _check_conv(x, W, b, 1, pad, seed)
     layer.forward(x)
+    tiled = route in TILED or route == "tiled"  # "tiled": the per-image GEMMs, whichever products
     assert layer._planes is not None, "expected the plane kernels to run"
-    assert layer._tiled == (route in TILED), f"expected the {route} route"
-    assert ours._tiled == (route in TILED)
+    assert layer._tiled == tiled, f"expected the {route} route"
+    assert ours._tiled == tiled
     return ours, dout, dx
 
 
 @SETTINGS
 @given(case=tiled_cases(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
        seed=st.integers(0, 2**16), col_bytes=st.sampled_from([None, 1, 2048]),
-       products=st.tuples(st.booleans(), st.booleans(), st.booleans()))
-def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed, col_bytes, products):
+       products=st.tuples(st.booleans(), st.booleans(), st.booleans()), want_dx=st.booleans())
+def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, seed, col_bytes, products, want_dx):
     # col_bytes: the chunk budget; 1 makes chunks of one output row, 2048 a few rows;
-    # products: which of the output, dW and dx go by taps (each combination)
+    # products: which of the output, dW and dx go by taps (each combination);
+    # want_dx False: a network's first layer, dW and db alone
     from fastscratch import _blas, _conv_tiled
     if _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
@@ -298,9 +300,11 @@ def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, 
     _conv_tiled._COL_BYTES = saved[0][1] if col_bytes is None else col_bytes
     _force_tiled(products, setattr)
     try:
-        ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route="taps")
+        ours, dout, dx = _check_planes(shape, fn, k, pad, dtype, seed, layout, route="tiled")
         dW, db = ours.dW.copy(), ours.db.copy()
-        assert ours.backward(dout).tobytes() == dx.tobytes()
+        ours.skip_input_grad = not want_dx
+        got = ours.backward(dout)
+        assert got.tobytes() == dx.tobytes() if want_dx else got is None
         assert ours.dW.tobytes() == dW.tobytes() and ours.db.tobytes() == db.tobytes()
     finally:
         for name, value in saved:
@@ -399,7 +403,8 @@ def test_conv_planes_hard_cases(shape, fn, k, pad, dtype, route):
 def test_conv_planes_bitwise_identical_for_any_thread_count(route):
     import numba
     rng = np.random.default_rng(9)
-    cases = [((5, 16, 28, 28), 16, 3, 1), ((5, 1, 28, 28), 30, 5, 0), ((4, 32, 14, 14), 64, 3, 1)]
+    # batches of several backward image groups (kernels/conv_tiled.py IMAGE_GROUP), the last one short
+    cases = [((11, 16, 28, 28), 16, 3, 1), ((11, 1, 28, 28), 30, 5, 0), ((7, 32, 14, 14), 64, 3, 1)]
     before = numba.get_num_threads()
     try:
         for dtype in DTYPES:
