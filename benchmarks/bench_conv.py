@@ -119,6 +119,66 @@ class Im2colKernel(Benchmark):
         self.kernel(self.x, self.k, self.k, self.stride, self.pad, self.col)
 
 
+class PlaneKernels(Benchmark):
+    """The stride-1 kernels alone, both dtypes, on preallocated inputs (kernels/planes.py,
+    kernels/conv_taps.py, kernels/conv_tiled.py): padding x into planes, and each product
+    made by filter taps or on the unfolded col (NotImplementedError, asv: skipped, on a
+    commit or a BLAS without them).
+    """
+    params = (LABELS, DTYPES)
+    param_names = ["shape", "dtype"]
+
+    def setup(self, label, dtype):
+        try:
+            from fastscratch import _conv_tiled as tiled
+            from fastscratch.kernels import conv_taps, planes
+        except ImportError:
+            raise NotImplementedError("no per-filter-tap kernels here") from None
+        if not hasattr(tiled, "tap_products"):  # the taps came before the choice per product
+            raise NotImplementedError("no choice of kernel per product here")
+        if not tiled.applies(dtype):
+            raise NotImplementedError("NumPy's BLAS is not OpenBLAS")
+        self.tiled, self.taps_mod, self.planes_mod = tiled, conv_taps, planes
+        x, W, b, _, pad = conv_inputs(label, dtype)
+        F, C, FH, FW = W.shape
+        self.x, self.W, self.b, self.pad = x, W, b, pad
+        self.grid = tiled.input_grid(x.shape[2:], (FH, FW), pad)
+        self.planes = np.empty(x.shape[:2] + (self.grid.L,), dtype=dtype)
+        self.probe = np.empty(x.shape[0] * C, dtype=dtype)
+        self.time_pad_planes(label, dtype)
+        out_hw = (x.shape[2] + 2 * pad - FH + 1, x.shape[3] + 2 * pad - FW + 1)
+        self.conv = tiled.Conv(self.grid, pad, x.shape[2:], out_hw)
+        self.out = np.empty((x.shape[0], F) + out_hw, dtype=dtype)
+        self.Wt = tiled._tap_filters(W)
+        self.blas = tiled._blas_args(dtype)
+        self.geom = tiled._geom(self.conv, (FH, FW), F + C, x.itemsize)
+        self.dout = rng(1).standard_normal(self.out.shape).astype(dtype)
+        self.time_forward_taps(label, dtype)
+        for products in ((True, True, True), (False, False, False)):
+            self._backward(products)
+
+    def _backward(self, products):
+        chosen = self.tiled.TapProducts(*products)
+        saved, self.tiled.tap_products = self.tiled.tap_products, lambda W_shape: chosen
+        try:
+            self.tiled.backward(self.planes, self.conv, self.dout, self.W, True)
+        finally:
+            self.tiled.tap_products = saved
+
+    def time_pad_planes(self, label, dtype):
+        self.planes_mod.pad_planes(self.x, self.pad, self.pad, self.grid.Wp, self.planes, self.probe)
+
+    def time_forward_taps(self, label, dtype):
+        with self.tiled._blas.blas_single_threaded():
+            self.taps_mod.forward_taps(self.blas, self.planes, self.geom, self.Wt, self.b, self.out)
+
+    def time_backward_by_taps(self, label, dtype):
+        self._backward((True, True, True))
+
+    def time_backward_on_col(self, label, dtype):
+        self._backward((False, False, False))
+
+
 class Col2im(Benchmark):
     params = (LABELS, IMPLS)
     param_names = ["shape", "impl"]
