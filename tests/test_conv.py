@@ -406,6 +406,8 @@ def test_conv_planes_bitwise_identical_for_any_thread_count(route):
     # batches of several backward image groups (kernels/conv_tiled.py IMAGE_GROUP), the last one short
     cases = [((11, 16, 28, 28), 16, 3, 1), ((11, 1, 28, 28), 30, 5, 0), ((7, 32, 14, 14), 64, 3, 1)]
     before = numba.get_num_threads()
+    if before == 1:
+        pytest.skip("Numba has one thread: there is no other thread count to compare")
     try:
         for dtype in DTYPES:
             for shape, fn, k, pad in cases:
