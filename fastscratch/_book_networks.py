@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import importlib
 import importlib.util
-import types
 
 import numpy as np
 
@@ -205,43 +204,16 @@ def probe(book, book_cls, fast_cls, compute=True):
     return None
 
 
-def on_reference(book_cls):
-    """A copy of book_cls whose methods read fastscratch.reference's functions and layers for the fast ones.
-
-    Under ``fastscratch run`` a book file's ``from common.layers import *``
-    hands its class fastscratch's layers, whose kernels the probe's first call
-    would compile (seconds on a fresh machine). The copy runs the same code on
-    the reference's NumPy definitions, as ``--reference`` would, at no such cost.
-    """
-    from . import reference
-    from .runner import COMMON_MODULES
-
-    swap = {}
-    for name in COMMON_MODULES:
-        fast_module = importlib.import_module(f"fastscratch.{name}")
-        ref_module = importlib.import_module(f"{reference.__name__}.{name}")
-        for key, value in vars(fast_module).items():
-            if not key.startswith("_") and hasattr(ref_module, key) and callable(value):
-                swap[id(value)] = getattr(ref_module, key)
-    members = {}
-    for key, value in vars(book_cls).items():
-        if key in ("__dict__", "__weakref__"):
-            continue
-        if isinstance(value, types.FunctionType):
-            globals_ = {k: swap.get(id(v), v) for k, v in value.__globals__.items()}
-            value = types.FunctionType(value.__code__, globals_, value.__name__, value.__defaults__,
-                                       value.__closure__)
-        members[key] = value
-    return type(book_cls.__name__, book_cls.__bases__, members)
-
-
 def check(book, book_cls, fast_cls):
     """What ``fastscratch run`` asks before substituting fast_cls for a recognised file's book_cls.
 
     Construction (params and random draws, bitwise) against fast_cls itself,
     then every computation of ``probe`` against fast_cls's reference twin, both
-    on NumPy alone (``on_reference``): that the fast class computes what its
-    twin computes is what the project's equivalence tests check.
+    on NumPy alone (``fastscratch._probes.on_reference``: a book file's
+    ``from common.layers import *`` hands its class fastscratch's layers under
+    ``fastscratch run``, whose kernels the probe would otherwise compile, seconds
+    on a fresh machine): that the fast class computes what its twin computes is
+    what the project's equivalence tests check.
 
     Returns
     -------
@@ -255,7 +227,7 @@ def check(book, book_cls, fast_cls):
     twin = getattr(importlib.import_module(module_name.replace("fastscratch.", "fastscratch.reference.", 1)),
                    class_name)
     try:
-        book_cls = on_reference(book_cls)
+        book_cls = _probes.on_reference(book_cls)
     except Exception as exc:  # a class that cannot be copied is not the book's
         return f"the probe raised {type(exc).__name__}: {exc}"
     return probe(book, book_cls, twin)

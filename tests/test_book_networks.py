@@ -6,8 +6,8 @@ change the code (comments, blank lines, docstrings, the coding line) and what
 does (an edited number or operator).
 """
 import io
-import re
 import os
+import re
 import sys
 import tokenize
 
@@ -16,6 +16,7 @@ import pytest
 from _paths import book_network
 
 from fastscratch import _book_networks as bn
+from fastscratch import _probes
 from fastscratch import runner
 
 FILES = ["ch04/two_layer_net.py", "ch05/two_layer_net.py", "ch07/simple_convnet.py", "ch08/deep_convnet.py"]
@@ -275,10 +276,41 @@ def test_check_computes_on_the_reference_and_sees_a_changed_function(load_book_c
     name = "ch04/two_layer_net.py"
     book = bn.recognise(read(name))
     module = load_book_class(name)
-    copy = bn.on_reference(module.TwoLayerNet)
+    copy = _probes.on_reference(module.TwoLayerNet)
     from fastscratch.reference import functions as ref_functions
     assert copy.predict.__globals__["softmax"] is ref_functions.softmax
     assert module.TwoLayerNet.predict.__globals__["softmax"] is not ref_functions.softmax
     # what the file's names resolve to is part of the check: a sigmoid that is not the book's fails it
     monkeypatch.setitem(module.__dict__, "sigmoid", lambda a: np.maximum(0, a))
     assert bn.check(book, module.TwoLayerNet, bn.fast_class(book)) == "predict differs from the book's class"
+
+
+KERNELS_USED = """
+import json, sys
+from numba.core.dispatcher import Dispatcher
+sys.path.insert(0, "tests")
+from test_book_networks import translated_edition, read
+import importlib.util, tempfile, os
+from fastscratch import runner, _book_networks as bn, _recognise
+sys.meta_path.insert(0, runner.BookImportHook())
+name = {name!r}
+path = os.path.join(tempfile.mkdtemp(), "edition.py")
+open(path, "w", encoding="utf-8").write(translated_edition(name, read(name)))
+spec = importlib.util.spec_from_file_location("edition", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+book = bn.recognise(open(path, encoding="utf-8").read())
+reason = bn.check(book, getattr(module, book.class_name), bn.fast_class(book))
+used = sorted(f"{{m}}.{{k}}" for m, mod in list(sys.modules.items()) if m.startswith("fastscratch")
+              for k, v in vars(mod).items() if isinstance(v, Dispatcher) and v.signatures)
+print(json.dumps({{"reason": reason, "used": used}}))
+"""
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_check_calls_no_kernel(name):
+    # a script that never computes pays nothing for the check, on a cold Numba cache or a warm one
+    from _subproc import run_json
+    book_network(name)
+    result = run_json(KERNELS_USED.format(name=name), f"the check of {name}")
+    assert result == {"reason": None, "used": []}
