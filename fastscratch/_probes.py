@@ -329,7 +329,46 @@ def _two_layer_net_labels(cls):
     return [("loss", net.loss(x, labels), ATOL), ("accuracy", net.accuracy(x, labels), ATOL)]
 
 
-NETWORK_CASES = {"TwoLayerNet": [_two_layer_net, _two_layer_net_arguments, _two_layer_net_labels]}
+def _computations(net, x, t, **train):
+    """predict, loss, accuracy (one-hot and labels), gradient and numerical_gradient, each from its own seed."""
+    obs = []
+    calls = [("predict", lambda: net.predict(x, **train)), ("loss", lambda: net.loss(x, t, **train)),
+             ("accuracy", lambda: net.accuracy(x, t)), ("accuracy of labels", lambda: net.accuracy(x, t.argmax(1))),
+             ("gradient", lambda: net.gradient(x, t)), ("numerical_gradient", lambda: net.numerical_gradient(x, t))]
+    for seed, (label, call) in enumerate(calls):
+        np.random.seed(seed)
+        obs.append((label, call(), NUMGRAD_ATOL if label == "numerical_gradient" else ATOL))
+    return obs + [_params(net)]
+
+
+_MULTI_LAYER = (((6, [5, 4], 3), {}),
+                ((6, [5], 3), {"activation": "sigmoid", "weight_init_std": "sigmoid", "weight_decay_lambda": 0.1}),
+                ((6, [4, 3], 3), {"weight_init_std": 0.1, "weight_decay_lambda": 0.01}),
+                ((6, [4], 3), {"weight_init_std": "xavier"}), ((6, [4], 3), {"weight_init_std": "he"}))
+
+
+def _multi_layer_net(cls):
+    obs = []
+    x, t = np.random.RandomState(37).rand(4, 6), _onehot([0, 2, 1, 2], 3)
+    for args, kwargs in _MULTI_LAYER:
+        net, built = _built(cls, *args, **kwargs)
+        obs += built + _computations(net, x, t)
+    return obs
+
+
+def _multi_layer_net_extend(cls):
+    obs = []
+    x, t = np.random.RandomState(38).rand(4, 6), _onehot([0, 2, 1, 2], 3)
+    for dropout in (False, True):
+        for batchnorm in (False, True):
+            kwargs = {"use_dropout": dropout, "dropout_ration": 0.3, "use_batchnorm": batchnorm}
+            net, built = _built(cls, 6, [5, 4], 3, weight_decay_lambda=0.05, **kwargs)
+            obs += built + _computations(net, x, t) + _computations(net, x, t, train_flg=True)
+    return obs
+
+
+NETWORK_CASES = {"TwoLayerNet": [_two_layer_net, _two_layer_net_arguments, _two_layer_net_labels],
+                 "MultiLayerNet": [_multi_layer_net], "MultiLayerNetExtend": [_multi_layer_net_extend]}
 
 CASES = {**FUNCTION_CASES, **LAYER_CASES, **NETWORK_CASES}
 
