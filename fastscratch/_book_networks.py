@@ -9,16 +9,19 @@ book's (recognised by ``fingerprint``), ``fastscratch run`` answers its class
 with fastscratch's, which follows the book's class step by step: same params
 dict, same random draws in the same order, same printed numbers.
 
-Recognition is by the file's code, not its text: comments, blank lines, the
-``# coding`` line, docstrings and other bare string statements differ between
-editions and translations and do not change what the file does, so they are
-left out of the fingerprint. Any other change (an edited formula, an extra
-layer, a different default) gives another fingerprint, and the file runs as
-written. A recognised class is then probed against its substitute on a small
-instance (``probe``): both built from the same seed must give bitwise equal
-params and draw the same random numbers, else nothing is substituted. The
-probe restores NumPy's global random state, so the script's own draws are
-unchanged.
+Recognition is by the file's code, not its text: editions and translations
+differ in comments, docstrings, the ``sys.path`` line, an ``import numpy as np``
+more or less and the names of local variables, none of which changes what the
+file does, so the fingerprint hashes the file's normal form
+(``fastscratch._normal_form``), which leaves them out. Any other change (an
+edited formula, an extra layer, a different default) gives another
+fingerprint, and the file runs as written. A recognised class is then checked
+against its substitute (``check``): built from the same seed, both must give
+bitwise equal params and draw the same random numbers, and on a small instance
+the file's class must compute what the substitute's reference twin computes
+(predict, loss, accuracy, gradient, numerical gradient), else nothing is
+substituted. The check computes on NumPy alone, compiling no kernel, and
+restores NumPy's global random state, so the script's own draws are unchanged.
 """
 import ast
 import dataclasses
