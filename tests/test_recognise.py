@@ -481,3 +481,14 @@ def test_multi_layer_nets_in_a_cell(edit):
         # the He scale and the weight decay are in both classes; the train flag only in the extended one
         assert done == ({"MultiLayerNet": "fastscratch.multi_layer_net.MultiLayerNet"}
                         if edit[0].startswith("if") else {})
+
+
+def test_observations_before_an_exception_count(monkeypatch):
+    # both raise at the end of the case, but what they returned before differs
+    def case(fn):
+        yield "first", fn(1.0), 0
+        raise RuntimeError("both raise here")
+    monkeypatch.setitem(_probes.CASES, "probe_test", [case])
+    assert _probes.behaves_as("probe_test", lambda x: x, lambda x: x) is None
+    assert _probes.behaves_as("probe_test", lambda x: x, lambda x: 2 * x) == "first differs in case"
+    assert _probes.behaves_as("probe_test", lambda x: x, lambda x: 1 / 0) == "first differs in case"
