@@ -407,12 +407,13 @@ def behaves_as(name, definition, counterpart):
             for case in CASES[name]:
                 mine = _observe(case, definition)
                 theirs = _observe(case, counterpart)
-                if len(mine) != len(theirs):
-                    return f"{mine[-1][0] if mine else 'nothing'} differs in {case_name(case)}"
+                exact = name in EXACT
                 for (label, a, atol), (other, b, _) in zip(mine, theirs):
-                    exact = name in EXACT
                     if label != other or not same(a, b, 0 if exact else atol, 0 if exact else RTOL):
                         return f"{label} differs in {case_name(case)}"
+                if len(mine) != len(theirs):
+                    longer = mine if len(mine) > len(theirs) else theirs
+                    return f"{longer[min(len(mine), len(theirs))][0]} differs in {case_name(case)}"
     finally:
         np.random.set_state(state)
     if printed.getvalue():
