@@ -155,7 +155,10 @@ def substitute_definitions(namespace, names, *, notice):
             continue
         if isinstance(obj, type) and _has_instances(obj, namespace):
             continue
-        found = _counterpart(name, obj)
+        try:
+            found = _counterpart(name, obj)
+        except Exception:  # a definition the probe cannot even copy or compare runs as written
+            found = None
         if found is None:
             continue
         target, namespace[name] = found

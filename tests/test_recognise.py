@@ -492,3 +492,15 @@ def test_observations_before_an_exception_count(monkeypatch):
     assert _probes.behaves_as("probe_test", lambda x: x, lambda x: x) is None
     assert _probes.behaves_as("probe_test", lambda x: x, lambda x: 2 * x) == "first differs in case"
     assert _probes.behaves_as("probe_test", lambda x: x, lambda x: 1 / 0) == "first differs in case"
+
+
+def test_a_class_the_probe_cannot_copy_runs_as_written():
+    # __slots__: copying the class for the probe raises (slot names conflict); nothing is substituted
+    namespace = book_layers_cell()
+    source = reference_source(ref_layers, ["Relu"]).replace("    def __init__", "    __slots__ = ('mask',)\n\n    def __init__")
+    cell(source, namespace)
+    mine = namespace["Relu"]
+    with pytest.raises(ValueError):
+        _probes.on_reference(mine)
+    assert substitute(namespace, ["Relu"]) == ({}, [])
+    assert namespace["Relu"] is mine
