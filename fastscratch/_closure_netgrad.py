@@ -9,16 +9,19 @@ gradient with ``fastscratch._netgrad``'s incremental kernels instead of
 element loop would give:
 
 1. ``find_network``: among the objects f's closure cells (and the globals it
-   names) refer to, a network: an object with a ``params`` dict holding x
-   itself and a ``layers`` dict or list.
+   names, and those of the functions there) refer to, a network: an object
+   with a ``params`` dict holding x itself (or such a dict). With a
+   ``layers`` dict or list, steps 2 to 4 follow; without (chapter 4's network,
+   built from functions), ``_traced_gradient`` traces f instead
+   (``fastscratch._trace``, ``fastscratch._traced_chain``).
 2. f(x) runs once with every layer recording its call (``_netgrad.record_forward``;
    layers and NumPy's global generator are put back afterwards). What ran must
    be a chain of the book's layers ending in SoftmaxWithLoss, f must return
    that layer's loss, and no Dropout may run in train mode (the reference's
    loop redraws its masks on every call).
 3. The model built from that chain must reproduce f(x) (``_netgrad.loss_matches``).
-4. A few elements of the result (the largest, the first, the middle one) are
-   compared with real central differences of f, the book's arithmetic.
+4. A few elements of the result (the largest, the first, the middle one, two
+   random ones) are compared with real central differences of f, the book's arithmetic.
 
 Any failure raises ``_netgrad.NotSupported`` and the caller runs the element
 loop. The analysis of the last network is kept, so that the calls for W1, b1,
@@ -32,10 +35,15 @@ import weakref
 
 import numpy as np
 
+from . import _trace
 from ._not_supported import NotSupported, require
 
-#: Elements of each result compared with real calls of f: the largest, the first, the middle, two random ones.
+#: Elements of each result compared with real calls of f where the model is new: the largest,
+#: the first, the middle, two random ones.
 SPOT_CHECKS = 5
+#: The same where the model is reused (a call of f has just shown the same network and values):
+#: the largest, the first, the middle.
+SPOT_CHECKS_REUSED = 3
 #: How far a spot-checked element may be from the element loop's value: the
 #: two differ by rounding of the loss (about 1e-16 relative) over 2h.
 SPOT_ATOL = 1e-8
@@ -155,21 +163,25 @@ def _central_difference(f, x, index, h):
     return (fxh1 - fxh2) / (2 * h)
 
 
-def _spot_indices(size):
-    """Flat indices to spot-check besides the largest element: the first, the middle, random ones.
+def _spot_indices(size, count):
+    """count flat indices to spot-check besides the largest element: the first, the middle, random ones.
 
     The random ones come from a generator of their own (seeded by size), never NumPy's global one.
     """
-    extra = np.random.default_rng(size).integers(0, size, size=SPOT_CHECKS - 3)
+    extra = np.random.default_rng(size).integers(0, size, size=max(0, count - 3))
     return [0, size // 2] + [int(i) for i in extra]
 
 
-def _spot_check(f, x, grad, kept, h):
-    """Raise NotSupported unless a few elements of grad are what real calls of f give (within kept, a context)."""
+def _spot_check(f, x, grad, kept, h, reused):
+    """Raise NotSupported unless a few elements of grad are what real calls of f give (within kept, a context).
+
+    reused: whether the model was reused (SPOT_CHECKS_REUSED elements) or built for this call (SPOT_CHECKS).
+    """
+    count = SPOT_CHECKS_REUSED if reused else SPOT_CHECKS
     flat = grad.reshape(-1)
-    picks = dict.fromkeys([int(np.argmax(np.abs(flat)))] + _spot_indices(flat.size))
+    picks = dict.fromkeys([int(np.argmax(np.abs(flat)))] + _spot_indices(flat.size, count))
     with kept:
-        for i in list(picks)[:SPOT_CHECKS]:
+        for i in list(picks)[:count]:
             index = np.unravel_index(i, x.shape)
             got = _central_difference(f, x, index, h)
             require(abs(float(got) - flat[i]) <= SPOT_ATOL, "a spot check differs from f")
@@ -213,7 +225,8 @@ def _layer_gradient(f, x, network, key, netgrad):
     require(not any(isinstance(call.layer, netgrad.DROPOUT) and call.train_flg for call in layer_calls),
             "dropout in train mode: the element loop draws new masks on every call")
     analysis = _last_analysis
-    if not (isinstance(analysis, _Analysis) and analysis.still_valid(network, layer_calls, targets, value)):
+    reused = isinstance(analysis, _Analysis) and analysis.still_valid(network, layer_calls, targets, value)
+    if not reused:
         _last_analysis = None
         uses, inputs = netgrad.uses_from_calls(layer_calls)
         model = netgrad.IncrementalModel(netgrad.read_chain(uses, inputs, targets, network.params))
@@ -221,7 +234,7 @@ def _layer_gradient(f, x, network, key, netgrad):
         analysis = _Analysis(network, model, layer_calls, targets, value)
     grad = _model_gradient(analysis.model, key, x)
     body, ends = netgrad.layer_sequence(network)
-    _spot_check(f, x, grad, netgrad.LayersKept(body + ends, keep_random_state=True), netgrad.H)
+    _spot_check(f, x, grad, netgrad.LayersKept(body + ends, keep_random_state=True), netgrad.H, reused)
     _last_analysis = analysis  # kept only once its result passed the spot checks
     return grad
 
@@ -239,12 +252,12 @@ def _traced_gradient(f, x, params, key, netgrad):
     """closure_numerical_gradient for a network built from functions (chapter 4's): its loss traced once.
 
     f runs under trace (``fastscratch._trace``) and the graph must read as a
-    dense chain (``fastscratch._traced_chain``). The model built from it must
-    reproduce the traced loss and the loss of a real call of f, which must
-    leave NumPy's global generator where it was; then the spot checks.
+    dense chain (``fastscratch._traced_chain``). A model built for this call
+    must reproduce the traced loss and the loss of a real call of f, which
+    must leave NumPy's global generator where it was; a model reused (the
+    trace showed the same chain over the same values) was. Then the spot checks.
     """
     global _last_analysis
-    from . import _trace
     from ._traced_chain import read_traced_chain
 
     loss = _trace.trace_loss(f, x, params)
@@ -253,22 +266,28 @@ def _traced_gradient(f, x, params, key, netgrad):
     require(not any(np.may_share_memory(chain.inputs, array) for array in arrays),
             "the network's input shares memory with a parameter")
     analysis = _last_analysis
-    if not (isinstance(analysis, _TracedAnalysis) and analysis.still_valid(params, chain, loss.value)):
+    reused = isinstance(analysis, _TracedAnalysis) and analysis.still_valid(params, chain, loss.value)
+    if not reused:
         _last_analysis = None
         model = netgrad.IncrementalModel(_dense_chain(chain, params, netgrad))
         require(netgrad.loss_matches(model, loss.value), "the model's loss is not the traced loss")
+        _check_real_call(f, x, model, netgrad)
         analysis = _TracedAnalysis(params, model, chain, loss.value)
+    grad = _model_gradient(analysis.model, key, x)
+    _spot_check(f, x, grad, contextlib.nullcontext(), netgrad.H, reused)  # f was seen not to draw
+    _last_analysis = analysis  # kept only once its result passed the spot checks
+    return grad
+
+
+def _check_real_call(f, x, model, netgrad):
+    """Raise NotSupported unless a real call of f gives the model's loss and leaves NumPy's global generator alone."""
     state = np.random.get_state()
     value = f(x)
     if not _trace.same_random_state(state, np.random.get_state()):
         np.random.set_state(state)  # the element loop then draws what the reference draws
         raise NotSupported("f draws from NumPy's global generator")
-    require(isinstance(value, (float, np.floating)) and netgrad.loss_matches(analysis.model, value),
+    require(isinstance(value, (float, np.floating)) and netgrad.loss_matches(model, value),
             "the model's loss is not f(x)")
-    grad = _model_gradient(analysis.model, key, x)
-    _spot_check(f, x, grad, contextlib.nullcontext(), netgrad.H)  # f was just seen not to draw
-    _last_analysis = analysis  # kept only once its result passed the spot checks
-    return grad
 
 
 def _dense_chain(traced, params, netgrad):

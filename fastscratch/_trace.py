@@ -13,14 +13,16 @@ and its keyword arguments. NumPy hands a stand-in to us through
 Anything the graph cannot hold stops the trace with ``Untraceable``: a value
 read as a Python number or truth value (a value-dependent branch such as
 ``if loss > 1``), a conversion to a plain array (``ndarray.dot``, ``np.asarray``),
-in-place writes, ``out=`` arguments. NumPy's global generator must not move
-during the trace (a dropout mask, noise): the trace is then refused too.
+in-place writes, ``out=`` arguments. NumPy's global generator and Python's
+``random`` must not move during the trace (a dropout mask, noise): the trace
+is then refused too.
 The params dict and the generator are put back as they were in every case.
 
 This module imports NumPy only: ``fastscratch.functions`` checks for a
 stand-in on every call.
 """
 import operator
+import random
 
 import numpy as np
 
@@ -189,7 +191,7 @@ def trace_loss(f, x, params):
     stand_in_x = next((s for s in stand_ins.values() if s.value is x), None)
     if stand_in_x is None:
         raise Untraceable("x is not an array of params")
-    state = np.random.get_state()
+    state, python_state = np.random.get_state(), random.getstate()
     try:
         params.update(stand_ins)
         loss = f(stand_in_x)
@@ -205,6 +207,9 @@ def trace_loss(f, x, params):
             np.random.set_state(state)
     if moved:
         raise Untraceable("the loss draws from NumPy's global generator")
+    if random.getstate() != python_state:
+        random.setstate(python_state)
+        raise Untraceable("the loss draws from Python's random module")
     if not isinstance(loss, Traced) or np.ndim(loss.value) != 0:
         raise Untraceable("the loss is not a scalar computed from the parameters")
     return loss

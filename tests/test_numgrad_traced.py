@@ -13,6 +13,7 @@ loop's numbers bitwise. The book's own chapter 4 file is loaded as data from
 ../shared/book-networks through the runner's import hook.
 """
 import os
+import random
 
 import numpy as np
 import pytest
@@ -213,6 +214,10 @@ def _rng_dropout(net, x, t, loss):
     return loss * np.random.default_rng().random()
 
 
+def _python_random(net, x, t, loss):
+    return loss * 2 if random.random() < 0.5 else loss
+
+
 def _branch(net, x, t, loss):
     return loss * 2 if loss > 0.1 else loss
 
@@ -250,6 +255,7 @@ def _hidden_dropout(a):
     (dict(activation=_hidden_dropout), True),
     (dict(extra=_dropout), True),
     (dict(extra=_rng_dropout), True),
+    (dict(extra=_python_random), True),
     (dict(extra=_branch), False),
     (dict(extra=_float_branch), False),
     (dict(extra=_weight_decay), True),
@@ -257,7 +263,7 @@ def _hidden_dropout(a):
     (dict(extra=_global_scale), True),
     (dict(dtype=np.float32), True),
 ], ids=["cee-no-delta", "softmax-wrong-axis", "softmax-no-keepdims", "softmax-ch03-batch", "tanh",
-        "dropout-hidden", "dropout-loss", "dropout-default-rng", "branch", "float-branch", "weight-decay",
+        "dropout-hidden", "dropout-loss", "dropout-default-rng", "python-random", "branch", "float-branch", "weight-decay",
         "float-result", "global-changes", "float32"])
 def test_traced_falls_back_to_the_element_loop_exactly(config, one_hot):
     sizes = [5, 4, 3]
@@ -266,6 +272,7 @@ def test_traced_falls_back_to_the_element_loop_exactly(config, one_hot):
     results = []
     for net in (fast, loop, ref):
         np.random.seed(7)
+        random.seed(7)
         results.append(net.numerical_gradient(x, t))
     got, expected, from_reference = results
     assert fast.f_calls > MAX_CALLS * len(fast.params)  # the element loop ran
