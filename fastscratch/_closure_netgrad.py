@@ -44,6 +44,9 @@ SPOT_CHECKS = 5
 #: The same where the model is reused (a call of f has just shown the same network and values):
 #: the largest, the first, the middle.
 SPOT_CHECKS_REUSED = 3
+#: The same where a traced model is reused: the new trace has shown every operation from the
+#: parameters to the loss to be the same, over the same values: the largest element.
+SPOT_CHECKS_TRACED_REUSED = 1
 #: How far a spot-checked element may be from the element loop's value: the
 #: two differ by rounding of the loss (about 1e-16 relative) over 2h.
 SPOT_ATOL = 1e-8
@@ -172,12 +175,8 @@ def _spot_indices(size, count):
     return [0, size // 2] + [int(i) for i in extra]
 
 
-def _spot_check(f, x, grad, kept, h, reused):
-    """Raise NotSupported unless a few elements of grad are what real calls of f give (within kept, a context).
-
-    reused: whether the model was reused (SPOT_CHECKS_REUSED elements) or built for this call (SPOT_CHECKS).
-    """
-    count = SPOT_CHECKS_REUSED if reused else SPOT_CHECKS
+def _spot_check(f, x, grad, kept, h, count):
+    """Raise NotSupported unless count elements of grad are what real calls of f give (within kept, a context)."""
     flat = grad.reshape(-1)
     picks = dict.fromkeys([int(np.argmax(np.abs(flat)))] + _spot_indices(flat.size, count))
     with kept:
@@ -234,7 +233,8 @@ def _layer_gradient(f, x, network, key, netgrad):
         analysis = _Analysis(network, model, layer_calls, targets, value)
     grad = _model_gradient(analysis.model, key, x)
     body, ends = netgrad.layer_sequence(network)
-    _spot_check(f, x, grad, netgrad.LayersKept(body + ends, keep_random_state=True), netgrad.H, reused)
+    _spot_check(f, x, grad, netgrad.LayersKept(body + ends, keep_random_state=True), netgrad.H,
+                SPOT_CHECKS_REUSED if reused else SPOT_CHECKS)
     _last_analysis = analysis  # kept only once its result passed the spot checks
     return grad
 
@@ -274,7 +274,8 @@ def _traced_gradient(f, x, params, key, netgrad):
         _check_real_call(f, x, model, netgrad)
         analysis = _TracedAnalysis(params, model, chain, loss.value)
     grad = _model_gradient(analysis.model, key, x)
-    _spot_check(f, x, grad, contextlib.nullcontext(), netgrad.H, reused)  # f was seen not to draw
+    _spot_check(f, x, grad, contextlib.nullcontext(), netgrad.H,  # f was seen not to draw
+                SPOT_CHECKS_TRACED_REUSED if reused else SPOT_CHECKS)
     _last_analysis = analysis  # kept only once its result passed the spot checks
     return grad
 

@@ -36,6 +36,10 @@ class Untraceable(NotSupported):
     """The loss did something a trace cannot record faithfully."""
 
 
+#: Matrix products (their values take BLAS under trace: _common_float_dtype).
+_PRODUCTS = (np.dot, np.matmul)
+
+
 def _stop(*_args, **_kwargs):
     raise Untraceable("the loss reads a traced value as a number, a truth value or a plain array")
 
@@ -51,12 +55,29 @@ def _value_of(arg):
     return arg
 
 
+def _common_float_dtype(a, b):
+    """a, b with the one of another float dtype widened to the other's: NumPy's product of mixed dtypes.
+
+    NumPy's np.dot of float32 images and float64 weights takes a loop without
+    BLAS; with the operands widened first it takes BLAS and gives the same
+    product to rounding (the traced loss is compared with a tolerance, never bitwise with f's).
+    """
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype != b.dtype
+            and a.dtype.kind == "f" and b.dtype.kind == "f"):
+        common = np.result_type(a, b)
+        return a.astype(common, copy=False), b.astype(common, copy=False)
+    return a, b
+
+
 def record(op, args, kwargs=None):
     """The stand-in for op(*args, **kwargs), computed on the real values."""
     kwargs = dict(kwargs or {})
     if kwargs.get("out") is not None or "where" in kwargs:
         raise Untraceable("an out= or where= argument")
-    value = op(*_value_of(tuple(args)), **_value_of(kwargs))
+    values = _value_of(tuple(args))
+    if op in _PRODUCTS and len(values) == 2 and not kwargs:
+        values = _common_float_dtype(*values)
+    value = op(*values, **_value_of(kwargs))
     if not isinstance(value, (np.ndarray, np.generic)) or isinstance(value, np.bool_):
         raise Untraceable(f"{getattr(op, '__name__', op)} gives a {type(value).__name__}")
     return Traced(value, op, tuple(args), kwargs)
