@@ -388,6 +388,18 @@ def test_traced_mnist_chapter4_network_against_backprop():
         np.testing.assert_allclose(got[key], expected, rtol=0, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow  # the reference's element loop over 39,760 elements: several seconds
+@pytest.mark.parametrize("product", ["dot", "at"])
+def test_traced_mnist_chapter4_network_against_reference(product):
+    from fastscratch.dataset.mnist import load_mnist
+    (x_train, t_train), _ = load_mnist(normalize=True, one_hot_label=True)
+    x, t = x_train[:10], t_train[:10]
+    fast, ref, _ = twins(0, [784, 50, 10], product=product, std=0.01)
+    got = fast.numerical_gradient(x, t)
+    assert fast.f_calls <= MAX_CALLS * 4
+    assert_close_grads(got, ref.numerical_gradient(x, t), atol=1e-6)
+
+
 BOOK_CH04 = os.path.join(SHARED, "book-networks", "ch04", "two_layer_net.py")
 
 
