@@ -142,6 +142,18 @@ def _two_layer_net(impl, batch):
     return net, x, t
 
 
+def step_gradient(net, x, t):
+    """``net.numerical_gradient(x, t)`` after moving one parameter element by 1e-9, as a training step would.
+
+    The closure path keeps its last analysis (and its results) while the network
+    and data are unchanged: a benchmark that called it again and again on the same
+    values would time that cache, not a step.
+    """
+    last = list(net.params.values())[-1]
+    last.flat[0] += 1e-9
+    return net.numerical_gradient(x, t)
+
+
 class _NetworkNumgrad(Benchmark):
     """``self.net.numerical_gradient(self.x, self.t)`` per implementation, for a net that ``build(*params)`` returns.
 
@@ -162,14 +174,14 @@ class _NetworkNumgrad(Benchmark):
             self.run()  # not timing the JIT compilation
 
     def run(self, *params):
-        self.net.numerical_gradient(self.x, self.t)
+        step_gradient(self.net, self.x, self.t)
 
 
 def _net_speedup(nets, fast_repeat):
     """Reference over kernels time of ``net.numerical_gradient(x, t)``, nets being impl -> (net, x, t)."""
     ref, fast = nets["reference"], nets["kernels"]
-    return (best_time(lambda: ref[0].numerical_gradient(*ref[1:]), repeat=1)
-            / best_time(lambda: fast[0].numerical_gradient(*fast[1:]), repeat=fast_repeat))
+    return (best_time(lambda: step_gradient(*ref), repeat=1)
+            / best_time(lambda: step_gradient(*fast), repeat=fast_repeat))
 
 
 def _network_net(batch, impl):
@@ -380,7 +392,7 @@ def reference_seconds(net, x, t, whole):
     the element count (each element costs two calls of the same f).
     """
     if whole:
-        return best_time(lambda: net.numerical_gradient(x, t), repeat=1)
+        return best_time(lambda: step_gradient(net, x, t), repeat=1)
     f = lambda W: net.loss(x, t)  # noqa: E731
     keys = [key for key in net.params if key != 'W1']
     seconds = best_time(lambda: [net.numerical_gradient_fn(f, net.params[key]) for key in keys], repeat=1)
@@ -425,7 +437,7 @@ class NumgradReaderChapter4Speedup(Benchmark):
     def seconds(self, batch):
         """(reference, kernels) seconds of one numerical_gradient(x, t)."""
         ref, (net, x, t) = self.nets["reference"], self.nets["kernels"]
-        return reference_seconds(*ref, whole=batch == "10"), best_time(lambda: net.numerical_gradient(x, t), repeat=5)
+        return reference_seconds(*ref, whole=batch == "10"), best_time(lambda: step_gradient(net, x, t), repeat=5)
 
     def track_speedup_reader_chapter4(self, batch, product, functions):
         ref_s, fast_s = self.seconds(batch)

@@ -126,6 +126,8 @@ class _Analysis:
         self.targets = np.array(targets, copy=True)
         self.param_values = [(array, array.copy()) for _, _, array in model.params.values()]
         self.value = float(value)
+        #: every parameter's gradient, once _model_gradient has run the kernels
+        self.grads = None
 
     def still_valid(self, network, layer_calls, targets, value):
         return (self.network() is network
@@ -231,7 +233,7 @@ def _layer_gradient(f, x, network, key, netgrad):
         model = netgrad.IncrementalModel(netgrad.read_chain(uses, inputs, targets, network.params))
         require(netgrad.loss_matches(model, value), "the model's loss is not f(x)")
         analysis = _Analysis(network, model, layer_calls, targets, value)
-    grad = _model_gradient(analysis.model, key, x)
+    grad = _model_gradient(analysis, key, x)
     body, ends = netgrad.layer_sequence(network)
     _spot_check(f, x, grad, netgrad.LayersKept(body + ends, keep_random_state=True), netgrad.H,
                 SPOT_CHECKS_REUSED if reused else SPOT_CHECKS)
@@ -239,12 +241,19 @@ def _layer_gradient(f, x, network, key, netgrad):
     return grad
 
 
-def _model_gradient(model, key, x):
-    """The model's gradient for params[key], which must be x itself, as a new array of x's shape."""
-    where = model.params.get(key)
+def _model_gradient(analysis, key, x):
+    """The model's gradient for params[key], which must be x itself, as a new array of x's shape.
+
+    The first call on an analysis runs the kernels for every parameter of the
+    model at once and keeps the results: the calls for the other parameters of
+    the same step then reuse them (one parallel launch per step, not one per parameter).
+    """
+    where = analysis.model.params.get(key)
     require(where is not None and where[2] is x, "x is not a parameter of the chain")
+    if analysis.grads is None:
+        analysis.grads = analysis.model.gradients(list(analysis.model.params))
     grad = np.zeros_like(x)
-    grad[...] = model.gradients([key])[key]
+    grad[...] = analysis.grads[key]
     return grad
 
 
@@ -273,7 +282,7 @@ def _traced_gradient(f, x, params, key, netgrad):
         require(netgrad.loss_matches(model, loss.value), "the model's loss is not the traced loss")
         _check_real_call(f, x, model, netgrad)
         analysis = _TracedAnalysis(params, model, chain, loss.value)
-    grad = _model_gradient(analysis.model, key, x)
+    grad = _model_gradient(analysis, key, x)
     _spot_check(f, x, grad, contextlib.nullcontext(), netgrad.H,  # f was seen not to draw
                 SPOT_CHECKS_TRACED_REUSED if reused else SPOT_CHECKS)
     _last_analysis = analysis  # kept only once its result passed the spot checks
@@ -311,6 +320,8 @@ class _TracedAnalysis:
         self.inputs, self.labels = np.array(chain.inputs, copy=True), np.array(chain.labels, copy=True)
         self.param_values = {key: (params[key], params[key].copy()) for stage in chain.stages for key in stage[:2]}
         self.value = float(value)
+        #: every parameter's gradient, once _model_gradient has run the kernels
+        self.grads = None
 
     def still_valid(self, params, chain, value):
         return ((chain.stages, chain.shifted) == self.chain_form

@@ -363,6 +363,28 @@ def test_traced_analysis_is_never_stale():
         t[1] = (t[1] + 1) % 3
 
 
+def test_traced_results_kept_for_the_step_never_outlive_a_change():
+    # the first call runs the kernels for every parameter and keeps the results for the others
+    fast, ref, _ = twins(20, [6, 5, 3])
+    x, t = data(21, 4, 6, 3, one_hot=True)
+    calls = []
+    f = lambda W: calls.append(1) or fast.loss(x, t)  # noqa: E731
+    g = lambda W: ref.loss(x, t)  # noqa: E731
+    for key, change in (("W1", None), ("b1", "W2"), ("W2", "x"), ("b2", "t"), ("W1", None), ("W1", "b1")):
+        if change == "x":
+            x[1, 2] += 0.25
+        elif change == "t":
+            t[0] = t[0][::-1].copy()
+        elif change is not None:
+            for net in (fast, ref):
+                net.params[change][..., 0] -= 0.125
+        calls.clear()
+        got = fast_gradient.numerical_gradient(f, fast.params[key])
+        assert len(calls) <= MAX_CALLS
+        expected = reference.gradient.numerical_gradient(g, ref.params[key])
+        np.testing.assert_allclose(got, expected, rtol=0, atol=NET_ATOL, err_msg=f"{key} after {change}")
+
+
 def test_traced_errors_of_f_propagate():
     fast, _, _ = twins(17, [5, 4, 3])
     x, _ = data(18, 3, 5, 3, one_hot=False)
