@@ -132,6 +132,12 @@ class Traced:
     def __len__(self):
         return len(self.value)
 
+    def __str__(self):  # a print in the loss prints what the real call would
+        return str(self.value)
+
+    def __format__(self, spec):
+        return format(self.value, spec)
+
     def __repr__(self):
         return f"Traced({getattr(self.op, '__name__', self.op)}, shape={np.shape(self.value)})"
 
