@@ -21,6 +21,7 @@ and ``fastscratch/_closure_netgrad.py``).
   50, batch 100, SGD lr 0.1), 100 iterations, on the kernels only.
 """
 
+import functools
 import time
 
 import numba
@@ -484,6 +485,11 @@ def reader_figures():
                 print(f"reader chapter 4, batch {batch}, {product}, {functions} functions: reference {ref_s:.2f} s"
                       f"{' (extrapolated)' if batch != '10' else ''}, fastscratch {fast_s * 1e3:.1f} ms, "
                       f"{ref_s / fast_s:.0f}x", flush=True)
+    for batch in (10, 100):  # fastscratch's own chapter 4 class, for comparison
+        built = _chapter4_net("kernels", batch)
+        step_gradient(*built)
+        print(f"fastscratch.ch04_two_layer_net.TwoLayerNet, batch {batch}: "
+              f"{best_time(functools.partial(step_gradient, *built), repeat=5) * 1e3:.1f} ms", flush=True)
     training = NumgradReaderChapter4Training()
     training.setup()
     start = time.perf_counter()
