@@ -305,6 +305,17 @@ def test_traced_input_aliasing_a_parameter_falls_back():
                       loop.numerical_gradient(loop.params["W1"][:, :], t))
 
 
+def test_traced_targets_aliasing_a_parameter_fall_back():
+    # t is also an array of params: perturbing it moves the targets, which the model holds fixed
+    fast, ref, loop = twins(12, [5, 4, 3], cee_fn=cross_entropy_one_hot)
+    x, t = data(13, 3, 5, 3, one_hot=True)
+    for net in (fast, loop):
+        net.params["T"] = t.copy()
+    got = fast.numerical_gradient(x, fast.params["T"])
+    assert fast.f_calls > MAX_CALLS * len(fast.params)
+    assert_same_grads(got, loop.numerical_gradient(x, loop.params["T"]))
+
+
 def test_traced_soft_targets_fall_back():
     fast, ref, loop = twins(11, [5, 4, 3], cee_fn=cross_entropy_one_hot)
     x, _ = data(12, 3, 5, 3, one_hot=True)
