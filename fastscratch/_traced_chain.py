@@ -34,6 +34,8 @@ from ._not_supported import NotSupported, require
 from ._trace import PARAM, Traced
 from .kernels import netgrad as _k
 
+__all__ = ["NotSupported", "TracedChain", "read_traced_chain"]
+
 #: The chain a traced loss computes.
 #: inputs: the first affine map's constant input (N, D); stages: (weights key, bias key,
 #: ACT_* after it) from the input on; labels: (N,) integer classes; shifted: whether the
@@ -234,5 +236,3 @@ def read_traced_chain(loss):
     constants = (z,) + tuple(a for a in targets if isinstance(a, np.ndarray))
     return TracedChain(z, stages, labels, shifted, constants)
 
-
-__all__ = ["NotSupported", "TracedChain", "read_traced_chain"]
