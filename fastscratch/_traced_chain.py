@@ -235,4 +235,3 @@ def read_traced_chain(loss):
     require(bool(np.all((labels >= -k) & (labels < k))), "labels out of range")
     constants = (z,) + tuple(a for a in targets if isinstance(a, np.ndarray))
     return TracedChain(z, stages, labels, shifted, constants)
-

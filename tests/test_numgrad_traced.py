@@ -403,12 +403,13 @@ def test_traced_errors_of_f_propagate():
         fast.numerical_gradient(x, np.array([0, 7, 1]))
 
 
-def test_traced_mnist_chapter4_network_against_backprop():
+@pytest.mark.parametrize("n", [10, 100])
+def test_traced_mnist_chapter4_network_against_backprop(n):
     # chapter 4's set-up: float32 images, one-hot labels, 784-50-10; against the reference class's gradient
     from fastscratch.dataset.mnist import load_mnist
     from fastscratch.reference.ch04_two_layer_net import TwoLayerNet
     (x_train, t_train), _ = load_mnist(normalize=True, one_hot_label=True)
-    x, t = x_train[:10], t_train[:10]
+    x, t = x_train[:n], t_train[:n]
     np.random.seed(0)
     fast = ReaderNet(fast_gradient.numerical_gradient, [784, 50, 10], std=0.01)
     np.random.seed(0)
