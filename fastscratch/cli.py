@@ -81,7 +81,8 @@ def build_parser():
     train.add_argument("--reference", action="store_true", help="train with fastscratch.reference")
     train.add_argument("--resume", metavar="DIR", default=None,
                        help="continue the run whose --out was DIR from its last checkpoint, "
-                            "with that run's settings")
+                            "with that run's settings; with --epochs N above its epochs, "
+                            "go on to N epochs (a finished run too)")
     train.add_argument("--checkpoint-every", metavar="STEPS", type=_positive(int), default=None,
                        help="also checkpoint every STEPS steps (always: at the end of each epoch)")
     train.add_argument("--dtype", choices=DTYPES, default="float64",
