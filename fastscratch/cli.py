@@ -395,6 +395,8 @@ def cmd_train(args):
         _check_writable(args.out)
     except OSError as exc:
         args.parser.error(f"--out {args.out!r} is not writable: {exc.strerror or exc}")
+    if ckpt is None:  # a new run in --out: an earlier run's state there is not this one's to resume
+        checkpoint.remove(args.out)
 
     if args.reference:
         from . import reference as api

@@ -213,6 +213,20 @@ def test_resume_of_a_finished_run_says_it_is_complete(tmp_path, capsys):
     assert _snapshot(tmp_path) == before
 
 
+def test_a_new_run_in_the_directory_drops_the_old_runs_state(tmp_path, capsys, monkeypatch):
+    assert main(SMALL + ["--out", str(tmp_path)]) == 0
+    assert (tmp_path / checkpoint.FILE_NAME).exists()
+
+    def killed(self):
+        raise _Killed
+
+    monkeypatch.setattr(fastscratch.Trainer, "train_step", killed)  # killed before its first checkpoint
+    with pytest.raises(_Killed):
+        main(SMALL[:-1] + ["1", "--out", str(tmp_path)])
+    assert not (tmp_path / checkpoint.FILE_NAME).exists()  # --resume must not find the other run's
+    capsys.readouterr()
+
+
 def test_resume_of_a_run_finished_without_a_checkpoint(tmp_path, capsys):
     # as runs finished before they kept their final state: history.json says all steps are done
     assert main(SMALL + ["--out", str(tmp_path)]) == 0
