@@ -388,9 +388,10 @@ def cmd_train(args):
         ckpt, error = _resume_settings(args)
         if error:
             return _error(error)
-        if ckpt.complete and args.epochs <= ckpt.config.get("epochs", 0):
-            acc = ckpt.extra.get("epoch_acc") or [None]
-            return _report_complete(args.out, args.epochs, ckpt.iteration, acc[-1])
+        if ckpt.complete and args.epochs == ckpt.config.get("epochs"):  # no more epochs asked for
+            acc = ckpt.extra.get("epoch_acc")
+            return _report_complete(args.out, args.epochs, ckpt.iteration,
+                                    acc[-1] if isinstance(acc, list) and acc else None)
     try:
         _check_writable(args.out)
     except OSError as exc:
