@@ -8,6 +8,10 @@ format name and version, the run's settings, the Trainer's position and lists,
 and what the command itself keeps (its per-epoch test accuracies). It is
 written through a temporary file and ``os.replace``, so a kill at any moment
 leaves either the previous checkpoint or the new one, never half of one.
+
+A finished run keeps its final state there too (``Checkpoint.complete``): a
+``--resume`` with more epochs continues it as if it had been started with
+them (``restore`` into the longer run's Trainer).
 """
 import glob
 import json
@@ -41,6 +45,11 @@ class Checkpoint:
     @property
     def iteration(self):
         return self.trainer_meta["iteration"]
+
+    @property
+    def complete(self):
+        """True for the final state of a run that did all its steps."""
+        return self.trainer_meta.get("iteration") == self.trainer_meta.get("max_iter")
 
 
 def path_in(directory):
@@ -94,11 +103,36 @@ def load(directory):
 
 
 def restore(trainer, checkpoint):
-    """Put the checkpoint's state into trainer (checked in full first); CheckpointError if it does not fit."""
+    """Put the checkpoint's state into trainer (checked in full first); CheckpointError if it does not fit.
+
+    trainer may be the same run with more epochs (a longer ``max_iter``): it
+    then continues as the longer run would have from the checkpoint's step.
+    """
+    meta = checkpoint.trainer_meta
+    saved_max, done = meta.get("max_iter"), meta.get("iteration")
+    if isinstance(saved_max, int) and isinstance(done, int) and done <= saved_max < trainer.max_iter:
+        # The shorter run counted its last step as the end of an epoch even where that step
+        # falls inside one (a train size that is no multiple of the batch size); the longer
+        # run counts only the epochs whose last step is done, int(done / iter_per_epoch).
+        meta = dict(meta, max_iter=trainer.max_iter, completed_epochs=int(done / trainer.iter_per_epoch))
     try:
-        trainer.set_state(checkpoint.arrays, checkpoint.trainer_meta)
+        trainer.set_state(checkpoint.arrays, meta)
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{checkpoint.path}: {exc}") from None
+
+
+def finished_history(directory):
+    """history.json of a finished run in directory without a checkpoint (one from before finished runs kept theirs), else None."""
+    try:
+        with open(os.path.join(directory, "history.json")) as f:
+            history = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if (isinstance(history, dict) and isinstance(history.get("iteration"), int)
+            and isinstance(history.get("epoch"), int) and history["iteration"] == history.get("max_iter")
+            and not os.path.exists(path_in(directory))):
+        return history
+    return None
 
 
 def merge_settings(given, defaults, saved):

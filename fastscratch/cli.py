@@ -81,7 +81,8 @@ def build_parser():
     train.add_argument("--reference", action="store_true", help="train with fastscratch.reference")
     train.add_argument("--resume", metavar="DIR", default=None,
                        help="continue the run whose --out was DIR from its last checkpoint, "
-                            "with that run's settings")
+                            "with that run's settings; with --epochs N above its epochs, "
+                            "go on to N epochs (a finished run too)")
     train.add_argument("--checkpoint-every", metavar="STEPS", type=_positive(int), default=None,
                        help="also checkpoint every STEPS steps (always: at the end of each epoch)")
     train.add_argument("--dtype", choices=DTYPES, default="float64",
@@ -215,6 +216,13 @@ def reference_steps_per_second(net_name, x, t, batch_size, optimizer, lr, steps=
 
 #: train options that are not settings of the run (a resumed run may change them)
 _NOT_SETTINGS = ("command", "func", "parser", "resume", "checkpoint_every", "out")
+#: what a run leaves in --out besides its checkpoint (curves.png only with matplotlib)
+_RUN_FILES = ("params.pkl", "params.npz", "history.json", "curves.png")
+
+
+def _error(message):
+    print(f"fastscratch train: error: {message}", file=sys.stderr)
+    return 2
 
 
 def _resume_settings(args):
@@ -225,70 +233,81 @@ def _resume_settings(args):
         return None, f"--out {args.out!r} differs from --resume {args.resume!r}; give only --resume"
     try:
         ckpt = checkpoint.load(args.resume)
-        given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+        given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS + ("epochs",)}
         merged = checkpoint.merge_settings(given, {k: parser.get_default(k) for k in given}, ckpt.config)
+        merged["epochs"] = _resumed_epochs(args.epochs, parser.get_default("epochs"), ckpt)
     except checkpoint.CheckpointError as exc:
         return None, str(exc)
     vars(args).update(merged, out=args.resume)
     return ckpt, None
 
 
-def cmd_train(args):
-    import numpy as np
-
+def _resumed_epochs(given, default, ckpt):
+    """The epochs of a resumed run: the checkpoint's, or given where it asks for more (the run goes on to them)."""
     from . import checkpoint
+    saved = ckpt.config.get("epochs")
+    if not isinstance(saved, int):
+        return given  # set_state finds out whether the run fits
+    if given > saved:
+        return given
+    if given in (default, saved) or ckpt.complete:  # fewer than a finished run did: it stays complete
+        return saved
+    raise checkpoint.CheckpointError(f"--resume continues the run to its {saved} epochs, or to more with "
+                                     f"--epochs N > {saved}; leave out --epochs {given}")
 
-    parser = args.parser
-    ckpt = None
-    if args.resume is not None:
-        ckpt, error = _resume_settings(args)
-        if error:
-            print(f"fastscratch train: error: {error}", file=sys.stderr)
-            return 2
-    try:
-        _check_writable(args.out)
-    except OSError as exc:
-        parser.error(f"--out {args.out!r} is not writable: {exc.strerror or exc}")
 
-    if args.reference:
-        from . import reference as api
-        impl = "reference (NumPy)"
-    else:
-        import fastscratch as api
-        impl = "fastscratch kernels"
-    from . import sysinfo
+def _report_complete(directory, epochs, steps, accuracy=None):
+    """Say that the run in directory is complete and which of its files are there; exit status 0."""
+    files = [name for name in _RUN_FILES if os.path.exists(os.path.join(directory, name))]
+    acc = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
+    print(f"run complete: {epochs} epoch(s), {steps} steps{acc}; files in {directory}: {', '.join(files)}")
+    print(f"(fastscratch train --resume {directory} --epochs N, N > {epochs}, trains it on to N epochs)")
+    return 0
+
+
+def _finished_without_checkpoint(args):
+    """Exit status for --resume of a run that finished before finished runs kept a checkpoint; None otherwise."""
+    from . import checkpoint
+    history = checkpoint.finished_history(args.resume)
+    if history is None:
+        return None
+    epochs = history["epoch"]
+    if args.epochs > epochs:
+        return _error(f"the run in {args.resume!r} is complete and left no checkpoint to train on from "
+                      f"(fastscratch kept none of a finished run then); train a new run with --epochs "
+                      f"{args.epochs}")
+    return _report_complete(args.resume, epochs, history["iteration"])
+
+
+def _load_data(args):
+    """The MNIST arrays of the run: ((x_train, t_train), (x_test, t_test)), --subset applied."""
     from .dataset.mnist import load_mnist
-    from .reference import params_io
-
-    if args.seed is not None:
-        np.random.seed(args.seed)
-    flatten = args.net in ("two_layer", "multi_layer")
-    (x_train, t_train), (x_test, t_test) = load_mnist(flatten=flatten)
+    (x_train, t_train), (x_test, t_test) = load_mnist(flatten=args.net in ("two_layer", "multi_layer"))
     if args.subset is not None:
         x_train, t_train = x_train[:args.subset], t_train[:args.subset]
         x_test, t_test = x_test[:args.subset], t_test[:args.subset]
+    return (x_train, t_train), (x_test, t_test)
 
+
+def _make_trainer(args, api, train, test):
+    """(network, Trainer) of the run on api, writing its per-epoch files to args.out."""
     network = build_network(api, args.net, args.dtype)
-    trainer = api.Trainer(network, x_train, t_train, x_test, t_test, epochs=args.epochs,
+    trainer = api.Trainer(network, *train, *test, epochs=args.epochs,
                           mini_batch_size=args.batch_size, optimizer=args.optimizer,
                           optimizer_param={"lr": args.lr},
-                          evaluate_sample_num_per_epoch=min(1000, len(x_test)),
+                          evaluate_sample_num_per_epoch=min(1000, len(test[0])),
                           verbose=False).monitor(progress=True, checkpoint_dir=args.out)
-    settings = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
-    epoch_acc = []
-    if ckpt is not None:
-        try:
-            checkpoint.restore(trainer, ckpt)
-        except checkpoint.CheckpointError as exc:
-            print(f"fastscratch train: error: {exc}", file=sys.stderr)
-            return 2
-        epoch_acc = [float(a) for a in ckpt.extra.get("epoch_acc", [])]
-    print(f"fastscratch train: {args.net} on {len(x_train)} MNIST images ({impl}), "
-          f"{args.epochs} epoch(s) of {trainer.max_iter // args.epochs} steps, batch {args.batch_size}, "
-          f"{args.optimizer} lr {args.lr}, {args.dtype}", flush=True)
-    if ckpt is not None:
-        print(f"resuming from {ckpt.path} at step {trainer.current_iter}/{trainer.max_iter}", flush=True)
+    return network, trainer
 
+
+def _train_steps(args, trainer, network, test, settings, epoch_acc):
+    """Run the remaining steps (until done or Ctrl-C), printing each epoch's test accuracy and checkpointing.
+
+    Returns the (wall seconds, CPU seconds) lists of the steps run, one entry per step.
+    epoch_acc grows in place.
+    """
+    from . import checkpoint
+    x_test, t_test = test
     step_times, step_cpu = [], []
     with _StopOnInterrupt() as stop:
         for _ in range(trainer.max_iter - trainer.current_iter):
@@ -309,34 +328,44 @@ def cmd_train(args):
             if stop.requested:
                 break
     trainer.close_progress()
+    return step_times, step_cpu
 
-    pkl = os.path.join(args.out, "params.pkl")
-    npz = os.path.join(args.out, "params.npz")
-    history = os.path.join(args.out, "history.json")
+
+def _save_results(args, trainer, network, settings, epoch_acc):
+    """Write the run's files; print what was saved. Returns 130 for a run stopped early, else 0."""
+    from . import checkpoint
+    from .reference import params_io
+    pkl, npz, history = (os.path.join(args.out, name) for name in _RUN_FILES[:3])
     trainer.save_checkpoint()  # params.pkl and history.json of the last step done
     params_io.save_params(network.params, npz)
-    if stop.requested:
+    if trainer.current_iter < trainer.max_iter:
         print(f"continue with: fastscratch train --resume {args.out}", file=sys.stderr)
         print(f"interrupted after step {trainer.current_iter}/{trainer.max_iter}: "
               f"saved {pkl}, {history}, {npz}", file=sys.stderr)
         return 130
-    checkpoint.remove(args.out)  # the run is complete: nothing left to resume
+    # the final state, before anything else draws from the global generator: --resume with
+    # more epochs continues from it exactly as a run started with them
+    final = checkpoint.save(args.out, trainer, settings, {"epoch_acc": epoch_acc})
     saved = [pkl, history, npz]
-    png = os.path.join(args.out, "curves.png")
+    png = os.path.join(args.out, _RUN_FILES[3])
     if _save_curves(png, trainer.train_loss_list, epoch_acc):
         saved.append(png)
     print(f"test accuracy: {epoch_acc[-1]:.4f}")
-    print("saved " + ", ".join(saved))
+    print("saved " + ", ".join(saved + [final]))
+    return 0
 
-    if not step_times:
-        return 0
+
+def _report_speed(args, impl, train, times):
+    """Print the steady-state steps/s, and the reference's on the same work unless this is the reference."""
+    from . import sysinfo
+    step_times, step_cpu = times
     # Steady-state speed: the first step includes JIT compilation (or loading the cache).
     steady = step_times[1:] or step_times
     speed = len(steady) / sum(steady)
     line = f"speed: {speed:.2f} steps/s ({impl}, batch {args.batch_size}, steps after the first)"
     notes = [sysinfo.busy_note(sum(step_cpu[1:] or step_cpu), sum(steady))]
     if not args.reference:
-        ref, ref_cpu, ref_wall = reference_steps_per_second(args.net, x_train, t_train, args.batch_size,
+        ref, ref_cpu, ref_wall = reference_steps_per_second(args.net, *train, args.batch_size,
                                                             args.optimizer, args.lr, dtype=args.dtype)
         line += (f"; reference {ref:.2f} steps/s ({REFERENCE_TIMED_STEPS} steps timed): "
                  f"speedup {speed / ref:.1f}x")
@@ -344,7 +373,60 @@ def cmd_train(args):
     # a busy machine makes the ratio meaningless (e.g. a "speedup" below 1): say so beside it
     note = next((n for n in notes if n), "")
     print(line + (f" ({note}; the figures are unreliable)" if note else ""))
-    return 0
+
+
+def cmd_train(args):
+    import numpy as np
+
+    from . import checkpoint
+
+    ckpt = None
+    if args.resume is not None:
+        finished = _finished_without_checkpoint(args)
+        if finished is not None:
+            return finished
+        ckpt, error = _resume_settings(args)
+        if error:
+            return _error(error)
+        if ckpt.complete and args.epochs == ckpt.config.get("epochs"):  # no more epochs asked for
+            acc = ckpt.extra.get("epoch_acc")
+            return _report_complete(args.out, args.epochs, ckpt.iteration,
+                                    acc[-1] if isinstance(acc, list) and acc else None)
+    try:
+        _check_writable(args.out)
+    except OSError as exc:
+        args.parser.error(f"--out {args.out!r} is not writable: {exc.strerror or exc}")
+    if ckpt is None:  # a new run in --out: an earlier run's state there is not this one's to resume
+        checkpoint.remove(args.out)
+
+    if args.reference:
+        from . import reference as api
+        impl = "reference (NumPy)"
+    else:
+        import fastscratch as api
+        impl = "fastscratch kernels"
+    if args.seed is not None:
+        np.random.seed(args.seed)
+    train, test = _load_data(args)
+    network, trainer = _make_trainer(args, api, train, test)
+    settings = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    epoch_acc = []
+    if ckpt is not None:
+        try:
+            checkpoint.restore(trainer, ckpt)
+        except checkpoint.CheckpointError as exc:
+            return _error(exc)
+        epoch_acc = [float(a) for a in ckpt.extra.get("epoch_acc", [])][:trainer.completed_epochs]
+    print(f"fastscratch train: {args.net} on {len(train[0])} MNIST images ({impl}), "
+          f"{args.epochs} epoch(s) of {trainer.max_iter // args.epochs} steps, batch {args.batch_size}, "
+          f"{args.optimizer} lr {args.lr}, {args.dtype}", flush=True)
+    if ckpt is not None:
+        print(f"resuming from {ckpt.path} at step {trainer.current_iter}/{trainer.max_iter}", flush=True)
+    times = _train_steps(args, trainer, network, test, settings, epoch_acc)
+    status = _save_results(args, trainer, network, settings, epoch_acc)
+    if status == 0 and times[0]:
+        _report_speed(args, impl, train, times)
+    return status
 
 
 # --- search ---------------------------------------------------------------------------------

@@ -52,8 +52,10 @@ def test_train_small_run_saves_and_reports(tmp_path, capsys):
     os.umask(umask)
     for name in ("params.pkl", "history.json", "params.npz"):  # not the atomic save's private 0600
         assert oct(os.stat(out / name).st_mode & 0o777) == oct(0o666 & ~umask)
-    expected = {"params.pkl", "params.npz", "history.json"} | ({"curves.png"} if HAS_MPL else set())
+    # checkpoint.npz: the final state, which --resume DIR --epochs N continues (tests/test_resume.py)
+    expected = {"params.pkl", "params.npz", "history.json", "checkpoint.npz"} | ({"curves.png"} if HAS_MPL else set())
     assert set(os.listdir(out)) == expected
+    assert saved[-1] == str(out / "checkpoint.npz")
     # the saved parameters are the trained network's: they reproduce the printed accuracy
     from fastscratch.dataset.mnist import load_mnist
     (_, _), (x_test, t_test) = load_mnist()

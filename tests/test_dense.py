@@ -275,14 +275,17 @@ def test_dropout_errors():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_parallel_kernels_forced(dtype, monkeypatch):
-    # the memory-bound kernels go parallel only from 1M elements: force them here
+    # the kernels go parallel only from PARALLEL_MIN (memory-bound: PARALLEL_MIN_MEMORY_BOUND)
+    # elements: force them here
     from fastscratch.kernels import _jit
     monkeypatch.setattr(_jit, "PARALLEL_MIN", 0)
     monkeypatch.setattr(_jit, "PARALLEL_MIN_MEMORY_BOUND", 0)
     _check_affine((70, 3, 5), 40, dtype, "strided", 2)
     test_relu_special_values_and_large(dtype)
     test_dropout_large_and_special()
-    x = np.random.default_rng(3).standard_normal((90, 50)).astype(dtype)
+    # functions.relu answers arrays below functions.SMALL with NumPy (the reference's own code)
+    x = np.random.default_rng(3).standard_normal((700, 50)).astype(dtype)
+    assert x.size >= F.SMALL
     assert_close(F.sigmoid(x), RF.sigmoid(x))
     assert_bitwise(F.relu(x), RF.relu(x))
 

@@ -163,11 +163,19 @@ def test_widened_pieces_of_any_size_match_np_dot(m, k, n, piece):
     _assert_gemm_close(out, np.dot(a, b), a, b)
 
 
+def _threads_to_compare():
+    """Numba's thread count, to compare with 1 thread; skips the test where there is only one."""
+    n = fastscratch.get_num_threads()
+    if n < 2:
+        pytest.skip("one Numba thread: nothing to compare against")
+    return n
+
+
 @needs_openblas
 def test_widened_results_do_not_depend_on_thread_counts():
     rng = np.random.default_rng(5)
     a, b = rng.random((20000, 300)).astype(np.float32), rng.random((300, 40))
-    n = fastscratch.get_num_threads()
+    n = _threads_to_compare()
     try:
         runs = []
         for threads in sorted({1, n}):
@@ -219,7 +227,7 @@ def test_results_do_not_depend_on_thread_counts():
     rng = np.random.default_rng(2)
     a, b = rng.random((20000, 72)), rng.random((72, 40))
     c, d = rng.random((20000, 40)), rng.random((20000, 72))
-    n = fastscratch.get_num_threads()
+    n = _threads_to_compare()
     try:
         runs = []
         for threads in sorted({1, n}):
@@ -349,9 +357,7 @@ def test_backward_products_of_mixed_dtypes_are_the_separate_gemms():
 def test_backward_products_do_not_depend_on_thread_counts():
     rng = np.random.default_rng(6)
     x, W, dout = rng.random((100, 100)), rng.random((100, 100)), rng.random((100, 100))
-    n = fastscratch.get_num_threads()
-    if n < 2:
-        pytest.skip("one Numba thread: nothing to compare against")
+    n = _threads_to_compare()
     try:
         runs = []
         for threads in sorted({1, n}):

@@ -117,7 +117,8 @@ def _fwd(layer, x):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_batchnorm_parallel_kernels_forced(dtype, monkeypatch):
-    # batch norm is light arithmetic over three passes: parallel only from 1M elements; force it here
+    # batch norm is light arithmetic over three passes: parallel only from PARALLEL_MIN_MEMORY_BOUND
+    # elements; force it here
     from fastscratch.kernels import _jit
     monkeypatch.setattr(_jit, "PARALLEL_MIN_MEMORY_BOUND", 0)
     _check_bn((40, 3, 5, 7), dtype, "contiguous", 5)

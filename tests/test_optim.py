@@ -86,7 +86,7 @@ def test_optimizer_errors():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_optimizers_parallel_kernels(name, monkeypatch):
-    # every parameter through the parallel kernels (normally only >= 1M elements)
+    # every parameter through the parallel kernels (normally only from PARALLEL_MIN_MEMORY_BOUND elements)
     from fastscratch.kernels import _jit
     monkeypatch.setattr(_jit, "PARALLEL_MIN_MEMORY_BOUND", 0)
     a = _run(name, SHAPES, np.float64, 11, steps=2)

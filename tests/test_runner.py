@@ -92,10 +92,6 @@ def copy_book(tmp_path, *chapters):
     return tmp_path
 
 
-def has_ch04_fast_class():
-    return importlib.util.find_spec("fastscratch.ch04_two_layer_net") is not None
-
-
 def values(stdout, prefix):
     """Floats printed after `prefix` at the start of lines."""
     return [float(line[len(prefix):].split()[0]) for line in stdout.splitlines() if line.startswith(prefix)]
@@ -292,8 +288,6 @@ def network_script(tmp_path, chapter, source=None):
 
 @pytest.mark.parametrize("chapter", sorted(CASES))
 def test_book_network_file_gets_the_fast_class(run_here, tmp_path, chapter):
-    if chapter == "ch04" and not has_ch04_fast_class():
-        pytest.skip("fastscratch.ch04_two_layer_net (chapter 4's fast network) is not part of this fastscratch yet")
     script = network_script(tmp_path, chapter)
     status, out, err = run_here(script)
     assert status == 0, err

@@ -139,6 +139,25 @@ def test_cross_entropy_and_softmax_loss_functions(N, K, dtype, kind, one_sample,
     _assert_loss(F.softmax_loss(x, t), RF.softmax_loss(x, t))
 
 
+@pytest.mark.parametrize("shape", [(4000, 10), (40, 1000), (8, 50, 100)], ids=["mnist-like", "wide", "3-d"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["labels", "onehot"])
+def test_softmax_functions_on_their_kernels(shape, dtype, kind):
+    # the hypothesis tests above stay below functions.SMALL, where the functions answer
+    # with the reference's NumPy code: these sizes reach the kernels
+    assert np.prod(shape) >= F.SMALL
+    rng = np.random.default_rng(11)
+    x = normal(rng, shape, dtype) * 3
+    x0 = x.copy()
+    assert_close(F.softmax(x), RF.softmax(x))
+    x2 = x.reshape(-1, shape[-1])
+    t = _targets(rng, x2.shape[0], shape[-1], kind, dtype)
+    y = RF.softmax(x2)
+    _assert_loss(F.cross_entropy_error(y, t), RF.cross_entropy_error(y, t))
+    _assert_loss(F.softmax_loss(x2, t), RF.softmax_loss(x2, t))
+    assert_bitwise(x, x0)
+
+
 def test_functions_keep_all():
     assert F.__all__ == ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
                          "relu_grad", "softmax", "sum_squared_error", "mean_squared_error",
