@@ -5,8 +5,10 @@ cache a serial kernel that calls a parallel one (numba/numba#8578): the
 threading layer is never started. ``kernels/_cache_fix.py`` starts it; these
 tests run the case in child processes, each pair sharing a fresh
 ``NUMBA_CACHE_DIR``: the first compiles and fills it, the second loads from it.
-The kernel pair is the smallest case; the training steps are the book's
-SimpleConvNet and DeepConvNet, gradient and Adam update, as a learner runs them.
+The kernel pair is the smallest case; the second test is a learner's session:
+the book's chapter 7 im2col example (the first kernel it loads calls parallel
+ones; a process whose first kernel is a parallel one starts the threading layer
+itself and never crashed), then SimpleConvNet and DeepConvNet training steps.
 """
 import json
 import os
@@ -78,8 +80,10 @@ def test_cached_serial_kernel_calling_a_parallel_one_runs_in_a_new_process(tmp_p
     assert first["total"] == second["total"] == 999000.0
 
 
-#: One training step of each conv net of the book (its defaults, float32 MNIST-like
-#: batches against float64 weights, as load_mnist(normalize=True) gives), then the loss.
+#: The book's chapter 7 im2col example first (so the first kernel this process loads is a
+#: serial one calling parallel ones: the crash), then two training steps of each conv net
+#: of the book (its defaults, float32 MNIST-like batches against float64 weights, as
+#: load_mnist(normalize=True) gives), then the loss.
 STEPS = """
 import importlib, json, pkgutil
 import numba
@@ -87,7 +91,8 @@ import numpy as np
 import fastscratch
 import fastscratch.kernels
 from fastscratch.optimizer import Adam
-out = {}
+from fastscratch.util import im2col
+out = {"im2col": float(im2col(np.arange(147.0).reshape(1, 3, 7, 7), 5, 5, stride=1, pad=0).sum())}
 for name in ("SimpleConvNet", "DeepConvNet"):
     np.random.seed(0)
     net = getattr(fastscratch, name)()
@@ -114,5 +119,5 @@ def test_conv_net_steps_from_the_cache_give_the_compiling_processs_losses(tmp_pa
     first, second = _twice(STEPS, tmp_path, "SimpleConvNet and DeepConvNet training steps")
     assert first["misses"] > 0 and first["hits"] == 0, first    # the first compiled
     assert second["misses"] == 0 and second["hits"] > 0, second  # the second loaded everything
-    for name in ("SimpleConvNet", "DeepConvNet"):
+    for name in ("im2col", "SimpleConvNet", "DeepConvNet"):
         assert first[name] == second[name], (name, first[name], second[name])
