@@ -16,6 +16,11 @@ from . import _process_defaults
 
 _process_defaults.tune_if_command()
 
+# A NumPy or Numba older than the supported range: one line with the fix, not a crash later.
+from . import _requirements  # noqa: E402
+
+_requirements.check_installed()
+
 
 def _mount_kernels():
     # Installed, `kernels/` is the subpackage fastscratch.kernels (setuptools

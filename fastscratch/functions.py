@@ -141,7 +141,7 @@ def _batch(y, t, name_y, name_t):
 
 def _mean_loss(total, dtype, n):
     # the reference's -np.sum(log terms) / batch_size in the input's dtype
-    return dtype.type(-total) / n
+    return dtype.type(-total) / dtype.type(n)  # not / n: NumPy 1 would widen a float32 loss
 
 
 def cross_entropy_error(y, t):

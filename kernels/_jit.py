@@ -14,6 +14,8 @@ import types
 
 import numba
 
+from ._cache_fix import cache_safe
+
 _OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
 
 
@@ -21,8 +23,8 @@ def kernel(fn=None, **overrides):
     """njit with the project's defaults; use for serial kernels and inlined helpers."""
     opts = {**_OPTIONS, **overrides}
     if fn is None:
-        return lambda f: numba.njit(**opts)(f)
-    return numba.njit(**opts)(fn)
+        return lambda f: cache_safe(numba.njit(**opts)(f))
+    return cache_safe(numba.njit(**opts)(fn))
 
 
 def parallel_kernel(fn=None, **overrides):

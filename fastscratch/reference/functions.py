@@ -5,6 +5,8 @@ later corrections listed in the README), never faster than it needs to be.
 """
 import numpy as np
 
+from ._promotion import weak
+
 #: Added inside the log of the cross-entropy so that log(0) never happens (the book's delta).
 CEE_DELTA = 1e-7
 
@@ -69,7 +71,8 @@ def cross_entropy_error(y, t):
     if t.size == y.size:
         t = t.argmax(axis=1)
     batch_size = y.shape[0]
-    return -np.sum(np.log(y[np.arange(batch_size), t] + CEE_DELTA)) / batch_size
+    total = -np.sum(np.log(y[np.arange(batch_size), t] + CEE_DELTA))
+    return total / weak(batch_size, total)  # y's dtype under NumPy 1 too (see _promotion)
 
 
 def softmax_loss(X, t):

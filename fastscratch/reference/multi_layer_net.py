@@ -3,6 +3,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ._promotion import weak
 from .network_base import NetworkBase, plain_accuracy
 
 
@@ -61,10 +62,12 @@ class MultiLayerNet(NetworkBase):
         return self._forward(x)
 
     def _weight_decay(self):
-        weight_decay = 0
+        weight_decay = self.dtype.type(0)  # not a Python 0, which NumPy 1 adds to a float32 in float64
         for idx in range(1, self.hidden_layer_num + 2):
             W = self.params['W' + str(idx)]
-            weight_decay += 0.5 * self.weight_decay_lambda * self.sum_of_squares(W)
+            squares = self.sum_of_squares(W)
+            # W's dtype under NumPy 1 too (see _promotion); the book's 0.5 * lambda * sum(W**2)
+            weight_decay += weak(0.5 * self.weight_decay_lambda, squares) * squares
         return weight_decay
 
     def loss(self, x, t):
