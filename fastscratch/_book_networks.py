@@ -28,6 +28,12 @@ import importlib.util
 
 import numpy as np
 
+from . import _probes
+from ._normal_form import normal_form
+
+#: How far the probe lets two numerical gradients differ (the fast networks' documented bound).
+NUMGRAD_ATOL = 1e-7
+
 #: Module names the book's scripts import their networks under.
 MODULE_NAMES = ("two_layer_net", "simple_convnet", "deep_convnet")
 
@@ -48,6 +54,9 @@ class BookNetwork:
         Constructor arguments for the small instance the probe builds.
     probe_input : tuple of int
         Shape of the probe's input batch (its first axis is the batch).
+    probe_numerical : bool
+        Whether the probe compares ``numerical_gradient`` too (the two-layer
+        networks: a few dozen parameters, milliseconds in NumPy).
     """
 
     file: str
@@ -55,6 +64,7 @@ class BookNetwork:
     fast: str
     probe_kwargs: dict
     probe_input: tuple
+    probe_numerical: bool = False
 
 
 _TWO_LAYER = {"input_size": 6, "hidden_size": 5, "output_size": 3}
@@ -63,33 +73,21 @@ _TWO_LAYER = {"input_size": 6, "hidden_size": 5, "output_size": 3}
 # the copies in ../shared/book-networks); tests/test_book_networks.py checks
 # each against that copy.
 KNOWN = {
-    "8fc245b734893f0793f48faf31ad27ad": BookNetwork(
+    "4890cd1d877dd1e54db1dd2944068614": BookNetwork(
         "ch04/two_layer_net.py", "TwoLayerNet", "fastscratch.ch04_two_layer_net:TwoLayerNet",
-        _TWO_LAYER, (4, 6)),
-    "f63665fd5de75d7055b1b9391fb548c6": BookNetwork(
+        _TWO_LAYER, (4, 6), True),
+    "1fb3096249dbc467912cea4f0dbc8109": BookNetwork(
         "ch05/two_layer_net.py", "TwoLayerNet", "fastscratch.two_layer_net:TwoLayerNet",
-        _TWO_LAYER, (4, 6)),
-    "babb97f39d3f86de503be718854f3bc7": BookNetwork(
+        _TWO_LAYER, (4, 6), True),
+    "1b96c882393d40b88f9b0303c1a7d4e8": BookNetwork(
         "ch07/simple_convnet.py", "SimpleConvNet", "fastscratch.simple_convnet:SimpleConvNet",
         {"input_dim": (1, 8, 8), "conv_param": {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1},
          "hidden_size": 4, "output_size": 3},
         (2, 1, 8, 8)),
-    "56846ce062fcac25ef1294fcd5c6ce4c": BookNetwork(
+    "ed28937e791309ec0ad0682b50eb8394": BookNetwork(
         "ch08/deep_convnet.py", "DeepConvNet", "fastscratch.deep_convnet:DeepConvNet",
         {"output_size": 3}, (2, 1, 28, 28)),
 }
-
-
-def _strip_strings(tree):
-    """Drop bare string statements (docstrings and the like: they do nothing) from every body."""
-    for node in ast.walk(tree):
-        for field in ("body", "orelse", "finalbody"):
-            body = getattr(node, field, None)
-            if isinstance(body, list):
-                body[:] = [s for s in body if not (isinstance(s, ast.Expr)
-                                                   and isinstance(s.value, ast.Constant)
-                                                   and isinstance(s.value.value, str))]
-    return tree
 
 
 def _canonical(node):
@@ -109,7 +107,7 @@ def _canonical(node):
 
 
 def fingerprint(source):
-    """A short hash of what source does: its syntax tree without comments, layout or string statements.
+    """A short hash of what source does: its syntax tree in normal form (``fastscratch._normal_form``).
 
     Parameters
     ----------
@@ -125,7 +123,7 @@ def fingerprint(source):
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
-    text = _canonical(_strip_strings(tree))
+    text = _canonical(normal_form(tree))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -158,10 +156,9 @@ def probe(book, book_cls, fast_cls, compute=True):
     same draws); with compute, also equal predict output, loss and gradient.
     NumPy's global random state is restored afterwards.
 
-    ``fastscratch run`` probes without compute: construction needs no kernel,
-    so a script that never computes (chapter 7's filter plots) does not pay
-    Numba's set-up for the probe; that the computations agree for each book
-    file is what tests/test_book_networks.py and tests/test_runner.py check.
+    ``fastscratch run`` asks ``check``, which probes the file's class twice
+    (construction against the fast class, computation on the reference's
+    code), so that the probe compiles no kernel.
 
     Returns
     -------
@@ -185,14 +182,52 @@ def probe(book, book_cls, fast_cls, compute=True):
                 result["predict"] = net.predict(x)
                 np.random.seed(1)
                 result["loss"] = net.loss(x, t)
+                result["accuracy"] = net.accuracy(x, t)
                 np.random.seed(2)
                 result["gradient"] = net.gradient(x, t)
+                if book.probe_numerical:
+                    result["numerical_gradient"] = net.numerical_gradient(x, t)
+                result["params after"] = {k: v.copy() for k, v in net.params.items()}
             results.append(result)
     except Exception as exc:  # whatever fails, the file then runs as written
         return f"the probe raised {type(exc).__name__}: {exc}"
     finally:
         np.random.set_state(state)
     for what in results[0]:
-        if not _same(results[0][what], results[1][what]):
+        if what == "numerical_gradient":
+            # the fast classes' incremental numerical gradient promises the loop's within 1e-7
+            agree = _probes.same(results[0][what], results[1][what], atol=NUMGRAD_ATOL, rtol=0)
+        else:
+            agree = _same(results[0][what], results[1][what])
+        if not agree:
             return f"{what} differs from the book's class"
     return None
+
+
+def check(book, book_cls, fast_cls):
+    """What ``fastscratch run`` asks before substituting fast_cls for a recognised file's book_cls.
+
+    Construction (params and random draws, bitwise) against fast_cls itself,
+    then every computation of ``probe`` against fast_cls's reference twin, both
+    on NumPy alone (``fastscratch._probes.on_reference``: a book file's
+    ``from common.layers import *`` hands its class fastscratch's layers under
+    ``fastscratch run``, whose kernels the probe would otherwise compile, seconds
+    on a fresh machine): that the fast class computes what its twin computes is
+    what the project's equivalence tests check.
+
+    Returns
+    -------
+    str or None
+        None when both agree, else what differed.
+    """
+    reason = probe(book, book_cls, fast_cls, compute=False)
+    if reason is not None:
+        return reason
+    module_name, class_name = book.fast.split(":")
+    twin = getattr(importlib.import_module(module_name.replace("fastscratch.", "fastscratch.reference.", 1)),
+                   class_name)
+    try:
+        book_cls = _probes.on_reference(book_cls)
+    except Exception as exc:  # a class that cannot be copied is not the book's
+        return f"the probe raised {type(exc).__name__}: {exc}"
+    return probe(book, book_cls, twin)

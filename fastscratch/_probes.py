@@ -21,7 +21,10 @@ numerical gradient (the nditer version, the rows version and the 1-D version
 part there).
 """
 import contextlib
+import functools
+import importlib
 import io
+import types
 import warnings
 
 import numpy as np
@@ -68,6 +71,50 @@ def same(a, b, atol=ATOL, rtol=RTOL):
     if isinstance(a, (np.ndarray, np.generic, float)):
         return _same_array(np.asarray(a), np.asarray(b), atol, rtol)
     return a == b
+
+
+@functools.cache
+def _reference_swaps():
+    """id of each of fastscratch's public functions and classes of the book's modules -> its reference twin."""
+    from .runner import COMMON_MODULES
+
+    swaps = {}
+    for name in COMMON_MODULES:
+        fast = importlib.import_module(f"fastscratch.{name}")
+        reference = importlib.import_module(f"fastscratch.reference.{name}")
+        for key, value in vars(fast).items():
+            if not key.startswith("_") and callable(value) and hasattr(reference, key):
+                swaps[id(value)] = (value, getattr(reference, key))
+    return swaps
+
+
+def _rebound(function):
+    swaps = _reference_swaps()
+    globals_ = {k: swaps[id(v)][1] if id(v) in swaps and swaps[id(v)][0] is v else v
+                for k, v in function.__globals__.items()}
+    copy = types.FunctionType(function.__code__, globals_, function.__name__, function.__defaults__,
+                              function.__closure__)
+    copy.__kwdefaults__ = function.__kwdefaults__
+    return copy
+
+
+def on_reference(definition):
+    """A copy of a function or class whose code reads fastscratch.reference's definitions for the fast ones.
+
+    The names a definition reads from its module (``softmax``, ``Affine``,
+    ``numerical_gradient``) may be fastscratch's, through ``fastscratch run``'s
+    ``common.*`` or an earlier substitution, and their kernels would compile on
+    the probe's first call (seconds on a fresh machine; the probe's small
+    shapes even take serial kernels a real run never needs). The copy runs the
+    same code on the reference's NumPy twins, as ``--reference`` would: what
+    the fast definitions compute is the twins' (the project's equivalence tests).
+    The definition itself and its module are left as they are.
+    """
+    if isinstance(definition, types.FunctionType):
+        return _rebound(definition)
+    members = {k: _rebound(v) if isinstance(v, types.FunctionType) else v
+               for k, v in vars(definition).items() if k not in ("__dict__", "__weakref__")}
+    return type(definition.__name__, definition.__bases__, members)
 
 
 # --- cases: each takes a definition and returns its observations [(label, value, atol)] -----

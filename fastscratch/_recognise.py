@@ -117,7 +117,7 @@ def _counterpart(name, obj):
             own = {k for k in vars(obj) if not k.startswith("__")}
             if not own <= set(dir(fast)):
                 continue
-        if _probes.behaves_as(name, obj, reference_twin(target)) is None:
+        if _probes.behaves_as(name, _probes.on_reference(obj), reference_twin(target)) is None:
             return target, fast
     return None
 

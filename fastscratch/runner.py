@@ -213,7 +213,7 @@ class _BookNetworkLoader(importlib.machinery.SourceFileLoader):
         fast = _book_networks.fast_class(book)
         if fast is None:
             return
-        reason = _book_networks.probe(book, getattr(module, book.class_name), fast, compute=False)
+        reason = _book_networks.check(book, getattr(module, book.class_name), fast)
         where = f"{self.path} is the book's {book.file}"
         if reason is not None:
             self._notice(f"fastscratch run: {where}, run as written: {reason}")

@@ -7,6 +7,7 @@ does (an edited number or operator).
 """
 import io
 import os
+import re
 import sys
 import tokenize
 
@@ -15,6 +16,7 @@ import pytest
 from _paths import book_network
 
 from fastscratch import _book_networks as bn
+from fastscratch import _probes
 from fastscratch import runner
 
 FILES = ["ch04/two_layer_net.py", "ch05/two_layer_net.py", "ch07/simple_convnet.py", "ch08/deep_convnet.py"]
@@ -177,3 +179,138 @@ def test_probe_sees_each_kind_of_difference(load_book_class):
 def test_fast_class_is_none_for_a_module_not_there():
     book = bn.BookNetwork("chX/net.py", "Net", "fastscratch.no_such_module:Net", {}, (1, 1))
     assert bn.fast_class(book) is None
+
+
+# --- other editions: what a translated edition's repository changes besides comments ---------
+
+#: Local variables each edition renames (chapter 4's backward pass swaps da1/dz1; chapter 8
+#: misspells weight_init_scales), all function locals of the book's file.
+RENAMES = {
+    "ch04/two_layer_net.py": {"da1": "dz1", "dz1": "da1", "batch_num": "n_batch", "z1": "h1"},
+    "ch05/two_layer_net.py": {"layers": "layer_list", "dout": "d_out", "grads": "gradients"},
+    "ch07/simple_convnet.py": {"filter_num": "num_filters", "conv_output_size": "conv_out_size"},
+    "ch08/deep_convnet.py": {"weight_init_scales": "wieght_init_scales", "pre_node_nums": "pre_nodes"},
+}
+SYS_PATH = "sys.path.append(os.pardir)"
+OTHER_SYS_PATH = "sys.path.append(os.path.join(os.path.dirname(__file__), '..'))"
+
+
+def rename_locals(source, renames):
+    """source with the NAME tokens in renames replaced, except attributes (after a dot) and keywords (before =)."""
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    out = []
+    for i, tok in enumerate(tokens):
+        after_dot = i > 0 and tokens[i - 1].string == "."
+        keyword = i + 1 < len(tokens) and tokens[i + 1].string == "=" and tokens[i - 1].string in ("(", ",")
+        if tok.type == tokenize.NAME and tok.string in renames and not after_dot and not keyword:
+            tok = tok._replace(string=renames[tok.string])
+        out.append(tok)
+    return tokenize.untokenize(out)
+
+
+def translated_edition(name, source):
+    """source as a translated edition's repository has it: another sys.path line, renamed and misspelled
+    locals, an import of numpy dropped (where the star import hands it out) or an extra one, translated
+    comments and docstrings."""
+    assert SYS_PATH in source
+    source = rename_locals(source, RENAMES[name]).replace(SYS_PATH, OTHER_SYS_PATH)
+    if "from common.functions import *" in source or "from common.layers import *" in source:
+        source = source.replace("import numpy as np\n", "")          # np comes with the star import
+    source = source.replace("import sys, os\n", "import sys, os\nimport numpy as np  # 数值计算\n"
+                            "from collections import OrderedDict\n")   # an extra import, unused in ch04
+    source = re.sub(r"#[^\n]*", "# 번역된 주석", source)
+    source = re.sub(r'"""[^"]*"""', '"""번역된 문서 문자열: 신경망"""', source)
+    return source.replace("class ", 'class ', 1).replace(":\n\n    def __init__", ':\n    """翻译的类说明"""\n\n'
+                                                          "    def __init__", 1)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_translated_edition_is_recognised(name):
+    source = read(name)
+    edition = translated_edition(name, source)
+    for old in RENAMES[name]:
+        assert re.search(rf"(?<![.\w]){old}(?!\w)", source), old   # each rename changes the file
+    assert edition != source and SYS_PATH not in edition
+    book = bn.recognise(edition)
+    assert book is not None and book.file == name
+
+
+# One change of what the code does per file, on top of the edition's edits.
+FORMULA_CHANGES = {
+    "ch04/two_layer_net.py": [("z1 = sigmoid(a1)", "z1 = relu(a1)"),
+                              ("weight_init_std=0.01", "weight_init_std=0.1"),
+                              ("grads['b1'] = np.sum(da1, axis=0)", "grads['b1'] = np.sum(dz1, axis=0)")],
+    "ch05/two_layer_net.py": [("Relu()", "Sigmoid()"), ("self.params['b1'] = np.zeros(hidden_size)",
+                                                        "self.params['b1'] = np.ones(hidden_size)")],
+    "ch07/simple_convnet.py": [("weight_init_std=0.01", "weight_init_std=0.02")],
+    "ch08/deep_convnet.py": [("np.sqrt(2.0 / pre_node_nums)", "np.sqrt(1.0 / pre_node_nums)")],
+}
+
+
+@pytest.mark.parametrize("name, old, new", [(n, o, w) for n, edits in FORMULA_CHANGES.items() for o, w in edits])
+def test_translated_edition_with_a_changed_formula_is_not_recognised(name, old, new):
+    source = read(name)
+    assert old in source
+    assert bn.recognise(translated_edition(name, source.replace(old, new))) is None
+
+
+def test_renaming_a_local_to_a_name_the_function_reads_is_not_recognised():
+    # y -> softmax would shadow the softmax the method calls: another program, another normal form
+    source = read("ch04/two_layer_net.py")
+    assert bn.recognise(rename_locals(source, {"y": "softmax"})) is None
+    assert bn.recognise(rename_locals(source, {"x": "inputs"})) is None      # a parameter: the interface
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_translated_edition_passes_the_probe(name, load_book_class):
+    book = bn.recognise(read(name))
+    module = load_book_class(name, translated_edition(name, read(name)))
+    np.random.seed(7)
+    state = np.random.get_state()
+    assert bn.check(book, getattr(module, book.class_name), bn.fast_class(book)) is None
+    after = np.random.get_state()
+    assert all(np.array_equal(a, b) for a, b in zip(state, after))
+
+
+def test_check_computes_on_the_reference_and_sees_a_changed_function(load_book_class, monkeypatch):
+    name = "ch04/two_layer_net.py"
+    book = bn.recognise(read(name))
+    module = load_book_class(name)
+    copy = _probes.on_reference(module.TwoLayerNet)
+    from fastscratch.reference import functions as ref_functions
+    assert copy.predict.__globals__["softmax"] is ref_functions.softmax
+    assert module.TwoLayerNet.predict.__globals__["softmax"] is not ref_functions.softmax
+    # what the file's names resolve to is part of the check: a sigmoid that is not the book's fails it
+    monkeypatch.setitem(module.__dict__, "sigmoid", lambda a: np.maximum(0, a))
+    assert bn.check(book, module.TwoLayerNet, bn.fast_class(book)) == "predict differs from the book's class"
+
+
+KERNELS_USED = """
+import json, sys
+from numba.core.dispatcher import Dispatcher
+sys.path.insert(0, "tests")
+from test_book_networks import translated_edition, read
+import importlib.util, tempfile, os
+from fastscratch import runner, _book_networks as bn, _recognise
+sys.meta_path.insert(0, runner.BookImportHook())
+name = {name!r}
+path = os.path.join(tempfile.mkdtemp(), "edition.py")
+open(path, "w", encoding="utf-8").write(translated_edition(name, read(name)))
+spec = importlib.util.spec_from_file_location("edition", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+book = bn.recognise(open(path, encoding="utf-8").read())
+reason = bn.check(book, getattr(module, book.class_name), bn.fast_class(book))
+used = sorted(f"{{m}}.{{k}}" for m, mod in list(sys.modules.items()) if m.startswith("fastscratch")
+              for k, v in vars(mod).items() if isinstance(v, Dispatcher) and v.signatures)
+print(json.dumps({{"reason": reason, "used": used}}))
+"""
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_check_calls_no_kernel(name):
+    # a script that never computes pays nothing for the check, on a cold Numba cache or a warm one
+    from _subproc import run_json
+    book_network(name)
+    result = run_json(KERNELS_USED.format(name=name), f"the check of {name}")
+    assert result == {"reason": None, "used": []}

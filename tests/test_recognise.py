@@ -289,3 +289,26 @@ def test_probe_says_what_differs():
     assert _probes.behaves_as("softmax", ref_functions.softmax, ref_functions.softmax) is None
     assert _probes.behaves_as("numerical_gradient", ref_gradient.numerical_gradient,
                               ref_gradient.numerical_gradient) is None
+
+
+CELL_KERNELS_USED = """
+import json, sys
+from numba.core.dispatcher import Dispatcher
+sys.path.insert(0, "tests")
+import test_recognise as T
+namespace = T.book_layers_cell()
+T.cell(T.reference_source(T.ref_functions, T.FUNCTIONS) + T.NDITER_GRADIENT, namespace)
+T.network_cell(5, namespace)
+done, _ = T.substitute(namespace)
+used = sorted(f"{m}.{k}" for m, mod in list(sys.modules.items()) if m.startswith("fastscratch")
+              for k, v in vars(mod).items() if isinstance(v, Dispatcher) and v.signatures)
+print(json.dumps({"done": len(done), "used": used}))
+"""
+
+
+def test_probing_a_cell_calls_no_kernel():
+    # the probe compares with fastscratch.reference's twins: a cell pays no compilation for it
+    from _subproc import run_json
+    book_network("ch05/two_layer_net.py")
+    result = run_json(CELL_KERNELS_USED, "the cell probe")
+    assert result == {"done": len(FUNCTIONS) + len(LAYERS) + 2, "used": []}

@@ -329,6 +329,33 @@ def test_edited_book_file_runs_as_written(run_here, tmp_path, chapter):
     assert "fastscratch run:" not in err
 
 
+@pytest.mark.parametrize("chapter", sorted(CASES))
+def test_translated_edition_gets_the_fast_class(run_here, tmp_path, chapter):
+    # another sys.path line, renamed and misspelled locals, an import dropped and one added,
+    # translated comments and docstrings: still the book's file, substituted, and said so
+    from test_book_networks import translated_edition
+    with open(book_network(NETWORK_FILES[chapter]), encoding="utf-8") as f:
+        source = translated_edition(NETWORK_FILES[chapter], f.read())
+    script = network_script(tmp_path, chapter, source)
+    status, out, err = run_here(script)
+    assert status == 0, err
+    notices = NOTICE.findall(err)
+    assert len(notices) == 1 and notices[0][:2] == (NETWORK_FILES[chapter], CASES[chapter][1]), err
+    assert re.search(r"^class: (\S+)$", out, re.M).group(1) == notices[0][2]
+    plain, plain_out, plain_err = run_here(script, substitute=False)
+    assert plain == 0 and plain_err == "", plain_err
+    assert out.split("\n", 1)[1] == plain_out.split("\n", 1)[1]
+
+
+def test_translated_edition_with_a_changed_formula_runs_as_written(run_here, tmp_path):
+    from test_book_networks import translated_edition
+    with open(book_network("ch04/two_layer_net.py"), encoding="utf-8") as f:
+        source = translated_edition("ch04/two_layer_net.py", f.read().replace("z1 = sigmoid(a1)", "z1 = relu(a1)"))
+    status, out, err = run_here(network_script(tmp_path, "ch04", source))
+    assert status == 0, err
+    assert "class: two_layer_net.TwoLayerNet\n" in out and "fastscratch run:" not in err
+
+
 def test_edited_arithmetic_gives_its_own_numbers(run_here, tmp_path):
     # The edited ch05 file doubles the loss: the script must print the doubled loss.
     from fastscratch.reference import TwoLayerNet
