@@ -91,7 +91,8 @@ class Extension:
                 self.shell.events.register("pre_run_cell", self.pre_run_cell)
                 self.shell.events.register("post_run_cell", self.post_run_cell)
         _notice(self.summary())
-        # The compile notice of issue 25 ("compiling kernels, about N s") belongs here, once it exists.
+        if not self.reference:
+            _compile_notice("start")
 
     def unload(self):
         """Undo load: hooks, modules, numpy's aliases and the names rebound in the user's namespace."""
@@ -112,6 +113,7 @@ class Extension:
             if namespace.get(name) is fast:
                 namespace[name] = own
         self.rebound = {}
+        _compile_notice("stop")
         _notice(f"{PREFIX}: unloaded; common.*, dataset.*, cell definitions and NumPy are as without fastscratch")
 
     def summary(self):
@@ -169,6 +171,19 @@ def _cell_recogniser():
     except ImportError:
         return None
     return substitute_definitions
+
+
+def _compile_notice(action):
+    """fastscratch._compile_notice.start() / stop(): one line when a first run compiles kernels for seconds.
+
+    That module comes with the cold-start work (issue 25); where this version
+    of fastscratch has none, nothing is said.
+    """
+    try:
+        from . import _compile_notice as notice
+    except ImportError:
+        return
+    getattr(notice, action)()
 
 
 # --- IPython's entry points (fastscratch.load_ipython_extension calls these) -----------

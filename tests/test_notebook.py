@@ -280,6 +280,7 @@ def test_notebook_on_fastscratch_and_reference(tmp_path, notebook):
     for i in fast:
         assert fast[i]["ran"] and ref[i]["ran"], i
         assert fast[i]["images"] == ref[i]["images"], i
+        assert fast[i]["errors"] == ref[i]["errors"], i
         if not fast[i]["varies"]:
             assert fast[i]["stdout"] == ref[i]["stdout"], (i, fast[i]["stdout"], ref[i]["stdout"])
     assert any(c["images"] for c in fast.values()) == (notebook != "ch06_mixed.ipynb")
