@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 from . import runner
+from ._notebook import REFERENCE_ENV
 
 KERNEL_NAME = "fastscratch-python"
 #: matplotlib's inline backend, as a Jupyter front end selects it.
@@ -36,22 +37,43 @@ class NotANotebook(ValueError):
 
 
 def read_notebook(path):
-    """The notebook at path as an nbformat v4 NotebookNode; NotANotebook when it is not one."""
+    """The notebook at path as an nbformat v4 NotebookNode; NotANotebook when it is not one.
+
+    As Jupyter, a notebook that breaks the schema in ways that do not stop it
+    running (unknown metadata, say) runs anyway, with one line saying so; one
+    whose cells cannot run (no cell type or source) is refused.
+    """
     import nbformat
+    from nbformat import reader
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise NotANotebook(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or "nbformat" not in data:
-        raise NotANotebook(f"{path} is JSON but not a Jupyter notebook (no 'cells' list and 'nbformat')")
+    if not isinstance(data, dict) or not isinstance(data.get("nbformat"), int):
+        raise NotANotebook(f"{path} is JSON but not a Jupyter notebook (no 'nbformat' version)")
     try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
+        nb = nbformat.convert(reader.reads(json.dumps(data)), 4)
+    except Exception as exc:  # nbformat's reader and converters: versions and layouts they do not know
+        raise NotANotebook(f"{path} is JSON but not a Jupyter notebook ({_first_line(exc)})") from None
+    cells = nb.get("cells")
+    if not isinstance(cells, list):
+        raise NotANotebook(f"{path} is JSON but not a Jupyter notebook (no 'cells' list)")
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw") \
+                or not isinstance(cell.get("source"), str):
+            raise NotANotebook(f"{path} is not a valid Jupyter notebook (cell {number} has no cell_type or source)")
+    try:
         nbformat.validate(nb)
-    except Exception as exc:  # nbformat's ValidationError and its reader's errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NotANotebook(f"{path} is not a valid Jupyter notebook ({first})") from None
+    except nbformat.ValidationError as exc:
+        print(f"{PREFIX}: {path} does not follow the notebook schema ({_first_line(exc)}); running it anyway",
+              file=sys.stderr)
     return nb
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -80,7 +102,7 @@ def kernel_env(reference=False, substitute=True, compat=True):
     """The kernel's environment: this process's, this fastscratch importable, the switches as variables."""
     env = runner._child_env()
     env["MPLBACKEND"] = INLINE_BACKEND
-    env["FASTSCRATCH_REFERENCE"] = "1" if reference else "0"
+    env[REFERENCE_ENV] = "1" if reference else "0"
     if not substitute:
         env[runner.SUBSTITUTE_ENV] = "0"
     if not compat:
@@ -100,6 +122,8 @@ def _client_class():
     class EchoingClient(NotebookClient):
         """nbclient's client, echoing stream outputs to this process's stdout / stderr as they arrive."""
 
+        echo = True
+
         def output(self, outs, msg, display_id, cell_index):
             if msg["msg_type"] == "stream" and self.echo:
                 stream = sys.stderr if msg["content"].get("name") == "stderr" else sys.stdout
@@ -114,19 +138,13 @@ def _load_extension(client, echo):
     """Run ``%load_ext fastscratch`` in the kernel, off the record; its lines go to stderr. Raise on failure."""
     from nbformat.v4 import new_code_cell
     setup = new_code_cell("%load_ext fastscratch")
-    if not client.nb.cells:
-        client.nb.cells.append(setup)
-        restore = client.nb.cells.pop
-    else:
-        kept = client.nb.cells[0]
-
-        def restore():
-            client.nb.cells[0] = kept
+    # nbclient files an executed cell at its index: the first cell is put back afterwards
+    kept = client.nb.cells[0]
     client.echo = False
     try:
         client.execute_cell(setup, 0, store_history=False)
     finally:
-        restore()
+        client.nb.cells[0] = kept
         client.echo = echo
     for out in setup.outputs:
         if out.get("output_type") == "stream":
@@ -174,6 +192,8 @@ def execute(nb, directory, reference=False, substitute=True, compat=True, allow_
     """
     from nbclient.exceptions import CellExecutionError, DeadKernelError
     code_cells = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.source.strip()]
+    if not code_cells:
+        return 0
     with kernel_manager() as km:
         client = _client_class()(nb, km=km, timeout=None, startup_timeout=STARTUP_TIMEOUT, allow_errors=allow_errors,
                                  kernel_name=KERNEL_NAME, resources={"metadata": {"path": directory}})

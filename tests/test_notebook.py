@@ -169,8 +169,9 @@ def test_compat_switched_off(shell, monkeypatch):
     ("{not json", "is not valid JSON"),
     ("[1, 2]", "not a Jupyter notebook"),
     ('{"cells": "no", "nbformat": 4}', "not a Jupyter notebook"),
-    ('{"cells": [{"cell_type": "code"}], "nbformat": 4, "nbformat_minor": 4, "metadata": {}}',
-     "not a valid Jupyter notebook"),
+    ('{"cells": [{"cell_type": "code", "metadata": {}, "outputs": []}], "nbformat": 4, "nbformat_minor": 4, '
+     '"metadata": {}}', "cell 1 has no cell_type or source"),
+    ('{"nbformat": 4, "nbformat_minor": 4, "metadata": {}}', "not a Jupyter notebook"),
     (b"\xff\xfe\x00garbage", "is not valid JSON"),
 ])
 def test_a_file_that_is_not_a_notebook_is_one_line_and_status_2(tmp_path, capsys, content, says):
@@ -181,6 +182,17 @@ def test_a_file_that_is_not_a_notebook_is_one_line_and_status_2(tmp_path, capsys
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err and str(path) in err
+
+
+def test_a_notebook_off_the_schema_runs_with_a_warning(tmp_path, capsys):
+    pytest.importorskip("nbformat")
+    from fastscratch.__main__ import main
+    path = tmp_path / "odd.ipynb"
+    # a kernelspec without its display_name: Jupyter opens it, the schema refuses it
+    path.write_text(json.dumps({"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# t"}],
+                                "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4, "nbformat_minor": 4}))
+    assert main(["run", str(path)]) == 0
+    assert "does not follow the notebook schema" in capsys.readouterr().err
 
 
 def test_missing_notebook_and_script_options(tmp_path, capsys):
