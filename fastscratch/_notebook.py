@@ -51,6 +51,12 @@ def _book_module(name):
     return name.split(".")[0] in runner.BookImportHook.packages
 
 
+def _network_module_names():
+    """The module names of the book's network files (two_layer_net, ...), as the runner's finder knows them."""
+    from ._book_networks import MODULE_NAMES
+    return MODULE_NAMES
+
+
 class Extension:
     """What ``%load_ext fastscratch`` installed in one IPython shell, and how to take it out again.
 
@@ -78,8 +84,10 @@ class Extension:
 
     def load(self):
         """Install the import hooks, the alias answers and the cell hooks; print the one-line summary."""
+        # imported before loading: set aside, so that importing them again goes through the hooks
+        networks = _network_module_names() if self.substitute else ()
         self.set_aside = {name: sys.modules.pop(name) for name in list(sys.modules)
-                          if _book_module(name) or getattr(sys.modules[name], "__fastscratch_substituted__", None)}
+                          if _book_module(name) or name in networks}
         self.finders = runner.install_finders(reference=self.reference, substitute=self.substitute)
         if self.compat:
             notice = functools.partial(runner.alias_notice, prefix=PREFIX,

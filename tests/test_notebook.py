@@ -111,6 +111,21 @@ def test_book_modules_imported_before_loading_come_back_on_unload(shell, tmp_pat
     assert cell(shell, "import common.layers\ncommon.layers.WHO") == "the book tree"
 
 
+def test_a_network_module_imported_before_loading_is_imported_again(shell, tmp_path, monkeypatch):
+    (tmp_path / "two_layer_net.py").write_text("class TwoLayerNet:\n    pass\n")  # not the book's: runs as written
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "two_layer_net", raising=False)
+    cell(shell, "import two_layer_net")
+    own = sys.modules["two_layer_net"]
+    cell(shell, "%load_ext fastscratch")
+    cell(shell, "import two_layer_net")
+    again = sys.modules["two_layer_net"]
+    assert again is not own and type(again.__spec__.loader).__name__ == "_BookNetworkLoader"
+    cell(shell, "%unload_ext fastscratch")
+    assert sys.modules["two_layer_net"] is own
+    del sys.modules["two_layer_net"]
+
+
 RELU = '''
 import numpy as np
 class Relu:
