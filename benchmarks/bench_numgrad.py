@@ -21,6 +21,9 @@ and ``fastscratch/_closure_netgrad.py``).
   50, batch 100, SGD lr 0.1), 100 iterations, on the kernels only.
 """
 
+import functools
+import time
+
 import numba
 import numpy as np
 
@@ -140,6 +143,18 @@ def _two_layer_net(impl, batch):
     return net, x, t
 
 
+def step_gradient(net, x, t):
+    """``net.numerical_gradient(x, t)`` after moving one parameter element by 1e-9, as a training step would.
+
+    The closure path keeps its last analysis (and its results) while the network
+    and data are unchanged: a benchmark that called it again and again on the same
+    values would time that cache, not a step.
+    """
+    last = list(net.params.values())[-1]
+    last.flat[0] += 1e-9
+    return net.numerical_gradient(x, t)
+
+
 class _NetworkNumgrad(Benchmark):
     """``self.net.numerical_gradient(self.x, self.t)`` per implementation, for a net that ``build(*params)`` returns.
 
@@ -160,14 +175,14 @@ class _NetworkNumgrad(Benchmark):
             self.run()  # not timing the JIT compilation
 
     def run(self, *params):
-        self.net.numerical_gradient(self.x, self.t)
+        step_gradient(self.net, self.x, self.t)
 
 
 def _net_speedup(nets, fast_repeat):
     """Reference over kernels time of ``net.numerical_gradient(x, t)``, nets being impl -> (net, x, t)."""
     ref, fast = nets["reference"], nets["kernels"]
-    return (best_time(lambda: ref[0].numerical_gradient(*ref[1:]), repeat=1)
-            / best_time(lambda: fast[0].numerical_gradient(*fast[1:]), repeat=fast_repeat))
+    return (best_time(lambda: step_gradient(*ref), repeat=1)
+            / best_time(lambda: step_gradient(*fast), repeat=fast_repeat))
 
 
 def _network_net(batch, impl):
@@ -310,9 +325,189 @@ def train(network, x_train, t_train, iters_num=100, batch_size=100, learning_rat
     return losses
 
 
+# ---------------------------------------------------------------- chapter 4's network as readers type it
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softmax(x):
+    x = x - np.max(x, axis=-1, keepdims=True)
+    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+
+
+def _cross_entropy_error(y, t):
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
+
+
+class ReaderChapter4Net:
+    """Chapter 4's TwoLayerNet typed in by a reader: params, np.dot or @, sigmoid, softmax, cross_entropy_error.
+
+    functions: "common" (impl's ``functions`` module, which ``from common.functions import *``
+    gives under ``python -m fastscratch run``) or "local" (defined in the same file);
+    numerical_gradient(f, x) is impl's.
+    """
+
+    def __init__(self, impl, product, functions, input_size=784, hidden_size=50, output_size=10):
+        mod = api(impl)
+        self.numerical_gradient_fn = mod.gradient.numerical_gradient
+        lib = mod.functions if functions == "common" else None
+        self.sigmoid = lib.sigmoid if lib else _sigmoid
+        self.softmax = lib.softmax if lib else _softmax
+        self.cross_entropy_error = lib.cross_entropy_error if lib else _cross_entropy_error
+        self.matmul = np.dot if product == "dot" else (lambda a, b: a @ b)
+        self.params = {'W1': 0.01 * np.random.randn(input_size, hidden_size), 'b1': np.zeros(hidden_size),
+                       'W2': 0.01 * np.random.randn(hidden_size, output_size), 'b2': np.zeros(output_size)}
+
+    def predict(self, x):
+        W1, W2 = self.params['W1'], self.params['W2']
+        b1, b2 = self.params['b1'], self.params['b2']
+        z1 = self.sigmoid(self.matmul(x, W1) + b1)
+        return self.softmax(self.matmul(z1, W2) + b2)
+
+    def loss(self, x, t):
+        return self.cross_entropy_error(self.predict(x), t)
+
+    def numerical_gradient(self, x, t):
+        loss_W = lambda W: self.loss(x, t)  # noqa: E731  (the book's closure)
+        return {key: self.numerical_gradient_fn(loss_W, self.params[key]) for key in ('W1', 'b1', 'W2', 'b2')}
+
+
+def _reader_net(batch, product, functions, impl):
+    np.random.seed(0)
+    from fastscratch.dataset.mnist import load_mnist
+    (x, t), _ = load_mnist(normalize=True, one_hot_label=True)
+    return ReaderChapter4Net(impl, product, functions), x[:int(batch)], t[:int(batch)]
+
+
+def reference_seconds(net, x, t, whole):
+    """The reference's ``net.numerical_gradient(x, t)`` time: run whole, or extrapolated.
+
+    Extrapolated: the reference's loop over every parameter but W1, scaled by
+    the element count (each element costs two calls of the same f).
+    """
+    if whole:
+        return best_time(lambda: step_gradient(net, x, t), repeat=1)
+    f = lambda W: net.loss(x, t)  # noqa: E731
+    keys = [key for key in net.params if key != 'W1']
+    seconds = best_time(lambda: [net.numerical_gradient_fn(f, net.params[key]) for key in keys], repeat=1)
+    return seconds * sum(p.size for p in net.params.values()) / sum(net.params[key].size for key in keys)
+
+
+_READER_PARAMS = [["10", "100"], ["dot", "at"], ["common", "local"]]
+
+
+class NumgradReaderChapter4(_NetworkNumgrad):
+    """A reader's chapter 4 TwoLayerNet(784, 50, 10): numerical_gradient on the first `batch` MNIST images.
+
+    The reference at batch 100 takes a minute or more: its speedup row extrapolates it.
+    """
+
+    params = _READER_PARAMS + [IMPLS]
+    param_names = ["batch", "product", "functions", "impl"]
+    timeout = 600
+
+    @staticmethod
+    def build(batch, product, functions, impl):
+        if impl == "reference" and batch != "10":
+            raise NotImplementedError("the reference takes minutes at batch 100")
+        return _reader_net(batch, product, functions, impl)
+
+    time_reader_chapter4_numerical_gradient = _NetworkNumgrad.run
+
+
+class NumgradReaderChapter4Speedup(Benchmark):
+    """Reference over kernels for a reader's chapter 4 network, in this process (batch 100: reference extrapolated)."""
+
+    params = _READER_PARAMS
+    param_names = ["batch", "product", "functions"]
+    unit = "x"
+    timeout = 600
+
+    def setup(self, batch, product, functions):
+        self.nets = {impl: _reader_net(batch, product, functions, impl) for impl in IMPLS}
+        net, x, t = self.nets["kernels"]
+        net.numerical_gradient(x, t)  # compiles
+
+    def seconds(self, batch):
+        """(reference, kernels) seconds of one numerical_gradient(x, t)."""
+        ref, (net, x, t) = self.nets["reference"], self.nets["kernels"]
+        return reference_seconds(*ref, whole=batch == "10"), best_time(lambda: step_gradient(net, x, t), repeat=5)
+
+    def track_speedup_reader_chapter4(self, batch, product, functions):
+        ref_s, fast_s = self.seconds(batch)
+        return ref_s / fast_s
+
+
+#: Steps of chapter 4's train_neuralnet.py the figure is for.
+STEPS = 10_000
+
+
+class NumgradReaderChapter4Training(Benchmark):
+    """10,000 steps of chapter 4's training by numerical gradient (batch 100, lr 0.1), a reader's network, in minutes.
+
+    Time per step (over 10 steps of ``train``) times 10,000; the reference's per
+    step is its numerical gradient at batch 100, extrapolated (reference_seconds).
+    """
+
+    unit = "minutes"
+    timeout = 600
+
+    def setup(self):
+        from fastscratch.dataset.mnist import load_mnist
+        (self.x_train, self.t_train), _ = load_mnist(normalize=True, one_hot_label=True)
+        np.random.seed(0)
+        self.net = ReaderChapter4Net("kernels", "dot", "local")
+        train(self.net, self.x_train, self.t_train, iters_num=1)  # compiles
+
+    def track_minutes_10000_steps(self):
+        return best_time(lambda: train(self.net, self.x_train, self.t_train, iters_num=10), repeat=1) * STEPS / 10 / 60
+
+    def track_reference_minutes_10000_steps(self):
+        net, x, t = _reader_net("100", "dot", "local", "reference")
+        return reference_seconds(net, x, t, whole=False) * STEPS / 60
+
+
+def reader_figures():
+    """Chapter 4's reader network: speedups at batch 10 and 100, and the 10,000-step figure (printed)."""
+    for batch in ("10", "100"):
+        for product in ("dot", "at"):
+            for functions in ("common", "local"):
+                bench = NumgradReaderChapter4Speedup()
+                bench.setup(batch, product, functions)
+                ref_s, fast_s = bench.seconds(batch)
+                print(f"reader chapter 4, batch {batch}, {product}, {functions} functions: reference {ref_s:.2f} s"
+                      f"{' (extrapolated)' if batch != '10' else ''}, fastscratch {fast_s * 1e3:.1f} ms, "
+                      f"{ref_s / fast_s:.0f}x", flush=True)
+    for batch in (10, 100):  # fastscratch's own chapter 4 class, for comparison
+        built = _chapter4_net("kernels", batch)
+        step_gradient(*built)
+        print(f"fastscratch.ch04_two_layer_net.TwoLayerNet, batch {batch}: "
+              f"{best_time(functools.partial(step_gradient, *built), repeat=5) * 1e3:.1f} ms", flush=True)
+    training = NumgradReaderChapter4Training()
+    training.setup()
+    start = time.perf_counter()
+    losses = train(training.net, training.x_train, training.t_train, iters_num=100)
+    per_step = (time.perf_counter() - start) / 100
+    print(f"chapter 4 training by numerical gradient, reader's network: {per_step * 1e3:.0f} ms per step, "
+          f"{STEPS:,} steps {per_step * STEPS / 60:.1f} min (loss {losses[0]:.3f} -> {losses[-1]:.3f}); "
+          f"reference {training.track_reference_minutes_10000_steps() / 60 / 24:.1f} days (extrapolated)")
+
+
 if __name__ == "__main__":
     # python -m benchmarks.bench_numgrad: the chapter 4 figure in one go
-    import time
+    # (python -m benchmarks.bench_numgrad reader: a reader's chapter 4 network, reader_figures)
+    import sys
+
+    if sys.argv[1:] == ["reader"]:
+        reader_figures()
+        sys.exit()
 
     import fastscratch
     from fastscratch.dataset.mnist import load_mnist

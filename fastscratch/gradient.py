@@ -9,8 +9,9 @@ central differences, element by element):
   written. The kernel takes f as an argument and so compiles once per distinct
   f (and dtype/ndim of x): the first call with a new f pays that compilation.
 - the book's closure over a network, ``lambda W: self.loss(x, t)`` with x one
-  of the network's parameter arrays (float64): the network's layers are read
-  once and only what each element changes is recomputed
+  of the network's parameter arrays (float64): the network's layers (or, for
+  chapter 4's network built from functions, one traced call of its loss) are
+  read once and only what each element changes is recomputed
   (``fastscratch._closure_netgrad``, which takes this path only where it can
   show the result is the element loop's, and otherwise falls through).
 - any other callable: a tighter Python loop than the book's ``nditer`` with
