@@ -15,7 +15,8 @@ the normal form leaves it out:
 * inside each function, its local variables (assigned there, not parameters,
   not declared global or nonlocal) are renamed ``_v0``, ``_v1``, ... in order
   of first appearance, and a lambda's parameters ``_l0``, ... (a function's
-  parameters are its interface and keep their names).
+  parameters are its interface and keep their names); a nested scope's names
+  carry its depth (``_v1_0``, ``_l1_0``) so that they never meet an outer one's.
 
 Everything else (every formula, constant, attribute, parameter name and
 default) is kept, so a file whose code does something else has another normal
@@ -101,6 +102,10 @@ class _Renamer(ast.NodeTransformer):
     def __init__(self):
         self.scopes = []   # innermost last: {name: new name} (a name mapped to itself is not renamed)
 
+    def _depth(self):
+        # names of nested scopes carry their depth, so that they never meet an outer scope's
+        return "" if not self.scopes else f"{len(self.scopes)}_"
+
     def _lookup(self, name):
         for scope in reversed(self.scopes):
             if name in scope:
@@ -131,7 +136,7 @@ class _Renamer(ast.NodeTransformer):
         local = stored - declared - set(params)
         order = dict.fromkeys(n.id for n in nodes if isinstance(n, ast.Name) and n.id in local)
         scope = {p: p for p in params}
-        scope.update({name: f"_v{i}" for i, name in enumerate(order)})
+        scope.update({name: f"_v{self._depth()}{i}" for i, name in enumerate(order)})
         scope.update({name: name for name in declared})
         self.scopes.append(scope)
         node.body = [self.visit(s) for s in node.body]
@@ -143,7 +148,7 @@ class _Renamer(ast.NodeTransformer):
     def visit_Lambda(self, node):
         self._visit_outer(node)
         params = _parameters(node.args)
-        scope = {p: f"_l{i}" for i, p in enumerate(params)}
+        scope = {p: f"_l{self._depth()}{i}" for i, p in enumerate(params)}
         for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs:
             a.arg = scope[a.arg]
         self.scopes.append(scope)

@@ -117,7 +117,7 @@ def on_reference(definition):
     return type(definition.__name__, definition.__bases__, members)
 
 
-# --- cases: each takes a definition and returns its observations [(label, value, atol)] -----
+# --- cases: each takes a definition and yields its observations (label, value, atol) -------
 
 def _data(seed, *shape):
     return np.random.RandomState(seed).randn(*shape)
@@ -140,8 +140,8 @@ def _call(*make_args):
     """Cases calling a function on the arguments each make_args() builds: result and arguments after."""
     def case(fn, make):
         args = make()
-        result = fn(*args)
-        return [("returned", result, ATOL), ("arguments after", [a for a in args if isinstance(a, np.ndarray)], ATOL)]
+        yield "returned", fn(*args), ATOL
+        yield "arguments after", [a for a in args if isinstance(a, np.ndarray)], ATOL
     return [lambda fn, make=make: case(fn, make) for make in make_args]
 
 
@@ -199,90 +199,86 @@ FUNCTION_CASES = {
 
 def _forward_backward(layer, x, dout, *, attributes=(), **forward_kwargs):
     """forward(x), backward(dout) and what they leave: outputs, x and dout after, the named attributes."""
-    out = layer.forward(x, **forward_kwargs)
-    state = _random_state()
+    yield "forward", layer.forward(x, **forward_kwargs), ATOL
+    yield "random state", _random_state(), 0
     dx = layer.backward(dout)
-    return [("forward", out, ATOL), ("random state", state, 0), ("backward", dx, ATOL),
-            ("backward returns dout", dx is dout, 0), ("x, dout after", [x, dout], ATOL),
-            *((f"attribute {a}", getattr(layer, a), ATOL) for a in attributes)]
+    yield "backward", dx, ATOL
+    yield "backward returns dout", dx is dout, 0
+    yield "x, dout after", [x, dout], ATOL
+    for a in attributes:
+        yield f"attribute {a}", getattr(layer, a), ATOL
 
 
 def _keeps(layer, **arrays):
     # networks hand a layer their parameter arrays and update them in place: the layer must hold them
-    return [(f"keeps {k}", getattr(layer, k, None) is v, 0) for k, v in arrays.items()]
+    for k, v in arrays.items():
+        yield f"keeps {k}", getattr(layer, k, None) is v, 0
 
 
 def _relu_layer(cls):
     x = np.array([[-1.0, 0.0, -0.0, 2.0], [np.nan, 3.0, -4.0, 0.5]])
-    return (_forward_backward(cls(), x, _data(9, 2, 4))
-            + _forward_backward(cls(), _data(10, 2, 1, 2, 2), _data(11, 2, 1, 2, 2)))
+    yield from _forward_backward(cls(), x, _data(9, 2, 4))
+    yield from _forward_backward(cls(), _data(10, 2, 1, 2, 2), _data(11, 2, 1, 2, 2))
 
 
 def _sigmoid_layer(cls):
-    return (_forward_backward(cls(), _floats()[:-1].reshape(3, 3), _data(12, 3, 3), attributes=("out",))
-            + _forward_backward(cls(), _data(13, 2, 3), _data(14, 2, 3)))
+    yield from _forward_backward(cls(), _floats()[:-1].reshape(3, 3), _data(12, 3, 3), attributes=("out",))
+    yield from _forward_backward(cls(), _data(13, 2, 3), _data(14, 2, 3))
 
 
 def _affine_layer(cls):
     W, b = _data(15, 3, 2), _data(16, 2)
     layer = cls(W, b)
-    return (_keeps(layer, W=W, b=b)
-            + _forward_backward(layer, _data(17, 4, 3), _data(18, 4, 2), attributes=("dW", "db"))
-            + _forward_backward(layer, _data(19, 2, 1, 3, 1), _data(20, 2, 2), attributes=("dW", "db")))
+    yield from _keeps(layer, W=W, b=b)
+    yield from _forward_backward(layer, _data(17, 4, 3), _data(18, 4, 2), attributes=("dW", "db"))
+    yield from _forward_backward(layer, _data(19, 2, 1, 3, 1), _data(20, 2, 2), attributes=("dW", "db"))
 
 
 def _softmax_with_loss_layer(cls):
-    obs = []
     for t in (_onehot([0, 2, 1, 1], 3), np.array([0, 2, 1, 1])):
         layer = cls()
         x = _data(21, 4, 3) * 3
-        obs += [("loss", layer.forward(x, t), ATOL), ("attribute y", layer.y, ATOL),
-                ("attribute loss", layer.loss, ATOL), ("backward", layer.backward(), ATOL),
-                ("backward(1)", layer.backward(1), ATOL), ("x, t after", [x, t], ATOL)]
-    return obs
+        yield "loss", layer.forward(x, t), ATOL
+        yield "attribute y", layer.y, ATOL
+        yield "attribute loss", layer.loss, ATOL
+        yield "backward", layer.backward(), ATOL
+        yield "backward(1)", layer.backward(1), ATOL
+        yield "x, t after", [x, t], ATOL
 
 
 def _dropout_layer(cls):
-    obs = []
     for layer in (cls(), cls(0.3), cls(dropout_ratio=0.8)):
         np.random.seed(3)
-        obs += _forward_backward(layer, _data(22, 3, 4), _data(23, 3, 4))
-        obs.append(("test mode", layer.forward(_data(22, 3, 4), train_flg=False), ATOL))
-    return obs
+        yield from _forward_backward(layer, _data(22, 3, 4), _data(23, 3, 4))
+        yield "test mode", layer.forward(_data(22, 3, 4), train_flg=False), ATOL
 
 
 def _batch_norm_layer(cls):
-    obs = []
     for shape, kwargs in (((5, 4), {}), ((3, 2, 2, 2), {"momentum": 0.5})):
         D = int(np.prod(shape[1:]))
         gamma, beta = 1 + 0.1 * _data(24, D), _data(25, D)
         layer = cls(gamma, beta, **kwargs)
-        obs += _keeps(layer, gamma=gamma, beta=beta)
-        obs += _forward_backward(layer, _data(26, *shape), _data(27, *shape),
-                                 attributes=("dgamma", "dbeta", "running_mean", "running_var"))
-        obs.append(("test mode", layer.forward(_data(28, *shape), train_flg=False), ATOL))
-    return obs
+        yield from _keeps(layer, gamma=gamma, beta=beta)
+        yield from _forward_backward(layer, _data(26, *shape), _data(27, *shape),
+                                     attributes=("dgamma", "dbeta", "running_mean", "running_var"))
+        yield "test mode", layer.forward(_data(28, *shape), train_flg=False), ATOL
 
 
 def _convolution_layer(cls):
-    obs = []
     for kwargs, out_hw in (({}, 3), ({"stride": 2, "pad": 1}, 3), ({"pad": 1}, 5)):
         W, b = _data(29, 2, 2, 3, 3), _data(30, 2)
         layer = cls(W, b, **kwargs)
-        obs += _keeps(layer, W=W, b=b)
-        obs += _forward_backward(layer, _data(31, 2, 2, 5, 5), _data(32, 2, 2, out_hw, out_hw),
-                                 attributes=("dW", "db"))
-    return obs
+        yield from _keeps(layer, W=W, b=b)
+        yield from _forward_backward(layer, _data(31, 2, 2, 5, 5), _data(32, 2, 2, out_hw, out_hw),
+                                     attributes=("dW", "db"))
 
 
 def _pooling_layer(cls):
     # pad 0 only: with padding the book's Pooling miscounts the output (README, fastscratch.reference)
-    obs = []
     for args, out_hw in (((2, 2), 2), ((2, 2, 2), 2), ((3, 3, 1), 2)):
         x = _data(33, 2, 2, 4, 4)
         x[0, 0, :2, :2] = 1.0   # a tie: the first maximum of the window takes the gradient
-        obs += _forward_backward(cls(*args), x, _data(34, 2, 2, out_hw, out_hw))
-    return obs
+        yield from _forward_backward(cls(*args), x, _data(34, 2, 2, out_hw, out_hw))
 
 
 LAYER_CASES = {
@@ -296,29 +292,33 @@ LAYER_CASES = {
 # --- networks --------------------------------------------------------------------------------
 
 def _params(net):
-    return ("params", {k: np.array(v, copy=True) for k, v in net.params.items()}, 0)
+    return "params", {k: np.array(v, copy=True) for k, v in net.params.items()}, 0
 
 
 def _built(cls, *args, **kwargs):
+    """A network built from seed 0, and what its construction leaves (its params, the random state)."""
     np.random.seed(0)
     net = cls(*args, **kwargs)
     return net, [_params(net), ("random state", _random_state(), 0)]
 
 
 def _two_layer_net(cls):
-    net, obs = _built(cls, 6, 5, 3)
+    net, built = _built(cls, 6, 5, 3)
+    yield from built
     x, labels = np.random.RandomState(35).rand(4, 6), np.array([0, 2, 1, 2])
     t = _onehot(labels, 3)
-    obs += [("predict", net.predict(x), ATOL), ("loss", net.loss(x, t), ATOL),
-            ("accuracy", net.accuracy(x, t), ATOL), ("gradient", net.gradient(x, t), ATOL),
-            ("numerical_gradient", net.numerical_gradient(x, t), NUMGRAD_ATOL), _params(net),
-            ("x, t after", [x, t], 0)]
-    return obs
+    yield "predict", net.predict(x), ATOL
+    yield "loss", net.loss(x, t), ATOL
+    yield "accuracy", net.accuracy(x, t), ATOL
+    yield "gradient", net.gradient(x, t), ATOL
+    yield "numerical_gradient", net.numerical_gradient(x, t), NUMGRAD_ATOL
+    yield _params(net)
+    yield "x, t after", [x, t], 0
 
 
 def _two_layer_net_arguments(cls):
-    net, obs = _built(cls, input_size=3, hidden_size=4, output_size=2, weight_init_std=0.5)
-    return obs + _built(cls, 2, 3, 4, 1.5)[1]
+    yield from _built(cls, input_size=3, hidden_size=4, output_size=2, weight_init_std=0.5)[1]
+    yield from _built(cls, 2, 3, 4, 1.5)[1]
 
 
 def _two_layer_net_labels(cls):
@@ -326,20 +326,61 @@ def _two_layer_net_labels(cls):
     net, _ = _built(cls, 6, 5, 3)
     x = np.random.RandomState(36).rand(4, 6)
     labels = np.array([0, 2, 1, 2])
-    return [("loss", net.loss(x, labels), ATOL), ("accuracy", net.accuracy(x, labels), ATOL)]
+    yield "loss", net.loss(x, labels), ATOL
+    yield "accuracy", net.accuracy(x, labels), ATOL
 
 
-NETWORK_CASES = {"TwoLayerNet": [_two_layer_net, _two_layer_net_arguments, _two_layer_net_labels]}
+def _computations(net, x, t, **train):
+    """predict, loss, accuracy (one-hot and labels), gradient and numerical_gradient, each from its own seed."""
+    calls = [("predict", lambda: net.predict(x, **train)), ("loss", lambda: net.loss(x, t, **train)),
+             ("accuracy", lambda: net.accuracy(x, t)), ("accuracy of labels", lambda: net.accuracy(x, t.argmax(1))),
+             ("gradient", lambda: net.gradient(x, t)), ("numerical_gradient", lambda: net.numerical_gradient(x, t))]
+    for seed, (label, call) in enumerate(calls):
+        np.random.seed(seed)
+        yield label, call(), NUMGRAD_ATOL if label == "numerical_gradient" else ATOL
+    yield _params(net)
+
+
+_MULTI_LAYER = (((6, [5, 4], 3), {}),
+                ((6, [5], 3), {"activation": "sigmoid", "weight_init_std": "sigmoid", "weight_decay_lambda": 0.1}),
+                ((6, [4, 3], 3), {"weight_init_std": 0.1, "weight_decay_lambda": 0.01}),
+                ((6, [4], 3), {"weight_init_std": "xavier"}), ((6, [4], 3), {"weight_init_std": "he"}))
+
+
+def _multi_layer_net(cls):
+    x, t = np.random.RandomState(37).rand(4, 6), _onehot([0, 2, 1, 2], 3)
+    for args, kwargs in _MULTI_LAYER:
+        net, built = _built(cls, *args, **kwargs)
+        yield from built
+        yield from _computations(net, x, t)
+
+
+def _multi_layer_net_extend(cls):
+    x, t = np.random.RandomState(38).rand(4, 6), _onehot([0, 2, 1, 2], 3)
+    for dropout in (False, True):
+        for batchnorm in (False, True):
+            kwargs = {"use_dropout": dropout, "dropout_ration": 0.3, "use_batchnorm": batchnorm}
+            net, built = _built(cls, 6, [5, 4], 3, weight_decay_lambda=0.05, **kwargs)
+            yield from built
+            yield from _computations(net, x, t)
+            yield from _computations(net, x, t, train_flg=True)
+
+
+NETWORK_CASES = {"TwoLayerNet": [_two_layer_net, _two_layer_net_arguments, _two_layer_net_labels],
+                 "MultiLayerNet": [_multi_layer_net], "MultiLayerNetExtend": [_multi_layer_net_extend]}
 
 CASES = {**FUNCTION_CASES, **LAYER_CASES, **NETWORK_CASES}
 
 
 def _observe(case, definition):
-    """What case does with definition: its observations, or a single "raised" entry where it raises."""
+    """What case does with definition: its observations up to the first exception, then a "raised" entry."""
+    observations = []
     try:
-        return case(definition)
+        for observation in case(definition):
+            observations.append(observation)
     except Exception:  # a definition that raises where the other does too agrees there
-        return [("raised", "raised", 0)]
+        observations.append(("raised", "raised", 0))
+    return observations
 
 
 def behaves_as(name, definition, counterpart):
@@ -366,12 +407,13 @@ def behaves_as(name, definition, counterpart):
             for case in CASES[name]:
                 mine = _observe(case, definition)
                 theirs = _observe(case, counterpart)
-                if len(mine) != len(theirs):
-                    return f"{mine[-1][0] if mine else 'nothing'} differs in {case_name(case)}"
+                exact = name in EXACT
                 for (label, a, atol), (other, b, _) in zip(mine, theirs):
-                    exact = name in EXACT
                     if label != other or not same(a, b, 0 if exact else atol, 0 if exact else RTOL):
                         return f"{label} differs in {case_name(case)}"
+                if len(mine) != len(theirs):
+                    longer = mine if len(mine) > len(theirs) else theirs
+                    return f"{longer[min(len(mine), len(theirs))][0]} differs in {case_name(case)}"
     finally:
         np.random.set_state(state)
     if printed.getvalue():

@@ -50,6 +50,8 @@ COUNTERPARTS = {
     # chapter 5's (layers) first: chapter 4's (functions) shares its construction, not its predict
     "TwoLayerNet": ("fastscratch.two_layer_net:TwoLayerNet",
                     "fastscratch.ch04_two_layer_net:TwoLayerNet"),
+    "MultiLayerNet": ("fastscratch.multi_layer_net:MultiLayerNet",),
+    "MultiLayerNetExtend": ("fastscratch.multi_layer_net_extend:MultiLayerNetExtend",),
 }
 
 _WRITES_GLOBALS = frozenset({"STORE_GLOBAL", "DELETE_GLOBAL"})
@@ -113,8 +115,8 @@ def _counterpart(name, obj):
     for target in COUNTERPARTS.get(name, ()):
         fast = _resolve(target)
         if isinstance(obj, type):
-            # the user's methods must all be there, or a later cell calling one would fail
-            own = {k for k in vars(obj) if not k.startswith("__")}
+            # the user's public methods must all be there, or a later cell calling one would fail
+            own = {k for k in vars(obj) if not k.startswith("_")}
             if not own <= set(dir(fast)):
                 continue
         if _probes.behaves_as(name, _probes.on_reference(obj), reference_twin(target)) is None:
@@ -153,7 +155,10 @@ def substitute_definitions(namespace, names, *, notice):
             continue
         if isinstance(obj, type) and _has_instances(obj, namespace):
             continue
-        found = _counterpart(name, obj)
+        try:
+            found = _counterpart(name, obj)
+        except Exception:  # a definition the probe cannot even copy or compare runs as written
+            found = None
         if found is None:
             continue
         target, namespace[name] = found

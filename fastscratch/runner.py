@@ -197,7 +197,7 @@ class _BookNetworkLoader(importlib.machinery.SourceFileLoader):
 
     The file's module-level code runs either way (its imports and ``sys.path``
     changes happen as with plain python); only the class name is rebound, and
-    only when the probe of ``fastscratch._book_networks`` finds both classes equal.
+    only when ``fastscratch._book_networks.check`` finds both classes equal.
     """
 
     def __init__(self, fullname, path, notices):

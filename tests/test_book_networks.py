@@ -314,3 +314,45 @@ def test_check_calls_no_kernel(name):
     book_network(name)
     result = run_json(KERNELS_USED.format(name=name), f"the check of {name}")
     assert result == {"reason": None, "used": []}
+
+
+def normal(source):
+    import ast
+
+    from fastscratch._normal_form import normal_form
+    return ast.unparse(normal_form(ast.parse(source)))
+
+
+def test_normal_form_renames_locals_in_order_of_first_appearance():
+    assert normal("def f(x):\n    a = x\n    b = a * 2\n    return b\n") == \
+        normal("def f(x):\n    q = x\n    p = q * 2\n    return p\n")
+    # swapping which name holds which value is a renaming too (chapter 4's da1 / dz1)
+    assert normal("def f(x):\n    a = x + 1\n    b = a * 2\n    return a - b\n") == \
+        normal("def f(x):\n    b = x + 1\n    a = b * 2\n    return b - a\n")
+    # but not a change of which value is used
+    assert normal("def f(x):\n    a = x + 1\n    b = a * 2\n    return a - b\n") != \
+        normal("def f(x):\n    a = x + 1\n    b = a * 2\n    return b - a\n")
+
+
+def test_normal_form_keeps_parameters_globals_and_attributes():
+    base = "count = 1\ndef f(x, y=2):\n    global count\n    count = x\n    z = self.z\n    return z + y\n"
+    assert normal(base) != normal(base.replace("y", "w"))              # parameters are the interface
+    assert normal(base) != normal(base.replace("count", "total"))      # module globals stay
+    assert normal(base) != normal(base.replace("self.z", "self.q"))    # attributes stay
+    assert "global count" in normal(base) and "_v0 = self.z" in normal(base)
+
+
+def test_normal_form_scopes_lambdas_and_nested_functions():
+    source = "def f(x):\n    a = 1\n    g = lambda a: a + x\n    return g(a)\n"
+    assert normal(source) == "def f(x):\n    _v0 = 1\n    _v1 = lambda _l1_0: _l1_0 + x\n    return _v1(_v0)"
+    nested = "def f(x):\n    a = 1\n    def h(b):\n        c = a + b\n        return c\n    return h(x)\n"
+    assert "_v0 = _v0 + b" not in normal(nested)   # h's local is h's, its read of a is f's
+    assert normal(nested) == normal(nested.replace("c", "d"))
+
+
+def test_normal_form_imports():
+    a = "import sys, os\nsys.path.append(os.pardir)\nimport numpy as np\nfrom m import *\nimport json\n"
+    b = "import os\nimport sys\nsys.path.insert(0, os.path.dirname(__file__))\nfrom m import *\n"
+    assert normal(a) == normal(b) == "from m import *"
+    assert normal(a + "x = json.dumps(1)\n") != normal(b + "x = json.dumps(1)\n")   # a read import stays
+    assert normal("from m import *\nfrom m import *\nimport k\ny = k") == normal("import k\nfrom m import *\ny = k")

@@ -312,3 +312,195 @@ def test_probing_a_cell_calls_no_kernel():
     book_network("ch05/two_layer_net.py")
     result = run_json(CELL_KERNELS_USED, "the cell probe")
     assert result == {"done": len(FUNCTIONS) + len(LAYERS) + 2, "used": []}
+
+
+#: Chapter 6's common/multi_layer_net.py and multi_layer_net_extend.py as a learner types them
+#: into a cell (written here from the book's description; the cell has the book's layers).
+MULTI_LAYER_NETS = """
+from collections import OrderedDict
+
+def _init_weights(net, weight_init_std):
+    sizes = [net.input_size] + net.hidden_size_list + [net.output_size]
+    for i in range(1, len(sizes)):
+        scale = weight_init_std
+        if str(weight_init_std).lower() in ('relu', 'he'):
+            scale = np.sqrt(2.0 / sizes[i - 1])
+        elif str(weight_init_std).lower() in ('sigmoid', 'xavier'):
+            scale = np.sqrt(1.0 / sizes[i - 1])
+        net.params['W' + str(i)] = scale * np.random.randn(sizes[i - 1], sizes[i])
+        net.params['b' + str(i)] = np.zeros(sizes[i])
+
+class MultiLayerNet:
+    def __init__(self, input_size, hidden_size_list, output_size,
+                 activation='relu', weight_init_std='relu', weight_decay_lambda=0):
+        self.input_size, self.output_size = input_size, output_size
+        self.hidden_size_list, self.hidden_layer_num = hidden_size_list, len(hidden_size_list)
+        self.weight_decay_lambda = weight_decay_lambda
+        self.params = {}
+        _init_weights(self, weight_init_std)
+        activation_layer = {'sigmoid': Sigmoid, 'relu': Relu}
+        self.layers = OrderedDict()
+        for i in range(1, self.hidden_layer_num + 1):
+            self.layers['Affine' + str(i)] = Affine(self.params['W' + str(i)], self.params['b' + str(i)])
+            self.layers['Activation_function' + str(i)] = activation_layer[activation]()
+        i = self.hidden_layer_num + 1
+        self.layers['Affine' + str(i)] = Affine(self.params['W' + str(i)], self.params['b' + str(i)])
+        self.last_layer = SoftmaxWithLoss()
+
+    def predict(self, x):
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return x
+
+    def loss(self, x, t):
+        y = self.predict(x)
+        weight_decay = 0
+        for i in range(1, self.hidden_layer_num + 2):
+            W = self.params['W' + str(i)]
+            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(W ** 2)
+        return self.last_layer.forward(y, t) + weight_decay
+
+    def accuracy(self, x, t):
+        y = np.argmax(self.predict(x), axis=1)
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        return np.sum(y == t) / float(x.shape[0])
+
+    def numerical_gradient(self, x, t):
+        loss_W = lambda W: self.loss(x, t)
+        grads = {}
+        for i in range(1, self.hidden_layer_num + 2):
+            grads['W' + str(i)] = numerical_gradient(loss_W, self.params['W' + str(i)])
+            grads['b' + str(i)] = numerical_gradient(loss_W, self.params['b' + str(i)])
+        return grads
+
+    def gradient(self, x, t):
+        self.loss(x, t)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        grads = {}
+        for i in range(1, self.hidden_layer_num + 2):
+            layer = self.layers['Affine' + str(i)]
+            grads['W' + str(i)] = layer.dW + self.weight_decay_lambda * layer.W
+            grads['b' + str(i)] = layer.db
+        return grads
+
+class MultiLayerNetExtend:
+    def __init__(self, input_size, hidden_size_list, output_size, activation='relu', weight_init_std='relu',
+                 weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False):
+        self.input_size, self.output_size = input_size, output_size
+        self.hidden_size_list, self.hidden_layer_num = hidden_size_list, len(hidden_size_list)
+        self.use_dropout, self.use_batchnorm = use_dropout, use_batchnorm
+        self.weight_decay_lambda = weight_decay_lambda
+        self.params = {}
+        _init_weights(self, weight_init_std)
+        activation_layer = {'sigmoid': Sigmoid, 'relu': Relu}
+        self.layers = OrderedDict()
+        for i in range(1, self.hidden_layer_num + 1):
+            self.layers['Affine' + str(i)] = Affine(self.params['W' + str(i)], self.params['b' + str(i)])
+            if self.use_batchnorm:
+                self.params['gamma' + str(i)] = np.ones(hidden_size_list[i - 1])
+                self.params['beta' + str(i)] = np.zeros(hidden_size_list[i - 1])
+                self.layers['BatchNorm' + str(i)] = BatchNormalization(self.params['gamma' + str(i)],
+                                                                      self.params['beta' + str(i)])
+            self.layers['Activation_function' + str(i)] = activation_layer[activation]()
+            if self.use_dropout:
+                self.layers['Dropout' + str(i)] = Dropout(dropout_ration)
+        i = self.hidden_layer_num + 1
+        self.layers['Affine' + str(i)] = Affine(self.params['W' + str(i)], self.params['b' + str(i)])
+        self.last_layer = SoftmaxWithLoss()
+
+    def predict(self, x, train_flg=False):
+        for key, layer in self.layers.items():
+            if "Dropout" in key or "BatchNorm" in key:
+                x = layer.forward(x, train_flg)
+            else:
+                x = layer.forward(x)
+        return x
+
+    def loss(self, x, t, train_flg=False):
+        y = self.predict(x, train_flg)
+        weight_decay = 0
+        for i in range(1, self.hidden_layer_num + 2):
+            W = self.params['W' + str(i)]
+            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(W**2)
+        return self.last_layer.forward(y, t) + weight_decay
+
+    def accuracy(self, X, T):
+        Y = np.argmax(self.predict(X, train_flg=False), axis=1)
+        if T.ndim != 1:
+            T = np.argmax(T, axis=1)
+        return np.sum(Y == T) / float(X.shape[0])
+
+    def _keys(self, i):
+        keys = ['W' + str(i), 'b' + str(i)]
+        if self.use_batchnorm and i != self.hidden_layer_num + 1:
+            keys += ['gamma' + str(i), 'beta' + str(i)]
+        return keys
+
+    def numerical_gradient(self, X, T):
+        loss_W = lambda W: self.loss(X, T, train_flg=True)
+        grads = {}
+        for i in range(1, self.hidden_layer_num + 2):
+            for key in self._keys(i):
+                grads[key] = numerical_gradient(loss_W, self.params[key])
+        return grads
+
+    def gradient(self, x, t):
+        self.loss(x, t, train_flg=True)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        grads = {}
+        for i in range(1, self.hidden_layer_num + 2):
+            grads['W' + str(i)] = self.layers['Affine' + str(i)].dW + self.weight_decay_lambda * self.params['W' + str(i)]
+            grads['b' + str(i)] = self.layers['Affine' + str(i)].db
+            if self.use_batchnorm and i != self.hidden_layer_num + 1:
+                grads['gamma' + str(i)] = self.layers['BatchNorm' + str(i)].dgamma
+                grads['beta' + str(i)] = self.layers['BatchNorm' + str(i)].dbeta
+        return grads
+"""
+
+
+@pytest.mark.parametrize("edit", [None, ("np.sqrt(2.0 / sizes[i - 1])", "np.sqrt(1.0 / sizes[i - 1])"),
+                                  ("0.5 * self.weight_decay_lambda", "self.weight_decay_lambda"),
+                                  ("if \"Dropout\" in key or", "if")])
+def test_multi_layer_nets_in_a_cell(edit):
+    import fastscratch.multi_layer_net
+    import fastscratch.multi_layer_net_extend
+    namespace = book_layers_cell()
+    cell(NDITER_GRADIENT, namespace)
+    cell(MULTI_LAYER_NETS if edit is None else MULTI_LAYER_NETS.replace(*edit), namespace)
+    done, _ = substitute(namespace, ["MultiLayerNet", "MultiLayerNetExtend"])
+    if edit is None:
+        assert done == {"MultiLayerNet": "fastscratch.multi_layer_net.MultiLayerNet",
+                        "MultiLayerNetExtend": "fastscratch.multi_layer_net_extend.MultiLayerNetExtend"}
+        assert namespace["MultiLayerNet"] is fastscratch.multi_layer_net.MultiLayerNet
+    else:
+        # the He scale and the weight decay are in both classes; the train flag only in the extended one
+        assert done == ({"MultiLayerNet": "fastscratch.multi_layer_net.MultiLayerNet"}
+                        if edit[0].startswith("if") else {})
+
+
+def test_observations_before_an_exception_count(monkeypatch):
+    # both raise at the end of the case, but what they returned before differs
+    def case(fn):
+        yield "first", fn(1.0), 0
+        raise RuntimeError("both raise here")
+    monkeypatch.setitem(_probes.CASES, "probe_test", [case])
+    assert _probes.behaves_as("probe_test", lambda x: x, lambda x: x) is None
+    assert _probes.behaves_as("probe_test", lambda x: x, lambda x: 2 * x) == "first differs in case"
+    assert _probes.behaves_as("probe_test", lambda x: x, lambda x: 1 / 0) == "first differs in case"
+
+
+def test_a_class_the_probe_cannot_copy_runs_as_written():
+    # __slots__: copying the class for the probe raises (slot names conflict); nothing is substituted
+    namespace = book_layers_cell()
+    source = reference_source(ref_layers, ["Relu"]).replace("    def __init__", "    __slots__ = ('_spare', '__dict__')\n\n    def __init__")
+    cell(source, namespace)
+    mine = namespace["Relu"]
+    with pytest.raises(ValueError):
+        _probes.on_reference(mine)
+    assert substitute(namespace, ["Relu"]) == ({}, [])
+    assert namespace["Relu"] is mine

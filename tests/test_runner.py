@@ -347,6 +347,40 @@ def test_translated_edition_gets_the_fast_class(run_here, tmp_path, chapter):
     assert out.split("\n", 1)[1] == plain_out.split("\n", 1)[1]
 
 
+NUMGRAD_SCRIPT = """\
+import sys, os, json
+sys.path.append(os.pardir)
+import numpy as np
+from two_layer_net import TwoLayerNet
+np.random.seed(0)
+net = TwoLayerNet(input_size=30, hidden_size=10, output_size=3)
+x = np.random.rand(5, 30)
+t = np.eye(3)[[0, 2, 1, 1, 0]]
+print(json.dumps({k: v.tolist() for k, v in net.numerical_gradient(x, t).items()}))
+"""
+
+
+@pytest.mark.parametrize("chapter", ["ch04", "ch05"])
+def test_translated_edition_numerical_gradient_agrees_with_the_file_as_written(run_here, tmp_path, chapter):
+    # the substituted class's incremental numerical gradient against the edition's own element loop
+    import json
+
+    from test_book_networks import translated_edition
+    with open(book_network(NETWORK_FILES[chapter]), encoding="utf-8") as f:
+        source = translated_edition(NETWORK_FILES[chapter], f.read())
+    script = network_script(tmp_path, chapter, source)
+    with open(script, "w", encoding="utf-8") as f:
+        f.write(NUMGRAD_SCRIPT)
+    status, out, err = run_here(script)
+    assert status == 0 and len(NOTICE.findall(err)) == 1, err
+    plain, plain_out, plain_err = run_here(script, substitute=False)
+    assert plain == 0 and plain_err == "", plain_err
+    fast, book = json.loads(out), json.loads(plain_out)
+    assert list(fast) == list(book) == ["W1", "b1", "W2", "b2"]
+    for key in book:
+        np.testing.assert_allclose(fast[key], book[key], rtol=0, atol=1e-6)
+
+
 def test_translated_edition_with_a_changed_formula_runs_as_written(run_here, tmp_path):
     from test_book_networks import translated_edition
     with open(book_network("ch04/two_layer_net.py"), encoding="utf-8") as f:
