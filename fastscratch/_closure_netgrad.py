@@ -272,8 +272,8 @@ def _traced_gradient(f, x, params, key, netgrad):
     loss = _trace.trace_loss(f, x, params)
     chain = read_traced_chain(loss)
     arrays = [value for value in params.values() if isinstance(value, np.ndarray)]
-    require(not any(np.may_share_memory(chain.inputs, array) for array in arrays),
-            "the network's input shares memory with a parameter")
+    require(not any(np.may_share_memory(constant, array) for constant in chain.constants for array in arrays),
+            "the network's input or targets share memory with a parameter")
     analysis = _last_analysis
     reused = isinstance(analysis, _TracedAnalysis) and analysis.still_valid(params, chain, loss.value)
     if not reused:

@@ -34,11 +34,14 @@ from ._not_supported import NotSupported, require
 from ._trace import PARAM, Traced
 from .kernels import netgrad as _k
 
+__all__ = ["NotSupported", "TracedChain", "read_traced_chain"]
+
 #: The chain a traced loss computes.
 #: inputs: the first affine map's constant input (N, D); stages: (weights key, bias key,
 #: ACT_* after it) from the input on; labels: (N,) integer classes; shifted: whether the
-#: softmax subtracts each row's max.
-TracedChain = namedtuple("TracedChain", "inputs stages labels shifted")
+#: softmax subtracts each row's max; constants: every array the graph reads besides the
+#: parameters (the input, the targets, the row indices).
+TracedChain = namedtuple("TracedChain", "inputs stages labels shifted constants")
 
 _MAX = (np.max, np.amax)
 #: The largest logit (plus log K) an unshifted softmax may see: exp stays finite for h-sized moves.
@@ -116,7 +119,10 @@ def _class_reduction(node, ops, source, transposed):
 
 
 def _read_loss(root):
-    """(probabilities y (N, K), labels (N,)) of the book's cross-entropy of y; NotSupported otherwise."""
+    """(probabilities y (N, K), labels (N,), the targets as given) of the book's cross-entropy of y.
+
+    NotSupported where the loss is anything else.
+    """
     ops = _operands(root, np.true_divide)
     if ops is not None and _operand(ops[0], np.negative) is not None:
         total, n = _operand(ops[0], np.negative), ops[1]
@@ -138,7 +144,7 @@ def _read_loss(root):
         rows, labels = np.asarray(rows), np.asarray(labels)
         require(rows.shape == (y_shape[0],) and rows.dtype.kind in "iu" and np.array_equal(rows, np.arange(n))
                 and labels.shape == rows.shape and labels.dtype.kind in "iu", "the pick is not y[arange(N), labels]")
-        return y, labels
+        return y, labels, pick.args[1]
     ops = _operands(terms, np.multiply)
     require(ops is not None, "the cross-entropy is not a sum of log terms")
     t, logs = ops if not isinstance(ops[0], Traced) else ops[::-1]
@@ -148,7 +154,7 @@ def _read_loss(root):
     require(len(shape) == 2 and t.shape == shape and n == shape[0] and t.dtype.kind in "biuf", "t is not y's shape")
     one_hot = bool(np.all((t == 0) | (t == 1))) and bool(np.all(t.sum(axis=1) == 1))
     require(one_hot, "t is not one-hot")
-    return y, np.argmax(t, axis=1)
+    return y, np.argmax(t, axis=1), (t,)
 
 
 def _read_softmax(y):
@@ -212,7 +218,7 @@ def _read_activation(z):
 
 def read_traced_chain(loss):
     """The TracedChain that the traced loss computes; NotSupported where it is anything else."""
-    y, labels = _read_loss(loss)
+    y, labels, targets = _read_loss(loss)
     logits, shifted = _read_softmax(y)
     stages, node, activation = [], logits, _k.ACT_NONE
     while True:
@@ -227,7 +233,5 @@ def read_traced_chain(loss):
     require(type(z) is np.ndarray and z.dtype.kind in "biuf", "the network's input is not a real array")
     k = logits.value.shape[1]
     require(bool(np.all((labels >= -k) & (labels < k))), "labels out of range")
-    return TracedChain(z, stages, labels, shifted)
-
-
-__all__ = ["NotSupported", "TracedChain", "read_traced_chain"]
+    constants = (z,) + tuple(a for a in targets if isinstance(a, np.ndarray))
+    return TracedChain(z, stages, labels, shifted, constants)

@@ -305,6 +305,17 @@ def test_traced_input_aliasing_a_parameter_falls_back():
                       loop.numerical_gradient(loop.params["W1"][:, :], t))
 
 
+def test_traced_targets_aliasing_a_parameter_fall_back():
+    # t is also an array of params: perturbing it moves the targets, which the model holds fixed
+    fast, ref, loop = twins(12, [5, 4, 3], cee_fn=cross_entropy_one_hot)
+    x, t = data(13, 3, 5, 3, one_hot=True)
+    for net in (fast, loop):
+        net.params["T"] = t.copy()
+    got = fast.numerical_gradient(x, fast.params["T"])
+    assert fast.f_calls > MAX_CALLS * len(fast.params)
+    assert_same_grads(got, loop.numerical_gradient(x, loop.params["T"]))
+
+
 def test_traced_soft_targets_fall_back():
     fast, ref, loop = twins(11, [5, 4, 3], cee_fn=cross_entropy_one_hot)
     x, _ = data(12, 3, 5, 3, one_hot=True)
@@ -392,12 +403,13 @@ def test_traced_errors_of_f_propagate():
         fast.numerical_gradient(x, np.array([0, 7, 1]))
 
 
-def test_traced_mnist_chapter4_network_against_backprop():
+@pytest.mark.parametrize("n", [10, 100])
+def test_traced_mnist_chapter4_network_against_backprop(n):
     # chapter 4's set-up: float32 images, one-hot labels, 784-50-10; against the reference class's gradient
     from fastscratch.dataset.mnist import load_mnist
     from fastscratch.reference.ch04_two_layer_net import TwoLayerNet
     (x_train, t_train), _ = load_mnist(normalize=True, one_hot_label=True)
-    x, t = x_train[:10], t_train[:10]
+    x, t = x_train[:n], t_train[:n]
     np.random.seed(0)
     fast = ReaderNet(fast_gradient.numerical_gradient, [784, 50, 10], std=0.01)
     np.random.seed(0)
