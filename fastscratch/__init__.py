@@ -56,3 +56,15 @@ __all__ = ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet
 from ._threads import get_num_threads, set_num_threads  # noqa: E402
 from ._process_defaults import tune_process  # noqa: E402
 __all__ += ["get_num_threads", "set_num_threads", "tune_process"]
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext fastscratch``: the book's code in this kernel runs on fastscratch (see fastscratch._notebook)."""
+    from ._notebook import load_ipython_extension as load
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    """``%unload_ext fastscratch``: undo ``%load_ext fastscratch``."""
+    from ._notebook import unload_ipython_extension as unload
+    unload(ipython)

@@ -61,7 +61,12 @@ def build_parser():
                      help="leave NumPy's removed aliases of the builtins (np.int, np.float, ...) "
                           "removed instead of answering them as NumPy before 1.24 did "
                           "(also: FASTSCRATCH_COMPAT=0)")
-    run.add_argument("script", help="the script, e.g. path/to/book/ch07/train_convnet.py")
+    run.add_argument("--output", metavar="EXECUTED.ipynb", default=None,
+                     help="notebooks: write the executed notebook, with its outputs, there")
+    run.add_argument("--allow-errors", action="store_true",
+                     help="notebooks: record a failing cell's error in its outputs and go on")
+    run.add_argument("script", help="the script, e.g. path/to/book/ch07/train_convnet.py, "
+                                    "or a notebook (.ipynb), run in a Jupyter kernel")
     run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     run.set_defaults(func=cmd_run)
 
@@ -116,11 +121,37 @@ def _version():
 
 def cmd_run(args):
     from . import runner
+    if args.script.endswith(".ipynb"):
+        return _run_notebook(args)
+    if args.output is not None or args.allow_errors:
+        print("fastscratch run: error: --output and --allow-errors are for notebooks (.ipynb)", file=sys.stderr)
+        return 2
     if args.compare:
         return runner.compare(args.script, args.script_args, substitute=args.substitute,
                               compat=args.compat)
     return runner.run_script(args.script, args.script_args, reference=args.reference,
                              substitute=args.substitute, compat=args.compat)
+
+
+def _run_notebook(args):
+    # Options may follow the notebook's path (a notebook takes no arguments of its own).
+    late = _Parser(prog="fastscratch run NOTEBOOK.ipynb")
+    late.add_argument("--reference", action="store_true", default=args.reference)
+    late.add_argument("--compare", action="store_true", default=args.compare)
+    late.add_argument("--no-substitute", dest="substitute", action="store_false", default=args.substitute)
+    late.add_argument("--no-compat", dest="compat", action="store_false", default=args.compat)
+    late.add_argument("--output", default=args.output)
+    late.add_argument("--allow-errors", action="store_true", default=args.allow_errors)
+    opts = late.parse_args(args.script_args)
+    if opts.reference and opts.compare:
+        late.error("--reference and --compare exclude each other")
+    if opts.compare and opts.output is not None:
+        late.error("--compare runs the notebook twice: it takes no --output")
+    from . import _notebook_run
+    settings = dict(substitute=opts.substitute, compat=opts.compat, allow_errors=opts.allow_errors)
+    if opts.compare:
+        return _notebook_run.compare(args.script, **settings)
+    return _notebook_run.run_notebook(args.script, reference=opts.reference, output=opts.output, **settings)
 
 
 # --- train ----------------------------------------------------------------------------------

@@ -185,10 +185,11 @@ def compat_enabled(compat=True):
     return _switched_on(compat, COMPAT_ENV)
 
 
-def _alias_notice(name, builtin):
-    print(f"fastscratch run: np.{name} was removed in NumPy 1.24; answering with the builtin "
+def alias_notice(name, builtin, prefix="fastscratch run", switch=f"--no-compat or {COMPAT_ENV}=0"):
+    """Say on stderr that np.<name> answered with the builtin, and how to switch that off."""
+    print(f"{prefix}: np.{name} was removed in NumPy 1.24; answering with the builtin "
           f"{builtin.__name__}, as earlier NumPy did (the book predates the removal; "
-          f"--no-compat or {COMPAT_ENV}=0 gives NumPy's error)", file=sys.stderr, flush=True)
+          f"{switch} gives NumPy's error)", file=sys.stderr, flush=True)
 
 
 class _BookNetworkLoader(importlib.machinery.SourceFileLoader):
@@ -250,6 +251,36 @@ class BookNetworkFinder(importlib.abc.MetaPathFinder):
             return spec
         spec.loader = _BookNetworkLoader(fullname, spec.origin, self.notices)
         return spec
+
+
+def install_finders(reference=False, substitute=True, show=None, image_saver=None):
+    """Put the book's import hook first on sys.meta_path, and the network finder after it.
+
+    The network finder (the book's network files get fastscratch's classes) is
+    installed unless reference or substitution is off (``substitution_enabled``).
+    The other parameters are BookImportHook's. Returns the finders installed,
+    for ``remove_finders``.
+    """
+    finders = [BookImportHook(reference=reference, show=show, image_saver=image_saver)]
+    if not reference and substitution_enabled(substitute):
+        finders.append(BookNetworkFinder())
+    sys.meta_path[:0] = finders
+    return finders
+
+
+def remove_finders(finders):
+    """Take the finders install_finders returned off sys.meta_path (the others stay in their order)."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not any(f is g for g in finders)]
+
+
+def answered_modules():
+    """The names in sys.modules that the finders answered: common.*, dataset.* and substituted network files."""
+    names = []
+    for name, module in list(sys.modules.items()):
+        loader = getattr(getattr(module, "__spec__", None), "loader", None)
+        if isinstance(loader, (_AliasLoader, _PackageLoader, _BookNetworkLoader)):
+            names.append(name)
+    return names
 
 
 def has_display():
@@ -351,12 +382,9 @@ def run_script(script, args=(), reference=False, substitute=True, compat=True):
         image_saver = ImageSaver(path)
         if "PIL.Image" in sys.modules:  # imported before the hook: patched now, put back at the end
             image_saver.install(sys.modules["PIL.Image"])
-    hook = BookImportHook(reference=reference, show=show, image_saver=image_saver)
     # fastscratch must stay importable after sys.path[0] becomes the script's directory
     import fastscratch  # noqa: F401
-    sys.meta_path.insert(0, hook)
-    if not reference and substitution_enabled(substitute):
-        sys.meta_path.insert(1, BookNetworkFinder())
+    install_finders(reference=reference, substitute=substitute, show=show, image_saver=image_saver)
     # as `python SCRIPT.py`: the script's directory replaces the launcher's entry
     if sys.path:
         sys.path[0] = directory
@@ -364,7 +392,7 @@ def run_script(script, args=(), reference=False, substitute=True, compat=True):
         sys.path.append(directory)
     sys.argv = [path, *args]
     os.chdir(directory)
-    aliases = _numpy_aliases.answering(_alias_notice) if compat_enabled(compat) else contextlib.nullcontext()
+    aliases = _numpy_aliases.answering(alias_notice) if compat_enabled(compat) else contextlib.nullcontext()
     try:
         with aliases:
             runpy.run_path(path, run_name="__main__")
