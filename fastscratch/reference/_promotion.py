@@ -6,7 +6,7 @@ book's ``-np.sum(...) / batch_size`` stays float32. NumPy 1 (value-based
 casting) turns the Python number into a float64 when the other operand is a
 NumPy scalar, not an array, and the result widens to float64. Converting the
 Python number first gives NumPy 2's result, bitwise, under both; a float64
-operand is unchanged (README deviation 17: nothing widens a float32 network).
+operand is unchanged (docs/deviations.md, entry 17: nothing widens a float32 network).
 """
 import numpy as np
 
