@@ -54,7 +54,7 @@ import numpy as np
 from numba.core import types
 from numba.experimental import structref
 
-from ._jit import kernel, parallel_kernel, prange, serial_twin
+from ._jit import kernel, parallel_kernel, prange
 
 #: Added inside the log of the cross-entropy, as the book does.
 CEE_DELTA = 1e-7
@@ -534,6 +534,58 @@ def _dense_loss_change(kind, layer_index, p, v, w, layers, loss, scratch, s):
     return _propagate_rows(layer_index + 1, layers, loss, rows_a, scratch.rows_b[s], changed)
 
 
+@kernel
+def _dense_slot(chain, loss, params, h, weight_decay, scratch, grad, s):
+    """Slot s of dense_param_grad: its elements s, s + S, s + 2S, ... (S slots); same arguments."""
+    n_slots = scratch.column.shape[0]
+    n = loss.labels.size
+    n_layers = len(chain.layers)
+    layers = chain.layers
+    logits_weights = layers[n_layers - 1].weights
+    for u in range(params.kind.size):
+        # one parameter at a time: a record carried around the element loop would
+        # cost a reference count per array on every element
+        kind = params.kind[u]
+        layer_index = params.layer[u]
+        layer = layers[layer_index]
+        d = layer.pre_activation.shape[1]
+        start = params.start[u]
+        for p in range(start + (s - start) % n_slots, params.start[u + 1], n_slots):
+            e = p - start
+            i = e // d if kind == PARAM_WEIGHTS else 0
+            j = e % d if kind == PARAM_WEIGHTS else e
+            if kind == PARAM_WEIGHTS:
+                w = layer.weights[i, j]
+            elif kind == PARAM_BIAS:
+                w = layer.bias[j]
+            elif kind == PARAM_GAMMA:
+                w = layer.gamma[j]
+            else:
+                w = layer.beta[j]
+            w_plus = w + h
+            w_minus = w - h
+            decay_change = 0.5 * weight_decay * (w_plus * w_plus - w_minus * w_minus) if kind == PARAM_WEIGHTS else 0.0
+            # a weight whose input is zero in every row changes no activation
+            # (the common case for image borders)
+            if kind == PARAM_WEIGHTS and layer.nonzero_start[i] == layer.nonzero_start[i + 1]:
+                grad[p] = decay_change / (2.0 * h)
+                continue
+            if kind <= PARAM_BIAS and layer_index == n_layers - 2 and not layer.has_batchnorm:
+                sum_plus, sum_minus = _hidden_unit_loss_changes(kind, i, j, w_plus, w_minus, w, layer,
+                                                                logits_weights, loss)
+            else:
+                sum_plus = 0.0
+                sum_minus = 0.0
+                for step in range(2):  # one call site: the inlined code is compiled once
+                    change = _dense_loss_change(kind, layer_index, e, w_plus if step == 0 else w_minus, w, layers,
+                                                loss, scratch, s)
+                    if step == 0:
+                        sum_plus = change
+                    else:
+                        sum_minus = change
+            grad[p] = (decay_change + -(sum_plus - sum_minus) / n) / (2.0 * h)
+
+
 @parallel_kernel
 def dense_param_grad(chain, loss, params, h, weight_decay, scratch, grad):
     """Numerical gradient of the loss over every element of a list of parameters of a dense chain.
@@ -559,59 +611,19 @@ def dense_param_grad(chain, loss, params, h, weight_decay, scratch, grad):
     v = w + h and w - h, loss difference over 2h; the weight-decay term of a
     weight changes by 0.5 * lambda * (v**2 - w**2).
     """
-    n_slots = scratch.column.shape[0]
-    n = loss.labels.size
-    n_layers = len(chain.layers)
-    for s in prange(n_slots):
-        layers = chain.layers
-        logits_weights = layers[n_layers - 1].weights
-        for u in range(params.kind.size):
-            # one parameter at a time: a record carried around the element loop would
-            # cost a reference count per array on every element
-            kind = params.kind[u]
-            layer_index = params.layer[u]
-            layer = layers[layer_index]
-            d = layer.pre_activation.shape[1]
-            start = params.start[u]
-            for p in range(start + (s - start) % n_slots, params.start[u + 1], n_slots):
-                e = p - start
-                i = e // d if kind == PARAM_WEIGHTS else 0
-                j = e % d if kind == PARAM_WEIGHTS else e
-                if kind == PARAM_WEIGHTS:
-                    w = layer.weights[i, j]
-                elif kind == PARAM_BIAS:
-                    w = layer.bias[j]
-                elif kind == PARAM_GAMMA:
-                    w = layer.gamma[j]
-                else:
-                    w = layer.beta[j]
-                w_plus = w + h
-                w_minus = w - h
-                decay_change = 0.5 * weight_decay * (w_plus * w_plus - w_minus * w_minus) if kind == PARAM_WEIGHTS else 0.0
-                # a weight whose input is zero in every row changes no activation
-                # (the common case for image borders)
-                if kind == PARAM_WEIGHTS and layer.nonzero_start[i] == layer.nonzero_start[i + 1]:
-                    grad[p] = decay_change / (2.0 * h)
-                    continue
-                if kind <= PARAM_BIAS and layer_index == n_layers - 2 and not layer.has_batchnorm:
-                    sum_plus, sum_minus = _hidden_unit_loss_changes(kind, i, j, w_plus, w_minus, w, layer,
-                                                                    logits_weights, loss)
-                else:
-                    sum_plus = 0.0
-                    sum_minus = 0.0
-                    for step in range(2):  # one call site: the inlined code is compiled once
-                        change = _dense_loss_change(kind, layer_index, e, w_plus if step == 0 else w_minus, w, layers,
-                                                    loss, scratch, s)
-                        if step == 0:
-                            sum_plus = change
-                        else:
-                            sum_minus = change
-                grad[p] = (decay_change + -(sum_plus - sum_minus) / n) / (2.0 * h)
+    # the slot's loop is a kernel of its own, called once per slot: the parallel loop's
+    # body stays one call, which compiles in a fraction of the time of the inlined loop
+    for s in prange(scratch.column.shape[0]):
+        _dense_slot(chain, loss, params, h, weight_decay, scratch, grad, np.int64(s))
 
 
 #: The same loop, one slot after another: for gradients small enough that the thread
-#: pool's start costs more than it saves (it also compiles in a fraction of the time).
-dense_param_grad_serial = serial_twin(dense_param_grad)
+#: pool's start costs more than it saves.
+@kernel
+def dense_param_grad_serial(chain, loss, params, h, weight_decay, scratch, grad):
+    """dense_param_grad's slots one after another (same arguments, same results)."""
+    for s in range(scratch.column.shape[0]):
+        _dense_slot(chain, loss, params, h, weight_decay, scratch, grad, s)
 
 
 @kernel(inline="always")  # passing the records in a call costs a reference count per array
