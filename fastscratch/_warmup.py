@@ -121,16 +121,21 @@ def _kernel_dispatchers():
     return out
 
 
-def child_main(name, dtype):
-    """In a child: run the workload, then print where each kernel's private cache index is (JSON)."""
-    start = time.perf_counter()
-    _workload(name, dtype)
+def cached_kernels():
+    """[module, qualified name, cache directory] of each kernel with an index in this process's cache."""
     found = []
     for (module, qualname), disp in _kernel_dispatchers().items():
         cache_file = getattr(disp._cache, "_cache_file", None)  # None: a kernel with cache=False
         if cache_file is not None and os.path.exists(cache_file._index_path):
             found.append([module, qualname, cache_file._cache_path])
-    print(json.dumps(dict(seconds=time.perf_counter() - start, caches=found)))
+    return found
+
+
+def child_main(name, dtype):
+    """In a child: run the workload, then print where each kernel's private cache index is (JSON)."""
+    start = time.perf_counter()
+    _workload(name, dtype)
+    print(json.dumps(dict(seconds=time.perf_counter() - start, caches=cached_kernels())))
 
 
 def merge_into_cache(found):
