@@ -92,3 +92,22 @@ def test_merged_entries_load_in_a_later_run(tmp_path):
     hits, misses, col = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (hits, misses) == (1, 0)  # loaded, not compiled
     assert col == [[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]
+
+
+@pytest.mark.slow  # compiles both dense numerical-gradient kernels
+@pytest.mark.parametrize("hidden", [[10], [12, 8]])
+def test_dense_numgrad_serial_and_parallel_give_the_same_bits(monkeypatch, hidden):
+    import numpy as np
+
+    from fastscratch.kernels import _jit
+    from fastscratch.multi_layer_net import MultiLayerNet
+    rng = np.random.default_rng(4)
+    x, t = rng.random((5, 20)), rng.integers(0, 4, 5)
+    grads = []
+    for limit in (0, 1 << 40):  # every size parallel, then every size serial
+        monkeypatch.setattr(_jit, "PARALLEL_MIN", limit)
+        np.random.seed(0)
+        grads.append(MultiLayerNet(20, hidden, 4, weight_decay_lambda=0.1).numerical_gradient(x, t))
+    assert grads[0].keys() == grads[1].keys()
+    for key in grads[0]:
+        assert grads[0][key].tobytes() == grads[1][key].tobytes(), key
