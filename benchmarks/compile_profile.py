@@ -110,10 +110,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--json", metavar="FILE", help="also write the records to FILE")
+    parser.add_argument("--cache-dir", metavar="DIR", help="this NUMBA_CACHE_DIR instead of a new empty one "
+                                                          "(what a run compiles after `fastscratch warmup`)")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments of python -m fastscratch")
     opts = parser.parse_args(argv)
     args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
-    wall, rc, records = profile(args)
+    wall, rc, records = profile(args, cache_dir=opts.cache_dir)
     print("\n".join(table(records, opts.markdown)))
     print(f"wall {wall:.1f} s, exit status {rc}: python -m fastscratch {' '.join(args)}")
     if opts.json:
