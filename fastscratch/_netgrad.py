@@ -35,7 +35,6 @@ Differences from the reference, on purpose (``network.numerical_gradient`` of th
   as they were.
 """
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 from collections import namedtuple
 from itertools import pairwise
 
@@ -45,7 +44,7 @@ import numpy as np
 from ._fast_network import sum_of_squares
 from ._not_supported import NotSupported, require
 from .kernels import netgrad as _k
-from .kernels._jit import use_parallel
+from .kernels._jit import pick as _pick
 from .reference import layers as _book_layers
 from .reference.multi_layer_net import MultiLayerNet as _RefMultiLayerNet
 from .reference.simple_convnet import SimpleConvNet as _RefSimpleConvNet
@@ -479,36 +478,18 @@ class IncrementalModel:
                                   layer=np.array([self.params[key][0] for key in dense], dtype=np.int64),
                                   start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
             flat = np.empty(int(params.start[-1]))
-            run_slots(_k.dense_param_grad_slot, (self.chain, self.loss, params, H, self.weight_decay,
-                                                 self.scratch, flat), flat.size * self.loss.labels.size)
+            # elements times rows: the work of the loop (kernels/_jit.py's rule for parallel or serial)
+            grad_fn = _pick(flat.size * self.loss.labels.size, _k.dense_param_grad, _k.dense_param_grad_serial)
+            grad_fn(self.chain, self.loss, params, H, self.weight_decay, self.scratch, flat)
             for u, key in enumerate(dense):
                 grads[key] = flat[params.start[u]:params.start[u + 1]].reshape(self.params[key][2].shape)
         for key in keys:
             where, kind, array = self.params[key]
             if where == "conv":
                 flat = np.empty(array.size)
-                run_slots(_k.conv_param_grad_slot, (self.conv, kind, self.chain, self.loss, H, self.scratch, flat),
-                          flat.size * self.loss.labels.size)
+                _k.conv_param_grad(self.conv, kind, self.chain, self.loss, H, self.scratch, flat)
                 grads[key] = flat.reshape(array.shape)
         return {key: grads[key] for key in keys}
-
-
-def run_slots(slot_kernel, args, work):
-    """slot_kernel(*args, s) for every slot s of the scratch (args[-2]): on threads when ``work`` is large.
-
-    The slots write disjoint elements of the gradient, each with its own row of
-    scratch, so they may run in any order or at once: results are the same
-    bits either way. The kernels release the GIL; the threads are this call's
-    own (as many as the slots, numba.get_num_threads() when the model was built).
-    """
-    n_slots = args[-2].column.shape[0]
-    if n_slots == 1 or not use_parallel(work):
-        for s in range(n_slots):
-            slot_kernel(*args, s)
-        return
-    with ThreadPoolExecutor(max_workers=n_slots) as pool:
-        for done in [pool.submit(slot_kernel, *args, s) for s in range(n_slots)]:
-            done.result()
 
 
 def loss_matches(model, value):

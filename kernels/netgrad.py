@@ -19,14 +19,9 @@ and scalars, which Numba takes as arguments and caches on disk):
 
 A dense chain is a tuple of ``DenseLayer`` records, input layer first; the
 last one is the logits layer (no batch norm, no activation, keep = 1). The
-slot kernels take it boxed in a ``DenseChain`` (``make_dense_chain``): a
+parallel kernels take it boxed in a ``DenseChain`` (``make_dense_chain``):
+Numba's parallel loops take flat namedtuples but not a tuple of them, and a
 StructRef is passed as one opaque reference (and caches on disk).
-
-The two gradient kernels (``dense_param_grad_slot``, ``conv_param_grad_slot``)
-compute one thread slot's share of the elements each call; they are serial
-and release the GIL, and ``fastscratch._netgrad`` runs the slots on threads
-of its own. A Numba parallel loop around them would compile the whole
-gradient a second time into its outlined body, for no gain.
 
 Following one parameter
 -----------------------
@@ -59,7 +54,7 @@ import numpy as np
 from numba.core import types
 from numba.experimental import structref
 
-from ._jit import kernel
+from ._jit import kernel, parallel_kernel, prange, serial_twin
 
 #: Added inside the log of the cross-entropy, as the book does.
 CEE_DELTA = 1e-7
@@ -136,7 +131,7 @@ class DenseChainType(types.StructRef):
 
 
 class DenseChain(structref.StructRefProxy):
-    """A tuple of DenseLayer records (field ``layers``) in one box, passed as one reference."""
+    """A tuple of DenseLayer records (field ``layers``) in one box that Numba's parallel loops accept."""
 
 
 structref.define_proxy(DenseChain, DenseChainType, ["layers"])
@@ -144,7 +139,7 @@ structref.define_proxy(DenseChain, DenseChainType, ["layers"])
 
 @kernel
 def make_dense_chain(layers):
-    """Box a tuple of DenseLayer records (input layer first) for the slot kernels."""
+    """Box a tuple of DenseLayer records (input layer first) for the parallel kernels."""
     return DenseChain(layers)
 
 
@@ -539,9 +534,9 @@ def _dense_loss_change(kind, layer_index, p, v, w, layers, loss, scratch, s):
     return _propagate_rows(layer_index + 1, layers, loss, rows_a, scratch.rows_b[s], changed)
 
 
-@kernel
-def dense_param_grad_slot(chain, loss, params, h, weight_decay, scratch, grad, s):
-    """Slot s of the numerical gradient of the loss over every element of a list of parameters of a dense chain.
+@parallel_kernel
+def dense_param_grad(chain, loss, params, h, weight_decay, scratch, grad):
+    """Numerical gradient of the loss over every element of a list of parameters of a dense chain.
 
     Parameters
     ----------
@@ -553,66 +548,70 @@ def dense_param_grad_slot(chain, loss, params, h, weight_decay, scratch, grad, s
     h : float64, the step
     weight_decay : float64, lambda of the loss's 0.5 * lambda * sum(W**2) over every W
     scratch : Scratch
-    grad : ndarray of shape (params.start[-1],), written in place at the slot's elements
-    s : int, the slot, in [0, S) where S = scratch.column.shape[0]
+    grad : ndarray of shape (params.start[-1],), written in place
 
     Notes
     -----
-    Slot s handles the elements s, s + S, s + 2S, ... of the concatenated
-    list with its own row of scratch, so the S slots may run at once on S
-    threads (the kernel releases the GIL; ``fastscratch._netgrad`` runs
-    them); an element's value depends only on the inputs, so the result is
-    bitwise the same for any slot count and any thread count. Each element follows the book:
+    One launch for all the parameters. Slot s (one per thread) handles the
+    elements s, s + S, s + 2S, ... of the concatenated list with its own
+    scratch; an element's value depends only on the inputs, so the result is
+    bitwise the same for any slot count. Each element follows the book:
     v = w + h and w - h, loss difference over 2h; the weight-decay term of a
     weight changes by 0.5 * lambda * (v**2 - w**2).
     """
     n_slots = scratch.column.shape[0]
     n = loss.labels.size
     n_layers = len(chain.layers)
-    layers = chain.layers
-    logits_weights = layers[n_layers - 1].weights
-    for u in range(params.kind.size):
-        # one parameter at a time: a record carried around the element loop would
-        # cost a reference count per array on every element
-        kind = params.kind[u]
-        layer_index = params.layer[u]
-        layer = layers[layer_index]
-        d = layer.pre_activation.shape[1]
-        start = params.start[u]
-        for p in range(start + (s - start) % n_slots, params.start[u + 1], n_slots):
-            e = p - start
-            i = e // d if kind == PARAM_WEIGHTS else 0
-            j = e % d if kind == PARAM_WEIGHTS else e
-            if kind == PARAM_WEIGHTS:
-                w = layer.weights[i, j]
-            elif kind == PARAM_BIAS:
-                w = layer.bias[j]
-            elif kind == PARAM_GAMMA:
-                w = layer.gamma[j]
-            else:
-                w = layer.beta[j]
-            w_plus = w + h
-            w_minus = w - h
-            decay_change = 0.5 * weight_decay * (w_plus * w_plus - w_minus * w_minus) if kind == PARAM_WEIGHTS else 0.0
-            # a weight whose input is zero in every row changes no activation
-            # (the common case for image borders)
-            if kind == PARAM_WEIGHTS and layer.nonzero_start[i] == layer.nonzero_start[i + 1]:
-                grad[p] = decay_change / (2.0 * h)
-                continue
-            if kind <= PARAM_BIAS and layer_index == n_layers - 2 and not layer.has_batchnorm:
-                sum_plus, sum_minus = _hidden_unit_loss_changes(kind, i, j, w_plus, w_minus, w, layer,
-                                                                logits_weights, loss)
-            else:
-                sum_plus = 0.0
-                sum_minus = 0.0
-                for step in range(2):  # one call site: the inlined code is compiled once
-                    change = _dense_loss_change(kind, layer_index, e, w_plus if step == 0 else w_minus, w, layers,
-                                                loss, scratch, s)
-                    if step == 0:
-                        sum_plus = change
-                    else:
-                        sum_minus = change
-            grad[p] = (decay_change + -(sum_plus - sum_minus) / n) / (2.0 * h)
+    for s in prange(n_slots):
+        layers = chain.layers
+        logits_weights = layers[n_layers - 1].weights
+        for u in range(params.kind.size):
+            # one parameter at a time: a record carried around the element loop would
+            # cost a reference count per array on every element
+            kind = params.kind[u]
+            layer_index = params.layer[u]
+            layer = layers[layer_index]
+            d = layer.pre_activation.shape[1]
+            start = params.start[u]
+            for p in range(start + (s - start) % n_slots, params.start[u + 1], n_slots):
+                e = p - start
+                i = e // d if kind == PARAM_WEIGHTS else 0
+                j = e % d if kind == PARAM_WEIGHTS else e
+                if kind == PARAM_WEIGHTS:
+                    w = layer.weights[i, j]
+                elif kind == PARAM_BIAS:
+                    w = layer.bias[j]
+                elif kind == PARAM_GAMMA:
+                    w = layer.gamma[j]
+                else:
+                    w = layer.beta[j]
+                w_plus = w + h
+                w_minus = w - h
+                decay_change = 0.5 * weight_decay * (w_plus * w_plus - w_minus * w_minus) if kind == PARAM_WEIGHTS else 0.0
+                # a weight whose input is zero in every row changes no activation
+                # (the common case for image borders)
+                if kind == PARAM_WEIGHTS and layer.nonzero_start[i] == layer.nonzero_start[i + 1]:
+                    grad[p] = decay_change / (2.0 * h)
+                    continue
+                if kind <= PARAM_BIAS and layer_index == n_layers - 2 and not layer.has_batchnorm:
+                    sum_plus, sum_minus = _hidden_unit_loss_changes(kind, i, j, w_plus, w_minus, w, layer,
+                                                                    logits_weights, loss)
+                else:
+                    sum_plus = 0.0
+                    sum_minus = 0.0
+                    for step in range(2):  # one call site: the inlined code is compiled once
+                        change = _dense_loss_change(kind, layer_index, e, w_plus if step == 0 else w_minus, w, layers,
+                                                    loss, scratch, s)
+                        if step == 0:
+                            sum_plus = change
+                        else:
+                            sum_minus = change
+                grad[p] = (decay_change + -(sum_plus - sum_minus) / n) / (2.0 * h)
+
+
+#: The same loop, one slot after another: for gradients small enough that the thread
+#: pool's start costs more than it saves (it also compiles in a fraction of the time).
+dense_param_grad_serial = serial_twin(dense_param_grad)
 
 
 @kernel(inline="always")  # passing the records in a call costs a reference count per array
@@ -683,9 +682,9 @@ def _conv_loss_change(kind, p, delta, block, layers, loss, scratch, s):
     return _propagate_rows(0, layers, loss, rows_a, scratch.rows_b[s], changed)
 
 
-@kernel
-def conv_param_grad_slot(block, kind, chain, loss, h, scratch, grad, s):
-    """Slot s of the numerical gradient of the loss over every element of a Conv - ReLU - max-pool block's W or b.
+@parallel_kernel
+def conv_param_grad(block, kind, chain, loss, h, scratch, grad):
+    """Numerical gradient of the loss over every element of a Conv - ReLU - max-pool block's W or b.
 
     Parameters
     ----------
@@ -693,30 +692,28 @@ def conv_param_grad_slot(block, kind, chain, loss, h, scratch, grad, s):
     kind : PARAM_WEIGHTS for W (FN, C, FH, FW), PARAM_BIAS for b (FN,)
     chain : DenseChain after the pooling (its first layer's inputs are pooled, flattened)
     loss : SoftmaxLoss; h : float64, the step; scratch : Scratch (with pool_change)
-    grad : ndarray of shape (size of the parameter,), written in place at the slot's elements
-    s : int, the slot, in [0, S) where S = scratch.column.shape[0]
+    grad : ndarray of shape (size of the parameter,), written in place
 
     Notes
     -----
-    Slot s handles elements s, s + S, ... with its own row of scratch: the
-    slots may run at once on threads, and results depend on neither S nor
-    the thread count (as ``dense_param_grad_slot``).
+    Slot s handles elements s, s + S, ...; results do not depend on S.
     """
     n_slots = scratch.column.shape[0]
     n = loss.labels.size
     weights_flat = block.weights.reshape(block.weights.size)
-    layers = chain.layers
-    for p in range(s, grad.size, n_slots):
-        w = weights_flat[p] if kind == PARAM_WEIGHTS else block.bias[p]
-        w_plus = w + h
-        w_minus = w - h
-        sum_plus = 0.0
-        sum_minus = 0.0
-        for step in range(2):  # one call site: the inlined code is compiled once
-            change = _conv_loss_change(kind, p, (w_plus if step == 0 else w_minus) - w, block, layers,
-                                       loss, scratch, s)
-            if step == 0:
-                sum_plus = change
-            else:
-                sum_minus = change
-        grad[p] = (-(sum_plus - sum_minus) / n) / (2.0 * h)
+    for s in prange(n_slots):
+        layers = chain.layers
+        for p in range(s, grad.size, n_slots):
+            w = weights_flat[p] if kind == PARAM_WEIGHTS else block.bias[p]
+            w_plus = w + h
+            w_minus = w - h
+            sum_plus = 0.0
+            sum_minus = 0.0
+            for step in range(2):  # one call site: the inlined code is compiled once
+                change = _conv_loss_change(kind, p, (w_plus if step == 0 else w_minus) - w, block, layers,
+                                           loss, scratch, s)
+                if step == 0:
+                    sum_plus = change
+                else:
+                    sum_minus = change
+            grad[p] = (-(sum_plus - sum_minus) / n) / (2.0 * h)
