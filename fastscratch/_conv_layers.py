@@ -123,7 +123,7 @@ class Convolution(_ref_layers.Convolution):
         gemm_dtype = np.result_type(xf.dtype, self.W.dtype)
         out_dtype = np.result_type(gemm_dtype, self.b.dtype)
         col_W = self.W.reshape(FN, -1).T
-        small = _small.small_layer(N * out_h * out_w * C * FH * FW * FN)
+        small = _small.small_conv(N * out_h * out_w * C * FH * FW * FN)
         if not small and gemm_dtype == out_dtype and stride == 1 and (
                 _tiled.applies(out_dtype) or _direct.applies((FH, FW), stride, pad, out_dtype)):
             return self._forward_planes(x, xf, col_W, gemm_dtype, (out_h, out_w))
@@ -218,7 +218,7 @@ class Convolution(_ref_layers.Convolution):
         dw_dtype = np.result_type(col.dtype, d.dtype)
         dx_dtype = np.result_type(d.dtype, col_W.dtype)
         if (d.dtype not in KERNEL_DTYPES or dw_dtype not in KERNEL_DTYPES or dx_dtype not in KERNEL_DTYPES
-                or _small.small_layer(N * out_h * out_w * C * FH * FW * FN)):
+                or _small.small_conv(N * out_h * out_w * C * FH * FW * FN)):
             ref = _ref_layers.Convolution(self.W, self.b, self.stride, self.pad)
             ref.x, ref.col, ref.col_W = self.x, col, col_W
             dx = ref.backward(dout)
@@ -305,7 +305,7 @@ class Pooling(_ref_layers.Pooling):
         V.check_nonempty(xf, "x")  # the reference fails on N = 0 (reshape of an empty col)
         N, C, H, W = xf.shape
         out_h, out_w = window_output_size((H, W), ph, pw, stride, pad, "Pooling")
-        if xf.dtype not in KERNEL_DTYPES or _small.small_layer(xf.size):
+        if xf.dtype not in KERNEL_DTYPES or _small.small_layer(N * C * out_h * out_w):
             ref = _ref_layers.Pooling(ph, pw, stride, pad)
             out = ref.forward(x)
             self.x, self.arg_max = x, ref.arg_max
@@ -326,7 +326,7 @@ class Pooling(_ref_layers.Pooling):
         out_h, out_w = window_output_size((H, W), ph, pw, stride, pad, "Pooling")
         d = _check_dout(dout, (N, C, out_h, out_w))
         V.check_shape(self.arg_max, "arg_max", (N * out_h * out_w * C,))
-        if d.dtype not in KERNEL_DTYPES or _small.small_layer(N * C * H * W):
+        if d.dtype not in KERNEL_DTYPES or _small.small_layer(N * C * out_h * out_w):
             ref = _ref_layers.Pooling(ph, pw, stride, pad)
             ref.x, ref.arg_max = self.x, self.arg_max
             return ref.backward(dout)

@@ -13,19 +13,29 @@ same numbers, on every run. On that route the results are the reference's
 by construction.
 """
 
-#: A layer whose work (multiply-adds of a Convolution or Affine, elements of the
-#: other layers) is below this runs the reference's NumPy expressions.
-LAYER_WORK = 1 << 15
+#: A layer call with fewer output elements than this runs the reference's NumPy
+#: expressions (ReLU, Sigmoid, Affine's bias, softmax and loss, pooling). A batch
+#: of 100 with 10 classes, the smallest the book trains, is already kernel-sized.
+LAYER_ELEMENTS = 1000
+#: The same for a Convolution, in multiply-adds (N * out_h * out_w * C * FH * FW * FN).
+CONV_WORK = 1 << 15
 
 #: A network's numerical gradient runs the book's loop (on NumPy layers, by
-#: LAYER_WORK) where 2 x (parameter elements) x (input elements), the loop's
-#: loss calls times what each reads, is below this.
-NUMGRAD_WORK = 1 << 20
+#: LAYER_ELEMENTS and CONV_WORK) where 2 x (parameter elements) x (input elements), the loop's
+#: loss calls times what each reads, is below this: there the loop takes about
+#: as long as compiling the incremental kernels would (the book's chapter 5
+#: and 7 gradient checks), and the incremental kernels run the larger ones.
+NUMGRAD_WORK = 1 << 26
 
 
-def small_layer(work):
-    """True when a layer's call of ``work`` operations takes the NumPy route."""
-    return work < LAYER_WORK
+def small_layer(elements):
+    """True when a layer call with ``elements`` output elements takes the NumPy route."""
+    return elements < LAYER_ELEMENTS
+
+
+def small_conv(work):
+    """True when a Convolution of ``work`` multiply-adds takes the NumPy route."""
+    return work < CONV_WORK
 
 
 def small_numgrad(n_param_elements, n_input_elements):
@@ -35,13 +45,13 @@ def small_numgrad(n_param_elements, n_input_elements):
 
 def disable():
     """Send every size to the kernels (the tests of the kernels themselves); returns the old limits."""
-    global LAYER_WORK, NUMGRAD_WORK
-    old = (LAYER_WORK, NUMGRAD_WORK)
-    LAYER_WORK = NUMGRAD_WORK = 0
+    global LAYER_ELEMENTS, CONV_WORK, NUMGRAD_WORK
+    old = (LAYER_ELEMENTS, CONV_WORK, NUMGRAD_WORK)
+    LAYER_ELEMENTS = CONV_WORK = NUMGRAD_WORK = 0
     return old
 
 
 def restore(limits):
     """Put back the limits ``disable`` returned."""
-    global LAYER_WORK, NUMGRAD_WORK
-    LAYER_WORK, NUMGRAD_WORK = limits
+    global LAYER_ELEMENTS, CONV_WORK, NUMGRAD_WORK
+    LAYER_ELEMENTS, CONV_WORK, NUMGRAD_WORK = limits

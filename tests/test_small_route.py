@@ -34,6 +34,16 @@ def _pair(cls_name, **kw):
     return ref, fast
 
 
+def test_ch05_gradient_check_is_the_reference_bitwise(mnist):
+    (x_train, t_train), _ = mnist
+    x, t = x_train[:3].astype(np.float64), np.eye(10)[t_train[:3]]
+    ref, fast = _pair("TwoLayerNet", input_size=784, hidden_size=10, output_size=10)
+    for name in ("numerical_gradient", "gradient"):
+        g_ref, g_fast = getattr(ref, name)(x, t), getattr(fast, name)(x, t)
+        for key in g_ref:
+            np.testing.assert_array_equal(g_fast[key], g_ref[key], err_msg=f"{name} {key}")
+
+
 def test_ch07_gradient_check_is_the_reference_bitwise():
     ref, fast = _pair("SimpleConvNet", **CH07)
     np.random.seed(5)
@@ -55,7 +65,7 @@ def test_tiny_layers_match_the_reference_bitwise(dtype):
     pairs = [(reference.layers.Convolution(W, b, 1, 1), fastscratch.layers.Convolution(W, b, 1, 1)),
              (reference.layers.Pooling(2, 2, 2), fastscratch.layers.Pooling(2, 2, 2)),
              (reference.layers.Relu(), fastscratch.layers.Relu())]
-    assert _small.small_layer(2 * 6 * 6 * 27 * 4)
+    assert _small.small_conv(2 * 6 * 6 * 27 * 4) and _small.small_layer(2 * 4 * 6 * 6)
     for ref, fast in pairs:
         out_ref, out_fast = ref.forward(x.copy()), fast.forward(x.copy())
         np.testing.assert_array_equal(out_fast, out_ref)
@@ -81,13 +91,16 @@ def test_bad_labels_still_refused_on_the_numpy_route():
 
 
 def test_the_rule_reads_sizes_only():
-    assert _small.small_layer(_small.LAYER_WORK - 1) and not _small.small_layer(_small.LAYER_WORK)
-    # the book's chapter 7 check (1,820 parameters, one 10x10 image) is tiny; chapter 5's
-    # (TwoLayerNet 784-10-10 on 3 images) and the benchmarks' (784-50-10) are not
+    assert _small.small_layer(_small.LAYER_ELEMENTS - 1) and not _small.small_layer(_small.LAYER_ELEMENTS)
+    assert _small.small_conv(_small.CONV_WORK - 1) and not _small.small_conv(_small.CONV_WORK)
+    # the book's chapter 7 check (1,820 parameters, one 10x10 image) and chapter 5's
+    # (TwoLayerNet 784-10-10 on 3 images) take the loop; the benchmarks' 784-50-10 does not
     assert _small.small_numgrad(1820, 100)
-    assert not _small.small_numgrad(7960, 3 * 784)
-    # a training batch of the book's networks takes the kernels
-    assert not _small.small_layer(100 * 24 * 24 * 25 * 30)
+    assert _small.small_numgrad(7960, 3 * 784)
+    assert not _small.small_numgrad(39760, 3 * 784)
+    # a training batch of the book's networks takes the kernels, down to its (100, 10) scores
+    assert not _small.small_conv(100 * 24 * 24 * 25 * 30)
+    assert not _small.small_layer(100 * 10)
 
 
 @pytest.mark.slow
