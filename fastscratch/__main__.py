@@ -1,4 +1,4 @@
-"""``python -m fastscratch`` and the ``fastscratch`` console script: subcommands run, train, bench, info."""
+"""``python -m fastscratch`` and the ``fastscratch`` console script: subcommands run, train, bench, info, search, warmup."""
 import sys
 
 

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from . import _blas
+from . import _small
 from . import _conv_direct as _direct
 from . import _conv_tiled as _tiled
 from . import _validate as V
@@ -122,10 +123,11 @@ class Convolution(_ref_layers.Convolution):
         gemm_dtype = np.result_type(xf.dtype, self.W.dtype)
         out_dtype = np.result_type(gemm_dtype, self.b.dtype)
         col_W = self.W.reshape(FN, -1).T
-        if gemm_dtype == out_dtype and stride == 1 and (
+        small = _small.small_conv(N * out_h * out_w * C * FH * FW * FN)
+        if not small and gemm_dtype == out_dtype and stride == 1 and (
                 _tiled.applies(out_dtype) or _direct.applies((FH, FW), stride, pad, out_dtype)):
             return self._forward_planes(x, xf, col_W, gemm_dtype, (out_h, out_w))
-        if gemm_dtype not in KERNEL_DTYPES or out_dtype not in KERNEL_DTYPES:
+        if small or gemm_dtype not in KERNEL_DTYPES or out_dtype not in KERNEL_DTYPES:
             ref = _ref_layers.Convolution(self.W, self.b, stride, pad)
             out = ref.forward(x)
             self.x, self.col, self.col_W = x, ref.col, ref.col_W
@@ -215,7 +217,8 @@ class Convolution(_ref_layers.Convolution):
         col, col_W = self.col, self.col_W
         dw_dtype = np.result_type(col.dtype, d.dtype)
         dx_dtype = np.result_type(d.dtype, col_W.dtype)
-        if d.dtype not in KERNEL_DTYPES or dw_dtype not in KERNEL_DTYPES or dx_dtype not in KERNEL_DTYPES:
+        if (d.dtype not in KERNEL_DTYPES or dw_dtype not in KERNEL_DTYPES or dx_dtype not in KERNEL_DTYPES
+                or _small.small_conv(N * out_h * out_w * C * FH * FW * FN)):
             ref = _ref_layers.Convolution(self.W, self.b, self.stride, self.pad)
             ref.x, ref.col, ref.col_W = self.x, col, col_W
             dx = ref.backward(dout)
@@ -302,7 +305,7 @@ class Pooling(_ref_layers.Pooling):
         V.check_nonempty(xf, "x")  # the reference fails on N = 0 (reshape of an empty col)
         N, C, H, W = xf.shape
         out_h, out_w = window_output_size((H, W), ph, pw, stride, pad, "Pooling")
-        if xf.dtype not in KERNEL_DTYPES:
+        if xf.dtype not in KERNEL_DTYPES or _small.small_layer(N * C * out_h * out_w):
             ref = _ref_layers.Pooling(ph, pw, stride, pad)
             out = ref.forward(x)
             self.x, self.arg_max = x, ref.arg_max
@@ -323,7 +326,7 @@ class Pooling(_ref_layers.Pooling):
         out_h, out_w = window_output_size((H, W), ph, pw, stride, pad, "Pooling")
         d = _check_dout(dout, (N, C, out_h, out_w))
         V.check_shape(self.arg_max, "arg_max", (N * out_h * out_w * C,))
-        if d.dtype not in KERNEL_DTYPES:
+        if d.dtype not in KERNEL_DTYPES or _small.small_layer(N * C * out_h * out_w):
             ref = _ref_layers.Pooling(ph, pw, stride, pad)
             ref.x, ref.arg_max = self.x, self.arg_max
             return ref.backward(dout)

@@ -15,6 +15,7 @@ channel).
 import numpy as np
 
 from . import _blas
+from . import _small
 from . import functions as _functions
 from ._dtypes import KERNEL_CHARS
 from ._validate import (as_float, check_array, check_dim, check_forward_done, check_min_ndim, check_ndim,
@@ -38,7 +39,7 @@ class Relu(_reference.Relu):
 
     def forward(self, x):
         check_array(x, "x", real=True)
-        if x.dtype.char not in KERNEL_CHARS:
+        if x.dtype.char not in KERNEL_CHARS or _small.small_layer(x.size):
             return super().forward(x)
         out = np.empty(x.shape, dtype=x.dtype)
         mask = np.empty(x.shape, dtype=np.bool_)
@@ -51,7 +52,8 @@ class Relu(_reference.Relu):
         check_forward_done(self.mask, "Relu")
         check_array(dout, "dout", real=True)
         check_shape(dout, "dout", self.mask.shape)
-        if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and dout.flags.writeable:
+        if (dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and dout.flags.writeable
+                and not _small.small_layer(dout.size)):
             # in place, as the book does: the caller's dout is zeroed where x <= 0
             _pick(dout.size, _kd.relu_backward, _kd.relu_backward_serial, True)(dout.reshape(-1),
                                                                           self.mask.reshape(-1))
@@ -72,7 +74,7 @@ class Sigmoid(_reference.Sigmoid):
         check_array(dout, "dout", real=True)
         y = self.out
         check_shape(dout, "dout", y.shape)
-        if dout.dtype != y.dtype or y.dtype.char not in KERNEL_CHARS:
+        if dout.dtype != y.dtype or y.dtype.char not in KERNEL_CHARS or _small.small_layer(y.size):
             return super().backward(dout)
         dx = np.empty(y.shape, dtype=y.dtype)
         _pick(y.size, _kd.sigmoid_backward, _kd.sigmoid_backward_serial)(_flat(dout), _flat(y),
@@ -99,7 +101,8 @@ class Affine(_reference.Affine):
         self.original_x_shape = x.shape
         self.x = x2  # kept for dW in backward
         out = _blas.matmul(x2, W)
-        if out.dtype.char not in KERNEL_CHARS or np.result_type(out.dtype, b.dtype) != out.dtype:
+        if (out.dtype.char not in KERNEL_CHARS or np.result_type(out.dtype, b.dtype) != out.dtype
+                or _small.small_layer(out.size)):
             return out + b
         if b.dtype != out.dtype or not b.flags.c_contiguous:
             b = np.ascontiguousarray(b, dtype=out.dtype)  # exact widening, as NumPy's add does
@@ -120,7 +123,7 @@ class Affine(_reference.Affine):
             dx, self.dW = None, _blas.matmul_tn(self.x, dout)
         else:
             dx, self.dW = _blas.backward_products(self.x, W, dout)
-        if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous:
+        if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and not _small.small_layer(dout.size):
             db = np.empty(dout.shape[1], dtype=dout.dtype)
             _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)
             self.db = db
@@ -141,7 +144,8 @@ class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
         # labels or same-dtype one-hot): a handful of attribute checks, since at
         # (100, 10) the Python around the kernel is most of the time.
         if (type(x) is np.ndarray and x.ndim == 2 and x.dtype.char in KERNEL_CHARS
-                and x.flags.c_contiguous and type(t) is np.ndarray and x.size > 0):
+                and x.flags.c_contiguous and type(t) is np.ndarray and x.size > 0
+                and not _small.small_layer(x.size)):
             N, K = x.shape
             if t.ndim == 1 and t.shape[0] == N and t.dtype.kind in "iu":
                 idx = t if t.dtype == np.intp else t.astype(np.intp)
@@ -158,12 +162,12 @@ class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
     def _run(self, x, t, x2, idx, onehot):
         """Softmax and loss of x2 (N, K) against labels idx; y keeps x's shape."""
         N = x2.shape[0]
-        if x2.dtype.char in KERNEL_CHARS:
+        if x2.dtype.char in KERNEL_CHARS and not _small.small_layer(x2.size):
             y = np.empty(x2.shape, dtype=x2.dtype)
             rowlog = np.empty(N)
             total = _pick(x2.size, _ks.softmax_ce, _ks.softmax_ce_serial)(x2, idx, y, rowlog)
             loss = _functions._mean_loss(total, x2.dtype, N)
-        else:  # float16, longdouble: no kernel; the reference's expressions, in x's dtype
+        else:  # float16, longdouble (no kernel), a tiny batch: the reference's expressions, in x's dtype
             y = _ref_functions.softmax(x2)
             loss = _ref_functions.cross_entropy_error(y, idx)
         self.t = t
@@ -176,8 +180,9 @@ class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
         check_forward_done(self.y, "SoftmaxWithLoss")
         y, t = self.y, self.t
         y2 = y.reshape(-1, y.shape[-1])  # a 1-D y is one sample: batch size 1, as the reference
-        if self._labels is not None and y.dtype.char not in KERNEL_CHARS:
-            # float16, longdouble: the reference's expression, in y's dtype
+        small = _small.small_layer(y2.size)
+        if self._labels is not None and (y.dtype.char not in KERNEL_CHARS or small):
+            # float16, longdouble, a tiny batch: the reference's expression, in y's dtype
             dx = y2.copy()
             dx[np.arange(y2.shape[0]), self._labels] -= 1
             return (dx / y2.shape[0]).reshape(y.shape)
@@ -186,7 +191,7 @@ class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
             _pick(y2.size, _ks.softmax_ce_backward_labels,
                   _ks.softmax_ce_backward_labels_serial)(y2, self._labels, dx)
             return dx.reshape(y.shape)
-        if t.dtype != y.dtype or y.dtype.char not in KERNEL_CHARS:
+        if t.dtype != y.dtype or y.dtype.char not in KERNEL_CHARS or small:
             # (y - t) widens to result_type(y, t): the reference's expression
             return (y - t) / (1 if y.ndim == 1 else t.shape[0])
         dx = np.empty(y2.shape, dtype=y2.dtype)

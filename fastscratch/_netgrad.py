@@ -44,6 +44,7 @@ import numpy as np
 from ._fast_network import sum_of_squares
 from ._not_supported import NotSupported, require
 from .kernels import netgrad as _k
+from .kernels._jit import pick as _pick
 from .reference import layers as _book_layers
 from .reference.multi_layer_net import MultiLayerNet as _RefMultiLayerNet
 from .reference.simple_convnet import SimpleConvNet as _RefSimpleConvNet
@@ -477,7 +478,9 @@ class IncrementalModel:
                                   layer=np.array([self.params[key][0] for key in dense], dtype=np.int64),
                                   start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
             flat = np.empty(int(params.start[-1]))
-            _k.dense_param_grad(self.chain, self.loss, params, H, self.weight_decay, self.scratch, flat)
+            # elements times rows: the work of the loop (kernels/_jit.py's rule for parallel or serial)
+            grad_fn = _pick(flat.size * self.loss.labels.size, _k.dense_param_grad, _k.dense_param_grad_serial)
+            grad_fn(self.chain, self.loss, params, H, self.weight_decay, self.scratch, flat)
             for u, key in enumerate(dense):
                 grads[key] = flat[params.start[u]:params.start[u + 1]].reshape(self.params[key][2].shape)
         for key in keys:

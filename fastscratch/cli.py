@@ -68,7 +68,7 @@ def build_parser():
     run.add_argument("script", help="the script, e.g. path/to/book/ch07/train_convnet.py, "
                                     "or a notebook (.ipynb), run in a Jupyter kernel")
     run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=_with_compile_notice(cmd_run))
 
     train = sub.add_parser("train", help="train a network of the book on the bundled MNIST",
                            description="Train on the bundled MNIST, print test accuracy per epoch, "
@@ -93,7 +93,7 @@ def build_parser():
     train.add_argument("--dtype", choices=DTYPES, default="float64",
                        help="dtype of the network's parameters and computation; the saved "
                             "parameters have it too (default %(default)s, the book's)")
-    train.set_defaults(func=cmd_train, parser=train)
+    train.set_defaults(func=_with_compile_notice(cmd_train), parser=train)
 
     _add_search_parser(sub)
 
@@ -109,6 +109,16 @@ def build_parser():
 
     info = sub.add_parser("info", help="versions, threads, BLAS, cache directory, CPU SIMD level")
     info.set_defaults(func=cmd_info)
+
+    warmup = sub.add_parser("warmup", help="compile every kernel ahead of time into Numba's cache",
+                            description="Compile every kernel, in float64 and float32, into Numba's "
+                                        "on-disk cache, on every core, so that later runs start warm "
+                                        "(for Colab cells, classroom images and Docker builds).")
+    warmup.add_argument("--jobs", type=_positive(int), default=None,
+                        help="processes compiling at once (default: the cores this process may use)")
+    warmup.add_argument("--dtype", choices=list(DTYPES) + ["both"], default="both",
+                        help="the dtype to compile for (default %(default)s)")
+    warmup.set_defaults(func=cmd_warmup)
     return parser
 
 
@@ -152,6 +162,16 @@ def _run_notebook(args):
     if opts.compare:
         return _notebook_run.compare(args.script, **settings)
     return _notebook_run.run_notebook(args.script, reference=opts.reference, output=opts.output, **settings)
+
+
+def _with_compile_notice(command):
+    """command, saying once on stderr when its first run spends seconds compiling kernels."""
+    def run(args):
+        if not getattr(args, "reference", False):
+            from . import _compile_notice
+            _compile_notice.start()
+        return command(args)
+    return run
 
 
 # --- train ----------------------------------------------------------------------------------
@@ -545,4 +565,15 @@ def cmd_info(args):
     from . import sysinfo
     for key, value in sysinfo.collect():
         print(f"{key:<22} {value}")
+    return 0
+
+
+# --- warmup ---------------------------------------------------------------------------------
+
+def cmd_warmup(args):
+    from . import _warmup
+    dtypes = tuple(DTYPES) if args.dtype == "both" else (args.dtype,)
+    seconds, copied, directory, size = _warmup.run(jobs=args.jobs, dtypes=dtypes)
+    print(f"fastscratch warmup: {copied} kernel signatures compiled in {seconds:.0f} s; "
+          f"the cache is {directory} ({size / 2**20:.1f} MiB)")
     return 0

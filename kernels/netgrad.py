@@ -54,7 +54,7 @@ import numpy as np
 from numba.core import types
 from numba.experimental import structref
 
-from ._jit import kernel, parallel_kernel, prange
+from ._jit import kernel, parallel_kernel, prange, serial_twin
 
 #: Added inside the log of the cross-entropy, as the book does.
 CEE_DELTA = 1e-7
@@ -607,6 +607,11 @@ def dense_param_grad(chain, loss, params, h, weight_decay, scratch, grad):
                         else:
                             sum_minus = change
                 grad[p] = (decay_change + -(sum_plus - sum_minus) / n) / (2.0 * h)
+
+
+#: The same loop, one slot after another: for gradients small enough that the thread
+#: pool's start costs more than it saves (it also compiles in a fraction of the time).
+dense_param_grad_serial = serial_twin(dense_param_grad)
 
 
 @kernel(inline="always")  # passing the records in a call costs a reference count per array
