@@ -16,8 +16,8 @@ numerical gradient at the reference's speed.
   SGD update), the same two ways; the reference's step takes tens of seconds;
 - the cost of recognising: the normal-form fingerprint of a file, the check
   of its class (construction against the fast class, computation on the
-  reference's code), and ``substitute_definitions`` for a notebook cell that
-  defines the book's functions and layers.
+  reference's code), and ``substitute_definitions`` for the cells of the chapter 5 test
+  notebook that define the book's functions, layers, numerical_gradient and TwoLayerNet.
 
 Skipped where ../shared/book-networks is absent or this fastscratch predates
 the pieces timed.
@@ -32,6 +32,7 @@ import tempfile
 
 import numpy as np
 
+from .bench_notebook import pasted_namespace
 from .common import Benchmark, best_time
 
 _SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
@@ -173,7 +174,7 @@ class RecognitionCost(Benchmark):
             raise NotImplementedError("this fastscratch does not recognise translated editions")
         self.cls, _ = load("ch05", reference=True)
         self.fast = _book_networks.fast_class(self.book)
-        self.cell = _book_cell()
+        self.cell = {k: v for k, v in pasted_namespace(substitute=False).items() if k != "__builtins__"}
 
     def time_fingerprint(self):
         from fastscratch import _book_networks
@@ -187,19 +188,6 @@ class RecognitionCost(Benchmark):
         from fastscratch import _recognise
         namespace = dict(self.cell)
         _recognise.substitute_definitions(namespace, list(namespace), notice=lambda line: None)
-
-
-def _book_cell():
-    """A notebook namespace holding the book's functions and layers as a cell defines them (from the reference)."""
-    import inspect
-
-    from fastscratch.reference import functions, layers, util
-    names = {functions: ["sigmoid", "relu", "softmax", "cross_entropy_error"],
-             layers: ["Relu", "Affine", "SoftmaxWithLoss"]}
-    source = "\n".join(inspect.getsource(getattr(m, n)) for m, ns in names.items() for n in ns)
-    namespace = {"__name__": "__main__", "np": np, "_col_dtype": util._col_dtype}
-    exec(compile(source.replace("CEE_DELTA", "1e-7"), "<cell>", "exec"), namespace)
-    return {k: v for k, v in namespace.items() if k != "__builtins__"}
 
 
 if __name__ == "__main__":
