@@ -296,10 +296,4 @@ def compare(path, substitute=True, compat=True, allow_errors=False):
         results.append((label, time.perf_counter() - start, status))
         if status == 2:
             return status
-    print(f"--- {PREFIX} --compare ---")
-    for label, seconds, status in results:
-        print(f"{label:<12} {seconds:8.2f} s  (exit status {status})")
-    (_, fast, fast_status), (_, ref, ref_status) = results
-    print(f"speedup      {ref / fast:8.2f}x  (reference time / fastscratch time, each with its kernel's "
-          "start-up and compilation)")
-    return fast_status or ref_status
+    return runner.report_comparison(results, "each with its kernel's start-up and compilation")

@@ -436,10 +436,17 @@ def compare(script, args=(), substitute=True, compat=True):
         start = time.perf_counter()
         rc = subprocess.call(cmd, env=_child_env())
         results.append((label, time.perf_counter() - start, rc))
+    return report_comparison(results, "including start-up and compilation")
+
+
+def report_comparison(results, included):
+    """Print ``--compare``'s table of [(label, seconds, exit status)] for fastscratch then the reference.
+
+    ``included`` says what the wall times include. Returns the first non-zero exit status, else 0.
+    """
     print("--- fastscratch run --compare ---")
     for label, seconds, rc in results:
         print(f"{label:<12} {seconds:8.2f} s  (exit status {rc})")
     (_, fast, fast_rc), (_, ref, ref_rc) = results
-    print(f"speedup      {ref / fast:8.2f}x  (reference time / fastscratch time, "
-          "including start-up and compilation)")
+    print(f"speedup      {ref / fast:8.2f}x  (reference time / fastscratch time, {included})")
     return fast_rc or ref_rc
