@@ -373,3 +373,20 @@ def test_working_directory_exit_status_and_network_file_beside_the_notebook(tmp_
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert proc.stdout.splitlines() == [str(folder), "fastscratch.two_layer_net"]
     assert "is the book's ch05/two_layer_net.py" in proc.stderr
+
+
+@pytest.mark.slow
+@needs_jupyter
+def test_compare_runs_the_notebook_both_ways_and_prints_times(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    nb = new_notebook(cells=[new_code_cell("import common.layers\nprint(common.layers.__alias_of__)")])
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    proc = run_cli("--compare", str(tmp_path / "nb.ipynb"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout.splitlines()
+    # each mode ran in its own kernel: the fast modules first, then the reference's
+    assert [line for line in out if line.startswith("fastscratch.")] == ["fastscratch.layers", "fastscratch.reference.layers"]
+    assert any(line.startswith("fastscratch ") and "(exit status 0)" in line for line in out)
+    assert any(line.startswith("reference ") and "(exit status 0)" in line for line in out)
+    assert any(line.startswith("speedup ") for line in out)
