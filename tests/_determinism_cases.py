@@ -215,7 +215,11 @@ def _network_cases(fs, out):
     x = r.standard_normal((8, 20))
     t = r.integers(0, 5, 8)
     g = net.numerical_gradient(x, t)
-    out["TwoLayerNet-numerical_gradient"] = [g[k] for k in sorted(g)]
+    out["TwoLayerNet-numerical_gradient"] = [g[k] for k in sorted(g)]  # the serial twin: 265 params x 8 rows
+    net = fs.TwoLayerNet(input_size=64, hidden_size=32, output_size=10)
+    x, t = r.standard_normal((16, 64)), r.integers(0, 10, 16)
+    g = net.numerical_gradient(x, t)  # 2410 params x 16 rows: above PARALLEL_MIN, the parallel kernel
+    out["TwoLayerNet-numerical_gradient-parallel"] = [g[k] for k in sorted(g)]
     np.random.seed(8)
     cnet = fs.SimpleConvNet(input_dim=(1, 10, 10),
                             conv_param={"filter_num": 4, "filter_size": 3, "pad": 0, "stride": 1},
@@ -277,6 +281,9 @@ def main(threads=(2,)):
     (each at most NUMBA_NUM_THREADS); "again" is a second round at threads[0].
     """
     import numba
+
+    from fastscratch import _small
+    _small.disable()  # the cases are the kernels' (as tests/conftest.py does in process), not the NumPy route
     digests = {}
     for n in threads:
         numba.set_num_threads(n)
