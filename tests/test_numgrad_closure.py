@@ -230,7 +230,6 @@ def test_closure_errors_of_f_propagate():
 
 # ---------------------------------------------------------------- the book's chapter 5 file
 
-BOOK_CH05 = os.path.join(SHARED, "book-networks", "ch05", "two_layer_net.py")
 
 
 def load_book_network(path, reference_api):
@@ -253,9 +252,12 @@ def load_book_network(path, reference_api):
     return module
 
 
-def test_closure_book_chapter5_file(monkeypatch):
-    fast_module = load_book_network(BOOK_CH05, reference_api=False)
-    ref_module = load_book_network(BOOK_CH05, reference_api=True)
+@pytest.mark.parametrize("chapter", ["ch04", "ch05"])
+def test_book_network_file_takes_the_incremental_path(monkeypatch, chapter):
+    # ch05's network is built from layers (the recorded chain), ch04's from functions (the trace)
+    path = os.path.join(SHARED, "book-networks", chapter, "two_layer_net.py")
+    fast_module = load_book_network(path, reference_api=False)
+    ref_module = load_book_network(path, reference_api=True)
     loops = []
     python_loop = fast_gradient._python_loop
     monkeypatch.setattr(fast_gradient, "_python_loop", lambda *a: loops.append(1) or python_loop(*a))

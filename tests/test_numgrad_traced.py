@@ -9,16 +9,14 @@ network is built twice from the same draws: with
 The fast one must take the incremental path (f called a handful of times) and
 agree within 1e-7; every network the path cannot prove (another loss,
 randomness, a value-dependent branch ...) must fall back and give the element
-loop's numbers bitwise. The book's own chapter 4 file is loaded as data from
-../shared/book-networks through the runner's import hook.
+loop's numbers bitwise. The book's own chapter 4 file takes this path too
+(tests/test_numgrad_closure.py, beside chapter 5's).
 """
-import os
 import random
 
 import numpy as np
 import pytest
-from _paths import SHARED
-from test_numgrad_closure import assert_close_grads, assert_same_grads, data, element_loop, load_book_network
+from test_numgrad_closure import assert_close_grads, assert_same_grads, data, element_loop
 
 import fastscratch.functions as fast_functions
 import fastscratch.reference as reference
@@ -432,25 +430,6 @@ def test_traced_mnist_chapter4_network_against_reference(product):
     got = fast.numerical_gradient(x, t)
     assert fast.f_calls <= MAX_CALLS * 4
     assert_close_grads(got, ref.numerical_gradient(x, t), atol=1e-6)
-
-
-BOOK_CH04 = os.path.join(SHARED, "book-networks", "ch04", "two_layer_net.py")
-
-
-def test_traced_book_chapter4_file(monkeypatch):
-    fast_module = load_book_network(BOOK_CH04, reference_api=False)
-    ref_module = load_book_network(BOOK_CH04, reference_api=True)
-    loops = []
-    python_loop = fast_gradient._python_loop
-    monkeypatch.setattr(fast_gradient, "_python_loop", lambda *a: loops.append(1) or python_loop(*a))
-    np.random.seed(0)
-    fast = fast_module.TwoLayerNet(input_size=12, hidden_size=7, output_size=4, weight_init_std=0.5)
-    np.random.seed(0)
-    ref = ref_module.TwoLayerNet(input_size=12, hidden_size=7, output_size=4, weight_init_std=0.5)
-    x, t = data(19, 3, 12, 4, one_hot=True)
-    got = fast.numerical_gradient(x, t)
-    assert loops == []  # every parameter took the incremental path
-    assert_close_grads(got, ref.numerical_gradient(x, t))
 
 
 try:
