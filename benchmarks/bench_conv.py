@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ._shared import shapes as _shapes
+from ._shared import private, shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerTimes, api, best_time, rng
 
 CONV = _shapes.CONV
@@ -120,8 +120,8 @@ class Im2colKernel(Benchmark):
 
 
 class PlaneKernels(Benchmark):
-    """The stride-1 kernels alone, both dtypes, on preallocated inputs (kernels/planes.py,
-    kernels/conv_taps.py, kernels/conv_tiled.py): padding x into planes, and each product
+    """The stride-1 kernels alone, both dtypes, on preallocated inputs (fastscratch/kernels/planes.py,
+    fastscratch/kernels/conv_taps.py, fastscratch/kernels/conv_per_image.py): padding x into planes, and each product
     made by filter taps or on the unfolded col (NotImplementedError, asv: skipped, on a
     commit or a BLAS without them).
     """
@@ -130,7 +130,7 @@ class PlaneKernels(Benchmark):
 
     def setup(self, label, dtype):
         try:
-            from fastscratch import _conv_tiled as tiled
+            tiled = private("fastscratch._layers.conv_per_image", "fastscratch._conv_tiled")
             from fastscratch.kernels import conv_taps, planes
         except ImportError:
             raise NotImplementedError("no per-filter-tap kernels here") from None
@@ -324,7 +324,7 @@ class ConvSpeedup(Benchmark):
         return self._ratio(make)
 
 
-#: (TAP_MIN_CHANNELS, TAP_MAX_FILTERS_DW) of fastscratch/_conv_tiled.py that make
+#: (TAP_MIN_CHANNELS, TAP_MAX_FILTERS_DW) of fastscratch/_layers/conv_per_image.py that make
 #: both passes of the per-image GEMM route run by taps or on the unfolded col
 _TILED_KERNELS = {"taps": (1, 10**9), "unfold": (10**9, 0)}
 
@@ -338,10 +338,10 @@ def force_route(route):
     Returns a function that restores the routes. Raises NotImplementedError
     (asv: skipped) on a commit without that route.
     """
-    from fastscratch import _conv_direct
+    _conv_direct = private("fastscratch._layers.conv_direct", "fastscratch._conv_direct")
     try:
-        from fastscratch import _conv_tiled
-    except ImportError:
+        _conv_tiled = private("fastscratch._layers.conv_per_image", "fastscratch._conv_tiled")
+    except NotImplementedError:
         _conv_tiled = None
     tiled = route in ("tiled", *_TILED_KERNELS)
     if tiled and (_conv_tiled is None or not _conv_tiled.applies("float64")):

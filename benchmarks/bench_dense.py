@@ -1,7 +1,7 @@
 """Dense layers: Affine (GEMM + fused bias / db kernels), Relu; reference vs kernels (float64).
 
-Measures the kernels of ``kernels/dense.py`` (bias add, column sums, ReLU) through the
-layers of ``fastscratch/_dense_layers.py``, and the GEMMs of ``kernels/gemm.py``.
+Measures the kernels of ``fastscratch/kernels/dense.py`` (bias add, column sums, ReLU) through the
+layers of ``fastscratch/_layers/dense.py``, and the GEMMs of ``fastscratch/kernels/gemm.py``.
 """
 from ._shared import shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerSpeedup, _LayerTimes, api, rng

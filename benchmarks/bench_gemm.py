@@ -1,4 +1,4 @@
-"""The layers' GEMMs (fastscratch._blas: fixed blocks of single-threaded OpenBLAS calls on Numba's threads) beside np.dot.
+"""The layers' GEMMs (fastscratch._layers.matmul: fixed blocks of single-threaded OpenBLAS calls on Numba's threads) beside np.dot.
 
 Shapes of the book's networks at batch 100, float64: SimpleConvNet's conv1
 GEMM (col @ col_W), its first Affine forward and input gradient, and the
@@ -12,6 +12,7 @@ piece by piece in cache. ``BackwardProducts``: a 100-wide dense layer's dx and d
 import numpy as np
 
 from .common import Benchmark, rng
+from ._shared import private
 
 SHAPES = {
     "conv1 col@W (57600,25)x(25,30)": ((57600, 25), (25, 30), False),
@@ -31,7 +32,7 @@ class GemmTime(Benchmark):
     param_names = ["gemm", "impl"]
 
     def setup(self, gemm, impl):
-        from fastscratch import _blas
+        _blas = private("fastscratch._layers.matmul", "fastscratch._blas")
         sa, sb, tn = SHAPES[gemm]
         r = rng(0)
         a, b = r.random(sa), r.random(sb)
@@ -53,7 +54,7 @@ class BackwardProducts(Benchmark):
     param_names = ["impl"]
 
     def setup(self, impl):
-        from fastscratch import _blas
+        _blas = private("fastscratch._layers.matmul", "fastscratch._blas")
         r = rng(0)
         x, W, dout = r.random((100, 100)), r.random((100, 100)), r.random((100, 100))
         if impl == "np.dot":

@@ -3,7 +3,7 @@
 tests/notebooks/ch05_backprop.ipynb pastes the book's functions, layers,
 ``numerical_gradient`` and ``TwoLayerNet`` into cells. Under ``%load_ext
 fastscratch`` each definition is probed after its cell runs and, where it
-behaves as the book's, rebound to fastscratch's (``fastscratch._recognise``).
+behaves as the book's, rebound to fastscratch's (``fastscratch._substitution.recognise``).
 Here those cells run in a plain namespace (magics dropped), once as they are
 and once followed by ``substitute_definitions``, and the notebook's hot cells
 are timed both ways: the numerical gradient at batch 3 (its ``%timeit`` and
@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from .common import Benchmark, best_time
+from ._shared import private
 
 _NOTEBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "tests", "notebooks", "ch05_backprop.ipynb")
@@ -41,7 +42,7 @@ def pasted_namespace(substitute):
     np.random.set_state(state)
     if substitute:
         try:
-            from fastscratch import _recognise
+            _recognise = private("fastscratch._substitution.recognise", "fastscratch._recognise")
         except ImportError:
             raise NotImplementedError("this fastscratch does not recognise cells") from None
         done = _recognise.substitute_definitions(namespace, list(namespace), notice=lambda line: None)

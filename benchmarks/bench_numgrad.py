@@ -1,8 +1,8 @@
 """Numerical gradients: a compiled f, the book's networks, chapter 4's training.
 
-Measures ``kernels/numgrad.py`` (the compiled-f loop) and ``kernels/netgrad.py`` (the
-incremental network gradients over layer records, through ``fastscratch/_netgrad.py``
-and ``fastscratch/_closure_netgrad.py``).
+Measures ``fastscratch/kernels/numgrad.py`` (the compiled-f loop) and ``fastscratch/kernels/netgrad.py`` (the
+incremental network gradients over layer records, through ``fastscratch/_numgrad/incremental.py``
+and ``fastscratch/_numgrad/closure.py``).
 
 - ``numerical_gradient(f, x)`` with f a Numba-compiled loss of a small
   Affine-ReLU-Affine-softmax network over a flat parameter vector of 9,950

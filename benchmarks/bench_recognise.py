@@ -5,7 +5,7 @@ more than comments (another ``sys.path`` line, renamed locals, an import more
 or less, translated docstrings: ``edition`` below makes one from the upstream
 file in ../shared/book-networks). ``fastscratch run`` recognises it by its
 normal form and its behaviour and puts fastscratch's class in its place
-(``fastscratch._book_networks``); before that, such a file ran as written, its
+(``fastscratch._substitution.book_networks``); before that, such a file ran as written, its
 numerical gradient at the reference's speed.
 
 - chapter 4's and chapter 5's ``numerical_gradient`` on MNIST (batch 10 and
@@ -34,6 +34,7 @@ import numpy as np
 
 from .bench_notebook import pasted_namespace
 from .common import Benchmark, best_time
+from ._shared import private
 
 _SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
                        "book-networks")
@@ -68,7 +69,7 @@ def load(chapter, reference):
 
     Returns the class and what the runner said on stderr.
     """
-    from fastscratch import runner
+    runner = private("fastscratch._substitution.runner", "fastscratch.runner")
     saved = list(sys.meta_path), list(sys.path), set(sys.modules)
     hooks = [runner.BookImportHook(reference=reference)] + ([] if reference else [runner.BookNetworkFinder()])
     said = io.StringIO()
@@ -165,7 +166,8 @@ class RecognitionCost(Benchmark):
 
     def setup(self):
         try:
-            from fastscratch import _book_networks, _recognise  # noqa: F401
+            _book_networks = private("fastscratch._substitution.book_networks", "fastscratch._book_networks")
+            _recognise = private("fastscratch._substitution.recognise", "fastscratch._recognise")
         except ImportError:
             raise NotImplementedError("this fastscratch does not recognise cells") from None
         self.source = edition("ch05")
@@ -177,15 +179,15 @@ class RecognitionCost(Benchmark):
         self.cell = {k: v for k, v in pasted_namespace(substitute=False).items() if k != "__builtins__"}
 
     def time_fingerprint(self):
-        from fastscratch import _book_networks
+        _book_networks = private("fastscratch._substitution.book_networks", "fastscratch._book_networks")
         _book_networks.fingerprint(self.source)
 
     def time_check_file_class(self):
-        from fastscratch import _book_networks
+        _book_networks = private("fastscratch._substitution.book_networks", "fastscratch._book_networks")
         _book_networks.check(self.book, self.cls, self.fast)
 
     def time_substitute_cell_definitions(self):
-        from fastscratch import _recognise
+        _recognise = private("fastscratch._substitution.recognise", "fastscratch._recognise")
         namespace = dict(self.cell)
         _recognise.substitute_definitions(namespace, list(namespace), notice=lambda line: None)
 

@@ -1,4 +1,4 @@
-"""SoftmaxWithLoss forward + backward (kernels/softmax_ce.py: one pass per row each), label targets; reference vs kernels."""
+"""SoftmaxWithLoss forward + backward (fastscratch/kernels/softmax_ce.py: one pass per row each), label targets; reference vs kernels."""
 from ._shared import shapes as _shapes
 from .common import IMPLS, Benchmark, _LayerSpeedup, api, rng
 

@@ -95,7 +95,7 @@ class ColdStart(Benchmark):
         cache_dir = tempfile.mkdtemp(prefix="fastscratch-numba-cache-")
         try:
             script = ("import importlib.util, time\n"
-                      "if importlib.util.find_spec('fastscratch._warmup') is None: print('nan')\n"
+                      "if importlib.util.find_spec('fastscratch._apps.warmup') is None: print('nan')\n"
                       "else:\n"
                       "    from fastscratch import _warmup\n"
                       "    print(_warmup.run(quiet=True)[0])\n")

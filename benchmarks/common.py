@@ -5,7 +5,7 @@ import numpy as np
 
 from ._shared import timing as _timing
 
-#: the one timing helper (fastscratch/_timing.py), re-exported
+#: the one timing helper (fastscratch/_runtime/timing.py), re-exported
 best_time, speedup = _timing.best_time, _timing.speedup
 
 IMPLS = ["reference", "kernels"]

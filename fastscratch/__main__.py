@@ -4,7 +4,7 @@ import sys
 
 def main(argv=None):
     """Parse argv (default sys.argv[1:]), run the subcommand, return its exit status."""
-    from .cli import build_parser
+    from fastscratch._apps.cli import build_parser
     args = build_parser().parse_args(argv)
     return args.func(args)
 

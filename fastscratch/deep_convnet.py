@@ -1,6 +1,6 @@
 """Chapter 8's DeepConvNet on fastscratch's kernels (network code shared with ``fastscratch.reference.deep_convnet``)."""
-from ._fast_network import FastNetwork
-from .reference import deep_convnet as _reference
+from fastscratch._network.fast_network import FastNetwork
+from fastscratch.reference import deep_convnet as _reference
 
 
 class DeepConvNet(FastNetwork, _reference.DeepConvNet):

@@ -1,6 +1,6 @@
 """The book's common.multi_layer_net on fastscratch's kernels (network code shared with ``fastscratch.reference.multi_layer_net``)."""
-from ._fast_network import FastNetwork
-from .reference import multi_layer_net as _reference
+from fastscratch._network.fast_network import FastNetwork
+from fastscratch.reference import multi_layer_net as _reference
 
 
 class MultiLayerNet(FastNetwork, _reference.MultiLayerNet):

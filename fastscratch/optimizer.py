@@ -12,11 +12,11 @@ gradient has another shape or dtype, takes the reference formula instead.
 """
 import numpy as np
 
-from ._dtypes import KERNEL_DTYPES
-from ._validate import check_array, check_real_dtype, check_shape
-from .kernels import optim as _k
-from .kernels._jit import pick as _pick_kernel
-from .reference import optimizer as _reference
+from fastscratch._core.dtypes import KERNEL_DTYPES
+from fastscratch._core.validate import check_array, check_real_dtype, check_shape
+from fastscratch.kernels import optim as _k
+from fastscratch.kernels._jit import pick as _pick_kernel
+from fastscratch.reference import optimizer as _reference
 
 #: The reference's epsilon in the AdaGrad/RMSprop/Adam denominators.
 EPS = 1e-7

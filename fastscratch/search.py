@@ -30,8 +30,8 @@ import uuid
 
 import numpy as np
 
-from .reference import params_io
-from .reference.progress import format_duration
+from fastscratch.reference import params_io
+from fastscratch.reference.progress import format_duration
 
 #: Share of the training subset held out for validation, shuffled first (the book's validation_rate).
 VALIDATION_RATE = 0.20
@@ -103,7 +103,7 @@ class SearchSpec:
                               f"(20 % of it validates); got {self.subset}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise SearchError(f"seed must be an int >= 0; got {self.seed!r}")
-        from .reference.trainer import OPTIMIZER_NAMES
+        from fastscratch.reference.trainer import OPTIMIZER_NAMES
         if self.optimizer.lower() not in OPTIMIZER_NAMES:
             raise SearchError(f"optimizer must be one of {list(OPTIMIZER_NAMES)}; got {self.optimizer!r}")
         for name in ("lr_range", "weight_decay_range"):
@@ -143,7 +143,7 @@ def sample_trial(spec, i):
 @functools.lru_cache(maxsize=4)
 def _split(subset, seed):
     """(x_train, t_train, x_val, t_val): the first ``subset`` images, shuffled, the first 20 % validating."""
-    from .dataset.mnist import load_mnist
+    from fastscratch.dataset.mnist import load_mnist
     (x, t), _ = load_mnist(normalize=True, flatten=True)
     x, t = x[:subset], t[:subset]
     # The book shuffles with util.shuffle_dataset (one permutation of the global

@@ -1,6 +1,6 @@
 """Chapter 7's SimpleConvNet on fastscratch's kernels (network code shared with ``fastscratch.reference.simple_convnet``)."""
-from ._fast_network import FastNetwork
-from .reference import simple_convnet as _reference
+from fastscratch._network.fast_network import FastNetwork
+from fastscratch.reference import simple_convnet as _reference
 
 
 class SimpleConvNet(FastNetwork, _reference.SimpleConvNet):

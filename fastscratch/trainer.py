@@ -1,6 +1,6 @@
 """Drop-in for the book's ``common.trainer``: the reference Trainer with fastscratch's optimizers."""
-from . import optimizer as _optimizer
-from .reference import trainer as _reference
+from fastscratch import optimizer as _optimizer
+from fastscratch.reference import trainer as _reference
 
 
 class Trainer(_reference.Trainer):

@@ -1,9 +1,9 @@
 """Outputs of every kernel-backed public op on fixed seeded inputs, for the determinism tests.
 
 Each case is made at a size above the threshold from which its op takes the
-parallel kernel (``kernels/_jit.py``: ``PARALLEL_MIN`` for compute-bound
+parallel kernel (``fastscratch/kernels/_jit.py``: ``PARALLEL_MIN`` for compute-bound
 kernels, ``PARALLEL_MIN_MEMORY_BOUND`` for memory-bound ones; the GEMM block
-sizes of ``kernels/gemm.py``), with many more parallel tasks than threads, and
+sizes of ``fastscratch/kernels/gemm.py``), with many more parallel tasks than threads, and
 the small-input serial twins get cases of their own. The convolution runs on
 each of its routes (im2col, direct kernels, the per-image GEMMs by taps, by
 unfolding and mixed).
@@ -55,7 +55,7 @@ def _patched(obj, name, value):
 
 def _conv_route(route):
     """A context that sends stride-1 convolutions down route: direct, taps, unfold, mixed (forward by taps)."""
-    from fastscratch import _conv_tiled
+    from fastscratch._layers import conv_per_image as _conv_tiled
     if route == "direct":
         return _patched(_conv_tiled, "applies", lambda dtype: False)
     chosen = _conv_tiled.TapProducts(*{"taps": (True, True, True), "unfold": (False, False, False),
@@ -157,7 +157,7 @@ def _dense_cases(fs, out):
 
 
 def _gemm_cases(fs, out):
-    from fastscratch import _blas
+    from fastscratch._layers import matmul as _blas
     r = _rng(9)
     for dt in (np.float32, np.float64):
         tag = np.dtype(dt).name
@@ -282,7 +282,7 @@ def main(threads=(2,)):
     """
     import numba
 
-    from fastscratch import _small
+    from fastscratch._core import small as _small
     _small.disable()  # the cases are the kernels' (as tests/conftest.py does in process), not the NumPy route
     digests = {}
     for n in threads:

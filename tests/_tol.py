@@ -5,7 +5,7 @@ Widening an entry needs a comment saying why.
 import numpy as np
 
 TOL = {
-    # float16 has no kernels (fastscratch/_dtypes.py): every layer runs the
+    # float16 has no kernels (fastscratch/_core/dtypes.py): every layer runs the
     # reference's NumPy expressions on it, so results differ only where a sum
     # is taken in another order or a NumPy routine rounds once instead of per
     # operation. Two units in the last place of float16 (eps 2**-10).

@@ -12,13 +12,13 @@ def _restore_global_rng():
 
 @pytest.fixture(autouse=True)
 def _kernels_at_every_size(request):
-    # fastscratch/_small.py sends tiny layers and gradient checks to the reference's NumPy
+    # fastscratch/_core/small.py sends tiny layers and gradient checks to the reference's NumPy
     # code; the kernels' tests use small inputs and must reach the kernels. Tests of the
     # rule itself are marked small_rule.
     if request.node.get_closest_marker("small_rule"):
         yield
         return
-    from fastscratch import _small
+    from fastscratch._core import small as _small
     limits = _small.disable()
     yield
     _small.restore(limits)

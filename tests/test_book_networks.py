@@ -1,4 +1,4 @@
-"""Recognising the book's own network files (fastscratch._book_networks): fingerprints and the probe.
+"""Recognising the book's own network files (fastscratch._substitution.book_networks): fingerprints and the probe.
 
 The book's files are read from ../shared/book-networks as data (tests skip where
 it is absent); editions are made from them here by changing what does not
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from _paths import book_network
 
-from fastscratch import _book_networks as bn
-from fastscratch import _probes
-from fastscratch import runner
+from fastscratch._substitution import book_networks as bn
+from fastscratch._substitution import probes as _probes
+from fastscratch._substitution import runner
 
 FILES = ["ch04/two_layer_net.py", "ch05/two_layer_net.py", "ch07/simple_convnet.py", "ch08/deep_convnet.py"]
 
@@ -290,7 +290,9 @@ from numba.core.dispatcher import Dispatcher
 sys.path.insert(0, "tests")
 from test_book_networks import translated_edition, read
 import importlib.util, tempfile, os
-from fastscratch import runner, _book_networks as bn, _recognise
+from fastscratch._substitution import runner
+from fastscratch._substitution import book_networks as bn
+from fastscratch._substitution import recognise as _recognise
 sys.meta_path.insert(0, runner.BookImportHook())
 name = {name!r}
 path = os.path.join(tempfile.mkdtemp(), "edition.py")
@@ -318,7 +320,7 @@ def test_check_calls_no_kernel(name):
 def normal(source):
     import ast
 
-    from fastscratch._normal_form import normal_form
+    from fastscratch._substitution.normal_form import normal_form
     return ast.unparse(normal_form(ast.parse(source)))
 
 

@@ -3,11 +3,11 @@
 Numba's order (numba.core.caching.CacheImpl._locator_classes): NUMBA_CACHE_DIR
 if set; else ``__pycache__`` next to the source if writable; else the user's
 cache directory (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``). When none is
-writable Numba refuses to decorate a cache=True function, so kernels/_jit.py
+writable Numba refuses to decorate a cache=True function, so fastscratch/kernels/_jit.py
 then points it at a private per-user directory under the temporary directory.
 
 The tests run as root, where chmod does not stop writes, so a read-only
-install is simulated by making ``kernels/__pycache__`` a regular file (the
+install is simulated by making ``fastscratch/kernels/__pycache__`` a regular file (the
 directory cannot be created, whoever you are), and an unwritable user cache by
 pointing XDG_CACHE_HOME below a regular file.
 """
@@ -34,7 +34,7 @@ def add_one(x):
 CODE = """
 import json, sys
 # An editable install of the checkout (as CI makes) maps fastscratch.kernels to
-# the checkout's kernels/; this test must import the read-only copy instead.
+# the checkout's fastscratch/kernels/; this test must import the read-only copy instead.
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 from fastscratch.kernels import _probe
 assert _probe.add_one(1.5) == 2.5
@@ -47,14 +47,13 @@ print(json.dumps(dict(locator=type(_probe.add_one._cache._impl.locator).__name__
 
 @pytest.fixture
 def readonly_install(tmp_path):
-    """A copy of the package whose kernels/ directory cannot get a __pycache__."""
+    """A copy of the package whose fastscratch/kernels/ directory cannot get a __pycache__."""
     pkg = tmp_path / "site"
     pkg.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(os.path.join(ROOT, "fastscratch"), pkg / "fastscratch", ignore=ignore)
-    shutil.copytree(os.path.join(ROOT, "kernels"), pkg / "kernels", ignore=ignore)
-    (pkg / "kernels" / "_probe.py").write_text(PROBE_MODULE)
-    (pkg / "kernels" / "__pycache__").write_text("not a directory")
+    (pkg / "fastscratch" / "kernels" / "_probe.py").write_text(PROBE_MODULE)
+    (pkg / "fastscratch" / "kernels" / "__pycache__").write_text("not a directory")
     return pkg
 
 
@@ -83,7 +82,7 @@ def test_nothing_writable_falls_back_to_private_temp_dir(readonly_install, tmp_p
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     run = run_twice(readonly_install, {"XDG_CACHE_HOME": blocker / "sub", "TMPDIR": tmp})
-    assert run["locator"] == "UserProvidedCacheLocator"  # kernels/_jit.py's fallback
+    assert run["locator"] == "UserProvidedCacheLocator"  # fastscratch/kernels/_jit.py's fallback
     assert run["path"].startswith(str(tmp))
     cache_root = os.path.join(str(tmp), os.path.relpath(run["path"], str(tmp)).split(os.sep)[0])
     assert oct(os.stat(cache_root).st_mode & 0o777) == oct(0o700)

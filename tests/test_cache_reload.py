@@ -2,7 +2,7 @@
 
 Numba 0.59-0.62 crash (a segmentation fault) when a process loads from the
 cache a serial kernel that calls a parallel one (numba/numba#8578): the
-threading layer is never started. ``kernels/_cache_fix.py`` starts it; these
+threading layer is never started. ``fastscratch/kernels/_cache_fix.py`` starts it; these
 tests run the case in child processes, each pair sharing a fresh
 ``NUMBA_CACHE_DIR``: the first compiles and fills it, the second loads from it.
 The kernel pair is the smallest case; the second test is a learner's session:
@@ -91,7 +91,7 @@ import numpy as np
 import fastscratch
 import fastscratch.kernels
 from fastscratch.optimizer import Adam
-from fastscratch.util import im2col
+from fastscratch._layers.im2col import im2col
 out = {"im2col": float(im2col(np.arange(147.0).reshape(1, 3, 7, 7), 5, 5, stride=1, pad=0).sum())}
 for name in ("SimpleConvNet", "DeepConvNet"):
     np.random.seed(0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from _tol import tol
 
-from fastscratch import _netgrad
+from fastscratch._numgrad import incremental as _netgrad
 from fastscratch.ch04_two_layer_net import TwoLayerNet as FastNet
 from fastscratch.reference.ch04_two_layer_net import TwoLayerNet as RefNet
 
@@ -148,7 +148,7 @@ if given is not None:
 def test_ch04_float32_mnist_batches_follow_the_reference(monkeypatch):
     # load_mnist(normalize=True) gives float32 images against float64 weights: the fast GEMMs
     # widen them in pieces (a batch of 2000 rows is split into blocks) where np.dot copies them
-    from fastscratch import _blas
+    from fastscratch._layers import matmul as _blas
     from fastscratch.kernels import gemm as _kg
     widened = []
     real = _kg.gemm_rows_widen

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastscratch
-from fastscratch import bench
+from fastscratch._apps import bench
 from fastscratch.__main__ import main
 from fastscratch.reference import params_io
 
@@ -175,7 +175,7 @@ def test_bench_cases_run_on_both_apis():
     (0.2, 1.0, 99.0, "machine busy: load average 99.0 on {n} CPUs, this process ran 20% of the time"),
 ])
 def test_busy_note_explains_an_unreliable_speed(cpu, wall, load, note):
-    from fastscratch import sysinfo
+    from fastscratch._apps import sysinfo
     assert sysinfo.busy_note(cpu, wall, loadavg=load) == note.format(n=os.cpu_count() or 1)
 
 

@@ -1,4 +1,4 @@
-"""Cold start: the compile notice (fastscratch/_compile_notice.py) and ``fastscratch warmup``'s cache merge.
+"""Cold start: the compile notice (fastscratch/_runtime/compile_notice.py) and ``fastscratch warmup``'s cache merge.
 
 Never asserts a time: what is compiled or loaded is read from Numba's
 per-dispatcher cache statistics.
@@ -15,7 +15,7 @@ from numba.core import event
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _subproc import describe, run_python
 
-from fastscratch import _compile_notice
+from fastscratch._runtime import compile_notice as _compile_notice
 from fastscratch.kernels import conv
 
 
@@ -56,7 +56,7 @@ def test_warmup_rejects_bad_jobs():
 #: Compiles one kernel in a private cache and prints where its entries are.
 _COMPILE_PRIVATE = """
 import json, numpy as np
-from fastscratch import _warmup
+from fastscratch._apps import warmup as _warmup
 from fastscratch.kernels import conv
 conv.im2col(np.ones((1, 1, 3, 3)), 2, 2, 1, 0, np.empty((4, 4)))
 print(json.dumps(_warmup.cached_kernels()))
@@ -64,7 +64,7 @@ print(json.dumps(_warmup.cached_kernels()))
 
 _MERGE = """
 import json, sys
-from fastscratch import _warmup
+from fastscratch._apps import warmup as _warmup
 print(_warmup.merge_into_cache(json.loads({found!r})))
 """
 

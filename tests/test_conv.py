@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import fastscratch
 from _conv_cases import DTYPES, LAYOUTS, as_layout, assert_close, window_cases
-from fastscratch import util as U
+from fastscratch._layers import im2col as U
 from fastscratch.layers import Convolution
 from fastscratch.reference import layers as RL
 from fastscratch.reference import util as RU
@@ -217,9 +217,9 @@ def test_conv_layer_writes_over_its_col_only_when_no_one_else_holds_it():
 
 # --------------------------------------------------------------------------- plane kernels
 # Stride 1 runs on padded input planes where NumPy's BLAS is OpenBLAS: in-cache GEMMs per
-# image (fastscratch/_conv_tiled.py), one per filter tap (kernels/conv_taps.py) or one of the
-# image's unfolded col (kernels/conv_tiled.py), each product (output, dW, dx) choosing by the
-# channel counts; elsewhere, for 3x3 and 5x5 filters, the direct kernels (fastscratch/_conv_direct.py).
+# image (fastscratch/_layers/conv_per_image.py), one per filter tap (fastscratch/kernels/conv_taps.py) or one of the
+# image's unfolded col (fastscratch/kernels/conv_per_image.py), each product (output, dW, dx) choosing by the
+# channel counts; elsewhere, for 3x3 and 5x5 filters, the direct kernels (fastscratch/_layers/conv_direct.py).
 # Every route is tested here, each forced in turn: "taps" and "unfold" make every product
 # one way, "mixed" the output and dx by taps and dW on the unfolded col.
 
@@ -233,7 +233,7 @@ _TILED_PRODUCTS = {"taps": (True, True, True), "unfold": (False, False, False), 
 
 def _force_tiled(products, setattr_):
     """Make the per-image GEMM route take the products (forward, dW, dx) by taps as given (or a route's name)."""
-    from fastscratch import _conv_tiled
+    from fastscratch._layers import conv_per_image as _conv_tiled
     chosen = _conv_tiled.TapProducts(*_TILED_PRODUCTS.get(products, products))
     setattr_(_conv_tiled, "tap_products", lambda W_shape: chosen)
 
@@ -241,7 +241,8 @@ def _force_tiled(products, setattr_):
 @pytest.fixture(params=ROUTES)
 def route(request, monkeypatch):
     """The plane route under test: the GEMM routes need OpenBLAS; "direct" switches them off."""
-    from fastscratch import _blas, _conv_tiled
+    from fastscratch._layers import matmul as _blas
+    from fastscratch._layers import conv_per_image as _conv_tiled
     if request.param in TILED and _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS: the per-image GEMM routes are not used")
     if request.param == "direct":
@@ -292,7 +293,8 @@ def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, 
     # col_bytes: the chunk budget; 1 makes chunks of one output row, 2048 a few rows;
     # products: which of the output, dW and dx go by taps (each combination);
     # want_dx False: a network's first layer, dW and db alone
-    from fastscratch import _blas, _conv_tiled
+    from fastscratch._layers import matmul as _blas
+    from fastscratch._layers import conv_per_image as _conv_tiled
     if _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
     shape, fn, k, pad = case
@@ -316,7 +318,8 @@ def test_conv_tiled_matches_reference_on_any_stride1_shape(case, dtype, layout, 
 @pytest.mark.parametrize("want_dx", [True, False])
 def test_conv_tiled_kernels_take_the_products_chosen(products, want_dx, monkeypatch):
     # the choice must reach the kernels: else the route tests would test another route
-    from fastscratch import _blas, _conv_tiled
+    from fastscratch._layers import matmul as _blas
+    from fastscratch._layers import conv_per_image as _conv_tiled
     if _blas.openblas() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
     _force_tiled(products, monkeypatch.setattr)
@@ -346,7 +349,7 @@ def test_conv_tiled_kernels_take_the_products_chosen(products, want_dx, monkeypa
 
 
 def test_conv_tiled_tap_products_pick_by_the_channel_counts():
-    from fastscratch import _conv_tiled
+    from fastscratch._layers import conv_per_image as _conv_tiled
     # the book's shapes: SimpleConvNet's conv1 (1 -> 30) unfolds; bench_conv's conv2 (16 -> 16) runs
     # by taps throughout; conv4 (32 -> 64) by taps but for dW, on the unfolded col
     assert _conv_tiled.tap_products((30, 1, 5, 5)) == (False, False, False)
@@ -357,7 +360,7 @@ def test_conv_tiled_tap_products_pick_by_the_channel_counts():
 
 
 def test_conv_tiled_chunks_split_the_output_rows_evenly():
-    from fastscratch import _conv_tiled
+    from fastscratch._layers import conv_per_image as _conv_tiled
     for K, Wp, item, out_h in [(144, 30, 8, 28), (288, 16, 8, 14), (25, 28, 4, 24), (4608, 9, 8, 7)]:
         rows = _conv_tiled.chunk_rows(K, Wp, item, out_h)
         chunks = -(-out_h // rows)
@@ -403,7 +406,7 @@ def test_conv_planes_hard_cases(shape, fn, k, pad, dtype, route):
 def test_conv_planes_bitwise_identical_for_any_thread_count(route):
     import numba
     rng = np.random.default_rng(9)
-    # batches of several backward image groups (kernels/conv_tiled.py IMAGE_GROUP), the last one short
+    # batches of several backward image groups (fastscratch/kernels/conv_per_image.py IMAGE_GROUP), the last one short
     cases = [((11, 16, 28, 28), 16, 3, 1), ((11, 1, 28, 28), 30, 5, 0), ((7, 32, 14, 14), 64, 3, 1)]
     before = numba.get_num_threads()
     if before == 1:
@@ -432,7 +435,7 @@ def test_conv_planes_bitwise_identical_for_any_thread_count(route):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("k", [3, 5])
 def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route, col_bytes, monkeypatch):
-    from fastscratch import _conv_tiled
+    from fastscratch._layers import conv_per_image as _conv_tiled
     if col_bytes is not None:
         monkeypatch.setattr(_conv_tiled, "_COL_BYTES", col_bytes)
     # the kernels let LLVM contract a*b + c into an FMA and nothing more: NaN and Inf must still

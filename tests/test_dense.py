@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _dense_cases import DTYPES, SETTINGS, as_layout, assert_bitwise, assert_close, dtypes, layouts, normal
-from fastscratch import functions as F
+from fastscratch._layers import functions as F
 from fastscratch import layers as L
 from fastscratch.reference import functions as RF
 from fastscratch.reference import layers as RL
@@ -295,7 +295,7 @@ def test_parallel_kernels_forced(dtype, monkeypatch):
        seed=st.integers(0, 2 ** 16))
 @SETTINGS
 def test_sum_of_squares_matches_the_reference(n, dtype, layout, seed):
-    from fastscratch._fast_network import sum_of_squares
+    from fastscratch._network.fast_network import sum_of_squares
     from fastscratch.reference.network_base import sum_of_squares as ref_sum_of_squares
     rng = np.random.default_rng(seed)
     rows = max(1, n // 7)
@@ -322,7 +322,7 @@ def test_sum_of_squares_kernel_every_tail_length(n, dtype):
 
 
 def test_sum_of_squares_keeps_nan_and_inf():
-    from fastscratch._fast_network import sum_of_squares
+    from fastscratch._network.fast_network import sum_of_squares
     for where in ((0, 0), (3, 4), (9, 9)):  # the first element, a lane, the last
         for bad, want in ((np.nan, np.nan), (np.inf, np.inf), (-np.inf, np.inf)):
             W = np.ones((10, 10))
@@ -331,7 +331,7 @@ def test_sum_of_squares_keeps_nan_and_inf():
 
 
 def test_sum_of_squares_of_other_byte_orders_is_numpys():
-    from fastscratch._fast_network import sum_of_squares
+    from fastscratch._network.fast_network import sum_of_squares
     W = np.arange(12.0).reshape(3, 4)
     for dt in (">f8", ">f4"):
         got = sum_of_squares(W.astype(dt))

@@ -2,7 +2,7 @@
 
 The same inputs give bitwise-identical outputs on a repeated call, in a new
 process, and with 1, 2, 3 or 4 kernel threads: every kernel promises a fixed
-work partition that does not depend on the thread count (kernels/conv.py,
+work partition that does not depend on the thread count (fastscratch/kernels/conv.py,
 dense.py, norm.py, optim.py, softmax_ce.py docstrings). The cases
 (tests/_determinism_cases.py) are sized above the parallel thresholds, and
 the tests check that every parallel kernel of the package ran, so the thread
@@ -103,7 +103,7 @@ def _twin_cases():
 
 @pytest.fixture
 def forced(monkeypatch):
-    """forced(parallel): run _twin_cases with every size-based choice (kernels/_jit.py pick) made as given.
+    """forced(parallel): run _twin_cases with every size-based choice (fastscratch/kernels/_jit.py pick) made as given.
 
     Returns the digests and the sizes the choice was asked about (proof that the cases went through it).
     """

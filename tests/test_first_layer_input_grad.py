@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastscratch
-from fastscratch._fast_network import FastNetwork
+from fastscratch._network.fast_network import FastNetwork
 from fastscratch.reference.network_base import NetworkBase
 
 
@@ -41,7 +41,8 @@ def test_gradient_never_computes_the_first_dx_and_matches_the_full_backward(name
         raise AssertionError("the first layer's dx was computed")
     if isinstance(first, fastscratch.layers.Convolution):
         # every route of the layer that makes dx: the col route, the direct kernels, the per-image GEMMs
-        from fastscratch import _conv_direct, _conv_tiled
+        from fastscratch._layers import conv_direct as _conv_direct
+        from fastscratch._layers import conv_per_image as _conv_tiled
         monkeypatch.setattr(first, "_input_grad", refuse)
         monkeypatch.setattr(_conv_direct, "backward_input", refuse)
         real_tiled = _conv_tiled.backward

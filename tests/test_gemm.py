@@ -1,4 +1,4 @@
-"""fastscratch._blas: the layers' GEMMs against np.dot, their fixed blocks, and the scoped BLAS thread count."""
+"""fastscratch._layers.matmul: the layers' GEMMs against np.dot, their fixed blocks, and the scoped BLAS thread count."""
 import numpy as np
 import pytest
 from _tol import tol
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastscratch
-from fastscratch import _blas
+from fastscratch._layers import matmul as _blas
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 

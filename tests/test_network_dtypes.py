@@ -304,7 +304,7 @@ def test_deep_convnet_published_weights_in_float32(test_images):
 
 
 def test_bench_dtype_float32(capsys, monkeypatch):
-    from fastscratch import bench
+    from fastscratch._apps import bench
     monkeypatch.setattr(bench, "CASES", [c for c in bench.CASES if c.name == "softmax-loss fwd+bwd"])
     assert main(["bench", "--quick", "--dtype", "float32"]) == 0
     text = capsys.readouterr().out

@@ -69,7 +69,7 @@ def cell(sh, source):
 def test_import_fastscratch_imports_no_notebook_machinery():
     out = subprocess.run([sys.executable, "-c",
                           "import sys, fastscratch; print(sorted(m for m in ('IPython', 'ipykernel', 'nbclient', "
-                          "'nbformat', 'matplotlib', 'fastscratch._notebook') if m in sys.modules))"],
+                          "'nbformat', 'matplotlib', 'fastscratch._apps.notebook') if m in sys.modules))"],
                          env=_env(), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -13,7 +13,7 @@ import pytest
 
 import fastscratch
 import fastscratch.reference as reference
-from fastscratch import gradient as fast_gradient
+from fastscratch._numgrad import elementwise as fast_gradient
 from fastscratch.reference import gradient as ref_gradient
 
 # ---------------------------------------------------------------- smooth test functions
@@ -229,7 +229,7 @@ def fast_and_reference(cls_name, seed, *args, **kwargs):
 
 
 def check_network(fast, ref, x, t):
-    from fastscratch._netgrad import incremental_numerical_gradient
+    from fastscratch._numgrad.incremental import incremental_numerical_gradient
     assert isinstance(incremental_numerical_gradient(fast, x, t), dict)  # the kernels, not the fallback
     before = param_bytes(fast)
     got = fast.numerical_gradient(x, t)
@@ -323,7 +323,7 @@ def test_numgrad_network_edge_inputs():
     check_network(fast, ref, x, np.array([0, 2, 1, 1]))
     # an out-of-range label is an error of the reference: the incremental path declines,
     # the fallback runs the reference method on the fast layers, and that raises too
-    from fastscratch._netgrad import NotSupported, incremental_numerical_gradient
+    from fastscratch._numgrad.incremental import NotSupported, incremental_numerical_gradient
     with pytest.raises(NotSupported):
         incremental_numerical_gradient(fast, x, np.array([0, 5, 1, 1]))
     with pytest.raises(ValueError, match="labels must be in"):
@@ -365,7 +365,7 @@ def test_numgrad_network_dropout_mask_held_fixed(use_batchnorm):
 
 
 def test_numgrad_network_falls_back_to_reference():
-    from fastscratch._netgrad import NotSupported, incremental_numerical_gradient
+    from fastscratch._numgrad.incremental import NotSupported, incremental_numerical_gradient
     fast, ref = fast_and_reference("TwoLayerNet", 6, 5, 4, 3)
     for net in (fast, ref):  # a layer list edited after construction is outside the kernels' model
         net.layers["Relu2"] = net.layer_lib.Relu()

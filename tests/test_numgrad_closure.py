@@ -20,8 +20,8 @@ import pytest
 from _paths import SHARED
 
 import fastscratch.reference as reference
-from fastscratch import _closure_netgrad
-from fastscratch import gradient as fast_gradient
+from fastscratch._numgrad import closure as _closure_netgrad
+from fastscratch._numgrad import elementwise as fast_gradient
 from fastscratch import layers as fast_layers
 
 NET_ATOL = 1e-7
@@ -236,7 +236,7 @@ def load_book_network(path, reference_api):
     """The book's network module as ``python -m fastscratch run`` [--reference] imports it."""
     if not os.path.exists(path):
         pytest.skip(f"the book's network files are not here ({path}); they live in ../shared/book-networks")
-    from fastscratch.runner import BookImportHook
+    from fastscratch._substitution.runner import BookImportHook
     hook = BookImportHook(reference=reference_api)
     saved = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in ("common", "dataset")}
     sys.meta_path.insert(0, hook)

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from test_numgrad_closure import assert_close_grads, assert_same_grads, data, element_loop
 
-import fastscratch.functions as fast_functions
+import fastscratch._layers.functions as fast_functions
 import fastscratch.reference as reference
-from fastscratch import _closure_netgrad
-from fastscratch import gradient as fast_gradient
+from fastscratch._numgrad import closure as _closure_netgrad
+from fastscratch._numgrad import elementwise as fast_gradient
 
 NET_ATOL = 1e-7
 #: calls of f for one parameter on the traced path: the trace, one real call, two per spot check

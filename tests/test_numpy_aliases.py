@@ -1,4 +1,4 @@
-"""fastscratch._numpy_aliases: NumPy's removed builtin aliases answer inside the block, and only there.
+"""fastscratch._substitution.numpy_aliases: NumPy's removed builtin aliases answer inside the block, and only there.
 
 The runner's use of it (both modes, the notice, the switch-off) is tested in
 tests/test_runner.py; here the hook itself, in this process, against numpy's
@@ -11,7 +11,7 @@ import numpy
 import pytest
 
 from _subproc import run_python
-from fastscratch import _numpy_aliases
+from fastscratch._substitution import numpy_aliases as _numpy_aliases
 
 #: what NumPy 1.23 answered for each alias (its documentation, numpy.org/doc/1.23)
 BUILTINS = {"int": int, "float": float, "complex": complex, "bool": bool,
@@ -148,7 +148,7 @@ def test_numpy_without_getattr(monkeypatch):
 
 
 def test_importing_fastscratch_leaves_numpy_alone_in_this_process():
-    import fastscratch.runner  # noqa: F401  (the module that uses the hook, imported but not run)
+    import fastscratch._substitution.runner  # noqa: F401  (the module that uses the hook, imported but not run)
     assert vars(numpy)["__getattr__"].__module__ == "numpy"
     assert numpy_refusal("int") is not None
 
@@ -158,7 +158,7 @@ def test_import_fastscratch_leaves_numpys_getattr_alone():
     res = run_python(
         "import numpy\n"
         "before = vars(numpy).get('__getattr__')\n"
-        "import fastscratch, fastscratch.runner, fastscratch.reference\n"
+        "import fastscratch, fastscratch._substitution.runner, fastscratch.reference\n"
         "assert vars(numpy).get('__getattr__') is before\n"
         "try:\n"
         "    numpy.int\n"

@@ -1,4 +1,4 @@
-"""The book's definitions pasted into a notebook cell, recognised by what they do (fastscratch._recognise).
+"""The book's definitions pasted into a notebook cell, recognised by what they do (fastscratch._substitution.recognise).
 
 A cell is simulated by running source in a dict namespace named ``__main__``,
 as IPython does. The book's definitions come from fastscratch.reference's own
@@ -14,11 +14,12 @@ import pytest
 from _paths import book_network
 
 import fastscratch.ch04_two_layer_net
-import fastscratch.functions
-import fastscratch.gradient
+import fastscratch._layers.functions
+import fastscratch._numgrad.elementwise
 import fastscratch.layers
 import fastscratch.two_layer_net
-from fastscratch import _probes, _recognise
+from fastscratch._substitution import probes as _probes
+from fastscratch._substitution import recognise as _recognise
 from fastscratch.reference import functions as ref_functions
 from fastscratch.reference import gradient as ref_gradient
 from fastscratch.reference import layers as ref_layers

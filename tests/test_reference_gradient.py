@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from fastscratch.reference.gradient import (gradient_descent, numerical_gradient,
-                                            numerical_gradient_1d, numerical_gradient_2d)
+from fastscratch.reference.gradient import gradient_descent, numerical_gradient, numerical_gradient_1d, numerical_gradient_2d
 
 
 def function_2(x):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import fastscratch
-from fastscratch import checkpoint, reference
+from fastscratch import reference
+from fastscratch._apps import checkpoint
 from fastscratch.__main__ import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

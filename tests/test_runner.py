@@ -36,13 +36,13 @@ def run(script, *args, flags=(), cwd=None):
 
 @pytest.fixture
 def run_here(monkeypatch, capsys):
-    """Run a script with fastscratch.runner.run_script in this process; return (status, stdout, stderr).
+    """Run a script with fastscratch._substitution.runner.run_script in this process; return (status, stdout, stderr).
 
     Cheaper than a fresh interpreter per script. What a run changes (argv, sys.path,
     the import hook, the working directory, the modules it imported from the book
     tree) is put back afterwards, so the next script starts clean.
     """
-    from fastscratch import runner
+    from fastscratch._substitution import runner
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")

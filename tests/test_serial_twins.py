@@ -1,6 +1,6 @@
 """Every ``*_serial`` kernel is a serial build of its parallel kernel's job, cached on disk under a name of its own.
 
-Generated twins (kernels/_jit.py serial_twin) compile the parallel kernel's own
+Generated twins (fastscratch/kernels/_jit.py serial_twin) compile the parallel kernel's own
 function; Numba's on-disk cache keys entries by module, qualified name, line and
 signature, not by compile flags, so a generated twin must carry a name of its
 own or it would load the parallel kernel's cached code. Checked without compiling.

@@ -1,4 +1,4 @@
-"""fastscratch/_small.py: tiny layers and gradient checks run the reference's NumPy code.
+"""fastscratch/_core/small.py: tiny layers and gradient checks run the reference's NumPy code.
 
 The rule depends on sizes alone: on its side of the limit a fast layer gives
 the reference's numbers bitwise (the same expressions), and a run takes the
@@ -14,7 +14,7 @@ import pytest
 
 import fastscratch
 import fastscratch.reference as reference
-from fastscratch import _small
+from fastscratch._core import small as _small
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _subproc import describe, run_python
@@ -108,7 +108,7 @@ def test_ch07_gradient_check_compiles_nothing(tmp_path):
     # with an empty cache, the chapter 7 check must not wait for any kernel to compile
     code = """
 import json, numpy as np, fastscratch
-from fastscratch import _warmup
+from fastscratch._apps import warmup as _warmup
 np.random.seed(0)
 net = fastscratch.SimpleConvNet(input_dim=(1, 10, 10), conv_param={'filter_num': 10, 'filter_size': 3,
                                 'pad': 0, 'stride': 1}, hidden_size=10, output_size=10, weight_init_std=0.01)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _dense_cases import DTYPES, SETTINGS, as_layout, assert_bitwise, assert_close, dtypes, layouts, normal
-from fastscratch import functions as F
+from fastscratch._layers import functions as F
 from fastscratch import layers as L
 from fastscratch.reference import functions as RF
 from fastscratch.reference import layers as RL

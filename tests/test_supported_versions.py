@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastscratch import _requirements as req
+from fastscratch._runtime import requirements as req
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOORS = {"numpy": req.NUMPY_MIN, "numba": req.NUMBA_MIN}

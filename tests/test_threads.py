@@ -68,8 +68,8 @@ def _kernel_dispatchers():
 
 def test_no_blas_inside_kernels():
     # BLAS's thread pool and Numba's must never run at once (oversubscription), and
-    # np.dot in njit needs SciPy: GEMMs go through fastscratch._blas, whose kernels
-    # (kernels/gemm.py) call OpenBLAS by address with BLAS set to one thread.
+    # np.dot in njit needs SciPy: GEMMs go through fastscratch._layers.matmul, whose kernels
+    # (fastscratch/kernels/gemm.py) call OpenBLAS by address with BLAS set to one thread.
     found = list(_kernel_dispatchers())
     assert found, "no kernels found"
     blas = re.compile(r"\bdot\(|\bmatmul\(|\bvdot\(|\beinsum\(|\binner\(|\btensordot\(|[\w\])]\s*@\s*[\w(]")
@@ -204,7 +204,7 @@ def test_scripts_may_opt_in_to_the_commands_settings(before, omp, tmp_path):
            "MALLOC_MMAP_THRESHOLD_": None, "MALLOC_TRIM_THRESHOLD_": None, "GLIBC_TUNABLES": None}
     busy = tmp_path / "loadavg"
     busy.write_text("1.00 1.00 1.00 3/90 12345\n")  # two other runnable tasks: the machine counts as busy
-    before = f"fastscratch._process_defaults._LOADAVG = {str(busy)!r}\n{before}"
+    before = f"fastscratch._runtime.process_defaults._LOADAVG = {str(busy)!r}\n{before}"
     proc = run_python(_OPT_IN_PROBE.format(before=before), env=env)
     assert proc.returncode == 0, describe(proc, "fastscratch.tune_process()")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -228,7 +228,7 @@ def test_launched_as_command(monkeypatch, argv0, orig_argv, main_file, expected)
     import sys
     import types
 
-    from fastscratch import _process_defaults
+    from fastscratch._runtime import process_defaults as _process_defaults
     main = types.ModuleType("__main__")
     if main_file is not None:
         main.__file__ = main_file
@@ -239,7 +239,8 @@ def test_launched_as_command(monkeypatch, argv0, orig_argv, main_file, expected)
 
 
 def test_torch_is_timed_with_the_users_environment(monkeypatch):
-    from fastscratch import _process_defaults, bench
+    from fastscratch._runtime import process_defaults as _process_defaults
+    from fastscratch._apps import bench
     monkeypatch.setattr(_process_defaults, "USER_THREAD_ENV", {"OMP_WAIT_POLICY": None,
                                                                "OPENBLAS_THREAD_TIMEOUT": "7"})
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
@@ -252,7 +253,7 @@ def test_torch_is_timed_with_the_users_environment(monkeypatch):
 
 
 def test_torch_times_come_from_a_child_process():
-    from fastscratch import bench
+    from fastscratch._apps import bench
     times = bench.torch_times(quick=True, repeat=1, threads=1)
     try:
         import torch  # noqa: F401
@@ -270,7 +271,7 @@ def test_torch_times_come_from_a_child_process():
                          ids=["only-us", "one-more", "now-and-then", "a-burst", "on-the-threshold", "no-file",
                               "unreadable"])
 def test_machine_is_busy_counts_the_other_runnable_tasks(tmp_path, monkeypatch, snapshots, busy):
-    from fastscratch import _process_defaults
+    from fastscratch._runtime import process_defaults as _process_defaults
     path = tmp_path / "loadavg"
     reads = iter(snapshots)
 
@@ -291,7 +292,7 @@ def test_machine_is_busy_counts_the_other_runnable_tasks(tmp_path, monkeypatch, 
 
 @pytest.mark.parametrize("busy", [True, False])
 def test_the_command_sleeps_its_threads_only_on_a_busy_machine(monkeypatch, busy):
-    from fastscratch import _process_defaults as P
+    from fastscratch._runtime import process_defaults as P
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("FASTSCRATCH_PROCESS_DEFAULTS", raising=False)
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):

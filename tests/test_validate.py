@@ -1,10 +1,10 @@
-"""fastscratch/_validate.py: check_array and check_scalar, the one place argument checks live."""
+"""fastscratch/_core/validate.py: check_array and check_scalar, the one place argument checks live."""
 import numbers
 
 import numpy as np
 import pytest
 
-from fastscratch import _validate as V
+from fastscratch._core import validate as V
 
 
 def test_check_array_returns_the_array_or_a_floating_one():

@@ -136,13 +136,13 @@ def test_every_kernel_uses_the_disk_cache():
 
 
 def test_kernels_only_use_the_project_decorators():
-    # kernels/_jit.py sets cache=True, error_model and nogil for all: no kernel module calls numba directly
+    # fastscratch/kernels/_jit.py sets cache=True, error_model and nogil for all: no kernel module calls numba directly
     for info in pkgutil.iter_modules([KERNELS_DIR]):
         if info.name == "_jit":
             continue
         src = open(os.path.join(KERNELS_DIR, info.name + ".py")).read()
         assert not re.search(r"\bnjit\b|numba\.jit\b|@jit\b|\bvectorize\b|\bguvectorize\b|\bcfunc\b", src), \
-            f"kernels/{info.name}.py bypasses kernels/_jit.py"
+            f"fastscratch/kernels/{info.name}.py bypasses fastscratch/kernels/_jit.py"
 
 
 def test_second_process_loads_kernels_from_disk():

@@ -1,0 +1,2 @@
+"""``FastNetwork``: what makes a reference network class fast (its layer library and numerical gradient).
+"""

@@ -1,0 +1,3 @@
+"""The process and its threads: Numba's thread count, the command's process tuning, the supported-version check,
+the first-compile notice and timing helpers.
+"""

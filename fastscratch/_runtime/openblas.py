@@ -1,0 +1,105 @@
+"""NumPy's OpenBLAS, reached through ctypes: its thread count and its cblas_?gemm entry points.
+
+``openblas()`` finds the OpenBLAS that NumPy's core extension links (NumPy's
+wheels, most distributions), or None where NumPy's BLAS is something else;
+nothing is looked up before the first call. ``blas_single_threaded`` scopes
+OpenBLAS to one thread: the layers' GEMMs (``fastscratch._layers.matmul``) run
+their blocks on Numba's threads inside it.
+"""
+import ctypes
+import itertools
+import threading
+
+import numpy as np
+
+_lock = threading.Lock()
+_lib = None          # the _OpenBLAS found on first use, or False where there is none
+
+
+class _OpenBLAS:
+    """Entry points of NumPy's OpenBLAS: its thread-count functions and cblas_dgemm/cblas_sgemm."""
+
+    def __init__(self, dll, prefix, suffix):
+        def sym(name):
+            return getattr(dll, f"{prefix}{name}{suffix}")
+
+        self.get_num_threads = sym("openblas_get_num_threads")
+        self.get_num_threads.restype = ctypes.c_int
+        self.get_num_threads.argtypes = []
+        self.set_num_threads = sym("openblas_set_num_threads")
+        self.set_num_threads.restype = None
+        self.set_num_threads.argtypes = [ctypes.c_int]
+        self.gemm = {np.dtype(np.float64): ctypes.cast(sym("cblas_dgemm"), ctypes.c_void_p).value,
+                     np.dtype(np.float32): ctypes.cast(sym("cblas_sgemm"), ctypes.c_void_p).value}
+        config = sym("openblas_get_config")
+        config.restype = ctypes.c_char_p
+        ilp64 = suffix != "" or b"USE64BITINT" in (config() or b"")
+        #: a zero of the BLAS integer type: selects the kernels' int32 or int64 signature
+        self.width = np.int64(0) if ilp64 else np.int32(0)
+
+
+def _numpy_dll():
+    """A handle on NumPy's core extension: symbol look-ups through it reach the BLAS it links."""
+    try:
+        from numpy._core import _multiarray_umath as core
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as core
+    return ctypes.CDLL(core.__file__)
+
+
+def _find():
+    try:
+        dll = _numpy_dll()
+    except OSError:
+        return False
+    for prefix, suffix in itertools.product(("scipy_", ""), ("64_", "_64", "")):
+        try:
+            return _OpenBLAS(dll, prefix, suffix)
+        except AttributeError:
+            continue
+    return False
+
+
+def openblas():
+    """NumPy's OpenBLAS (an _OpenBLAS), or None where NumPy's BLAS is something else."""
+    global _lib
+    if _lib is None:
+        with _lock:
+            if _lib is None:
+                _lib = _find()
+    return _lib or None
+
+
+class blas_single_threaded:
+    """Context manager: OpenBLAS runs on one thread inside; its previous thread count is restored on exit.
+
+    Restored on any exit, exceptions included. Nested scopes, and scopes of
+    several Python threads at once, share one saving: the first to enter saves
+    the count, the last to leave restores it. Does nothing where NumPy's BLAS
+    is not OpenBLAS.
+    """
+
+    _depth = 0
+    _saved = 1
+
+    def __enter__(self):
+        lib = openblas()
+        if lib is not None:
+            cls = blas_single_threaded
+            with _lock:
+                if cls._depth == 0:
+                    cls._saved = lib.get_num_threads()
+                    if cls._saved != 1:
+                        lib.set_num_threads(1)
+                cls._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        lib = openblas()
+        if lib is not None:
+            cls = blas_single_threaded
+            with _lock:
+                cls._depth -= 1
+                if cls._depth == 0 and cls._saved != 1:
+                    lib.set_num_threads(cls._saved)
+        return False

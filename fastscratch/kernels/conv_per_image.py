@@ -1,0 +1,219 @@
+"""Convolution as small GEMMs per image: the image's col is made in cache, a chunk at a time, used, and dropped.
+
+The book's im2col route writes the whole (N*out_h*out_w, C*FH*FW) col matrix
+to memory and reads it back for one big GEMM. Here each task takes an image
+(or a fixed group of them) and, one chunk of output rows at a time, unfolds
+it into a (K, P) buffer (K = C*FH*FW rows of the chunk's P output pixels,
+small enough to stay in the core's cache) and hands that to a single-threaded
+BLAS call: the GEMM runs at BLAS speed on operands that never leave the cache,
+and the memory traffic is that of the input and output alone.
+
+Stride 1. The input is read from zero-padded, flattened image planes
+(N, C, L) of row width Wp (``planes.pad_planes`` writes them): tap (fy, fx)
+of output pixel (oy, ox) is plane element (oy + fy)*Wp + ox + fx, so each
+output row of a row of col is one contiguous run of a plane, copied in one
+vectorised loop (and, in col2im, added back in one). col holds the output
+pixels alone, in out's order, so the GEMMs read and write out and dout in
+place. L >= Hp*Wp + FW - 1 covers the taps of the last position.
+``geom`` is the tuple (FH, FW, out_h, pad, Wp, chunk rows, out_w): an
+image's output rows are taken a chunk at a time, so that the chunk's col
+stays in the core's L2 cache however large the image (``chunk_rows``).
+
+The backward pass takes each of its products, dW and dx, either on the
+chunk's col or by filter taps straight from the planes, as the forward of
+kernels/conv_taps.py does (the caller picks by the channel counts).
+
+Results do not depend on the thread count: each image's products are a fixed
+sequence of BLAS calls of fixed shapes whichever thread runs them, and dW
+sums the images of a fixed group into one partial, in image order (the caller
+adds the groups in order). The caller sets BLAS to one thread (``fastscratch._layers.matmul``) and
+passes ``blas = (address of cblas_?gemm, a zero of its integer type)``.
+"""
+import numpy as np
+
+from ._jit import kernel, parallel_kernel, prange
+from .conv_taps import tap_offset
+from .gemm import NO_TRANS, TRANS, cblas_gemm
+from .planes import chunk, dout_sums, dout_to_grid, unpad_planes
+
+#: images per task: dW's partial sums are per group, so the group is fixed (not tied
+#: to the thread count) and results are too. The book's batch of 100 makes 20 groups,
+#: an even share for 2 or 4 threads; a batch of 5 or fewer is one task.
+IMAGE_GROUP = 5
+
+
+@kernel
+def dw_transposed(K, F):
+    """True when dW's partials are held as (K, F), dW.T: BLAS runs colT @ dout.T (K rows) faster
+    than dout @ colT.T (F rows) when the filters are fewer than the rows of col."""
+    return K > F
+
+
+@kernel(inline="always")
+def _unfold(p, geom, r0, colT):
+    """colT[(c*FH + fy)*FW + fx, r*out_w + ox] = p[c, (r0 + r + fy)*Wp + ox + fx] for the chunk's rows r.
+
+    p : (C, L) one image's planes; colT : (K, rows*out_w), the chunk's col, of the
+    output pixels alone (no grid columns).
+    """
+    FH, FW, Wp = geom[0], geom[1], geom[4]
+    C = p.shape[0]
+    out_w = geom[6]
+    for c in range(C):
+        pc = p[c]
+        for fy in range(FH):
+            for fx in range(FW):
+                row = colT[(c * FH + fy) * FW + fx]
+                for r in range(colT.shape[1] // out_w):
+                    src = pc[(r0 + r + fy) * Wp + fx:(r0 + r + fy) * Wp + fx + out_w]
+                    dst = row[r * out_w:(r + 1) * out_w]
+                    for i in range(out_w):
+                        dst[i] = src[i]
+
+
+@kernel(inline="always")
+def _col2im_add(dcolT, geom, r0, dxp):
+    """dxp[c, (r0 + r + fy)*Wp + ox + fx] += dcolT[(c*FH + fy)*FW + fx, r*out_w + ox]: _unfold's adjoint, in its order."""
+    FH, FW, Wp = geom[0], geom[1], geom[4]
+    out_w = geom[6]
+    for c in range(dxp.shape[0]):
+        for fy in range(FH):
+            for fx in range(FW):
+                row = dcolT[(c * FH + fy) * FW + fx]
+                for r in range(dcolT.shape[1] // out_w):
+                    src = row[r * out_w:(r + 1) * out_w]
+                    dst = dxp[c, (r0 + r + fy) * Wp + fx:(r0 + r + fy) * Wp + fx + out_w]
+                    for i in range(out_w):
+                        dst[i] += src[i]
+
+
+@parallel_kernel
+def forward_images(blas, planes, geom, W2, bias, out):
+    """out[n] = W2 @ col(n) + bias, one image per task and one chunk of output rows at a time.
+
+    The GEMM writes the chunk's rows of out[n] (F, out_h*out_w) in place; the
+    bias is then added to them, as the reference adds it to the product.
+
+    Parameters
+    ----------
+    blas : (int, int32 or int64), cblas_?gemm's address and a zero of its integer type
+    planes : ndarray of shape (N, C, L), padded flattened input planes (see the module docstring)
+    geom : (FH, FW, out_h, pad, Wp, chunk rows, out_w)
+    W2 : ndarray of shape (F, K), K = C*FH*FW, the filters as rows
+    bias : ndarray of shape (F,)
+    out : ndarray of shape (N, F, out_h, out_w), C-contiguous, written in place (every element)
+    """
+    N, F, out_h, out_w = out.shape
+    K = W2.shape[1]
+    P = out_h * out_w
+    Pmax = min(out_h, geom[5]) * out_w
+    item = out.itemsize
+    pw = np.int64(W2.ctypes.data)
+    for n in prange(N):  # no reduction across images: one image per task
+        colbuf = np.empty(K * Pmax, dtype=out.dtype)
+        on = out[n].reshape(F, P)
+        for r0 in range(0, out_h, geom[5]):
+            p0, Pc = chunk(geom, r0, out_w)
+            colT = colbuf[:K * Pc].reshape(K, Pc)
+            _unfold(planes[n], geom, r0, colT)
+            cblas_gemm(blas[0], blas[1], (NO_TRANS, NO_TRANS, F, Pc, K, K, Pc, P),
+                       (pw, np.int64(colT.ctypes.data), np.int64(on.ctypes.data) + p0 * item), out, 0.0)
+            for f in range(F):
+                bf, dst = bias[f], on[f, p0:p0 + Pc]
+                for i in range(Pc):
+                    dst[i] += bf
+
+
+@parallel_kernel
+def backward_images(blas, planes, geom, taps, d, filters, grads):
+    """dW partials per image group, db per image and (when dx has images) dx, a chunk of rows at a time.
+
+    Each product is taken on the chunk's unfolded col or by filter taps, as
+    the forward of kernels/conv_taps.py: dW's tap block t is dout's grid
+    (F, Qc) @ the tap's input matrix (C, Qc) read in place from the planes,
+    transposed; dx's padded planes get W[:, :, fy, fx].T @ dout's grid added
+    at the tap's offset, the col2im done by BLAS as it writes C. The products
+    on col read dout in place; those by taps read it laid on the grid.
+
+    Parameters
+    ----------
+    blas, planes, geom : as forward_images (the forward's planes, of a finite input)
+    taps : (bool, bool), whether dW and dx go by taps
+    d : ndarray of shape (N, F, out_h, out_w), C-contiguous, dout
+    filters : (W2, Wt), the forward's filters (finite where dx is wanted): W2 (F, K) as rows,
+        for dx on col; Wt (FH*FW, F, C), Wt[fy*FW + fx] = W[:, :, fy, fx], for dx by taps.
+        The one not used may be empty.
+    grads : (parts, db_parts, dx), written in place (every element):
+        parts (ceil(N / IMAGE_GROUP), FH*FW*F, C) by taps, else (..., F, K), or (..., K, F) where
+        ``dw_transposed(K, F)``: group g's sum, in image and chunk order, of d[n] @ col(n).T
+        (by taps, block t of F rows is tap t's (F, C));
+        db_parts (N, F): the sums of d[n, f];
+        dx (N, C, H, W), or shape (0, C, H, W) when no input gradient is wanted: each padded
+        pixel's terms added chunk by chunk and, within a chunk, in (fy, fx) order on col or
+        tap by tap (one fixed order either way).
+
+    Notes
+    -----
+    On the grid, dout has zeros in the columns ox >= out_w, so those columns
+    add nothing to dW by taps, whatever finite values the planes hold there,
+    and their terms of dx are zeros that add to no effect.
+    """
+    parts, db_parts, dx = grads
+    W2, Wt = filters
+    dw_taps, dx_taps = taps
+    N, F, out_h, out_w = d.shape
+    FH, FW, pad, Wp, rows = geom[0], geom[1], geom[3], geom[4], geom[5]
+    C, L = planes.shape[1], planes.shape[2]
+    K = C * FH * FW
+    P, Qg = out_h * out_w, out_h * Wp
+    Pmax = min(out_h, rows) * out_w
+    want_dx = dx.shape[0] == N
+    dx_col = want_dx and not dx_taps
+    grid = dw_taps or (want_dx and dx_taps)
+    dw_t = dw_transposed(K, F)
+    item = d.itemsize
+    pw = np.int64(W2.ctypes.data)
+    for g in prange(parts.shape[0]):
+        colbuf = np.empty(0 if dw_taps else K * Pmax, dtype=d.dtype)
+        dcolbuf = np.empty(K * Pmax if dx_col else 0, dtype=d.dtype)
+        dg = np.zeros((F, Qg) if grid else (0, 0), dtype=d.dtype)
+        dxp = np.empty((C, L) if want_dx else (0, 0), dtype=d.dtype)
+        pdg, pdx = np.int64(dg.ctypes.data), np.int64(dxp.ctypes.data)
+        pp = np.int64(parts[g].ctypes.data)
+        for n in range(g * IMAGE_GROUP, min(N, (g + 1) * IMAGE_GROUP)):
+            if grid:
+                dout_to_grid(d[n], Wp, dg, db_parts[n])
+            else:
+                dout_sums(d[n], db_parts[n])
+            if want_dx:
+                dxp[:] = 0
+            pn, pd = np.int64(planes[n].ctypes.data), np.int64(d[n].ctypes.data)
+            for r0 in range(0, out_h, rows):
+                q0, Qc = chunk(geom, r0, Wp)
+                p0, Pc = chunk(geom, r0, out_w)
+                pdgc, pdc = pdg + q0 * item, pd + p0 * item
+                beta = 0.0 if n == g * IMAGE_GROUP and r0 == 0 else 1.0
+                if dw_taps:
+                    for t in range(FH * FW):  # parts[g] block t (F, C) (+)= dg[:, chunk] @ tap input (C, Qc).T
+                        cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, F, C, Qc, Qg, L, C),
+                                   (pdgc, pn + tap_offset(geom, q0, t) * item, pp + t * F * C * item), d, beta)
+                else:
+                    colT = colbuf[:K * Pc].reshape(K, Pc)
+                    _unfold(planes[n], geom, r0, colT)
+                    pcol = np.int64(colT.ctypes.data)
+                    if dw_t:  # parts[g] (K, F) (+)= colT (K, Pc) @ d[n][:, chunk].T (Pc, F)
+                        cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, K, F, Pc, Pc, P, F), (pcol, pdc, pp), d, beta)
+                    else:  # parts[g] (F, K) (+)= d[n][:, chunk] (F, Pc) @ colT.T (Pc, K)
+                        cblas_gemm(blas[0], blas[1], (NO_TRANS, TRANS, F, K, Pc, P, Pc, K), (pdc, pcol, pp), d, beta)
+                if want_dx and dx_taps:
+                    for t in range(FH * FW):  # dxp[:, s:s + Qc] (C, Qc) += Wt[t].T (C, F) @ dg[:, chunk] (F, Qc)
+                        cblas_gemm(blas[0], blas[1], (TRANS, NO_TRANS, C, Qc, F, C, Qg, L),
+                                   (np.int64(Wt[t].ctypes.data), pdgc, pdx + tap_offset(geom, q0, t) * item),
+                                   d, 1.0)
+                elif want_dx:  # dcolT (K, Pc) = W2.T (K, F) @ d[n][:, chunk] (F, Pc), then col2im
+                    dcolT = dcolbuf[:K * Pc].reshape(K, Pc)
+                    cblas_gemm(blas[0], blas[1], (TRANS, NO_TRANS, K, Pc, F, K, P, Pc),
+                               (pw, pdc, np.int64(dcolT.ctypes.data)), d, 0.0)
+                    _col2im_add(dcolT, geom, r0, dxp)
+            if want_dx:
+                unpad_planes(dxp, pad, Wp, dx[n])
