@@ -1,7 +1,9 @@
 """Dense-path kernels: Affine's bias add and bias gradient, Relu, Sigmoid, Dropout.
 
-The GEMMs of Affine stay with NumPy's BLAS (called from Python); these kernels
-do the element-wise and reduction passes around them. Every kernel comes as a
+Affine's GEMMs are not here: they go through ``fastscratch._blas`` (``matmul``,
+``matmul_tn``, ``backward_products``: NumPy's own BLAS called from the kernels of
+``kernels/gemm.py`` on Numba's threads); these kernels do the element-wise and
+reduction passes around them. Every kernel comes as a
 parallel one (``prange`` over rows or element chunks) and a ``*_serial`` twin
 with the same signature: waking Numba's thread pool costs a few microseconds,
 more than the whole job on a (100, 10) array, so the wrappers pick the twin
