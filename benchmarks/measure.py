@@ -1,10 +1,11 @@
-"""Run the asv suite's time_ benchmarks in this interpreter, best of several runs, for the README.
+"""Run the asv suite's time_ benchmarks in this interpreter, best of several runs.
 
     python -m benchmarks.measure [module-regex]
 
 asv measures the same benchmarks commit by commit; this prints one table from
 the current checkout (after each benchmark's setup, so compilation is not
-timed), which is how the README's figures were taken.
+timed), for a quick look at one module's benchmarks. The README's speed table
+comes from ``benchmarks.summary``, not from here.
 """
 import functools
 import importlib

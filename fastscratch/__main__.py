@@ -1,4 +1,4 @@
-"""``python -m fastscratch`` and the ``fastscratch`` console script: subcommands run, train, bench, info, search, warmup."""
+"""``python -m fastscratch`` and the ``fastscratch`` console script: subcommands run, train, search, bench, info, warmup."""
 import sys
 
 

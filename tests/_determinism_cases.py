@@ -1,12 +1,18 @@
 """Outputs of every kernel-backed public op on fixed seeded inputs, for the determinism tests.
 
-Each case is made at a size above the threshold from which its op takes the
-parallel kernel (``fastscratch/kernels/_jit.py``: ``PARALLEL_MIN`` for compute-bound
+Each case is made at a size from which its op takes the parallel kernel
+(``fastscratch/kernels/_jit.py``: at least ``PARALLEL_MIN`` elements for compute-bound
 kernels, ``PARALLEL_MIN_MEMORY_BOUND`` for memory-bound ones; the GEMM block
 sizes of ``fastscratch/kernels/gemm.py``), with many more parallel tasks than threads, and
-the small-input serial twins get cases of their own. The convolution runs on
-each of its routes (im2col, direct kernels, the per-image GEMMs by taps, by
-unfolding and mixed).
+the layers' small-input serial twins get cases of their own. ``main()`` first
+turns off the limits of ``fastscratch/_core/small.py`` (``LAYER_ELEMENTS``,
+``CONV_WORK``, ``NUMGRAD_WORK``), below which the layers and a network's
+numerical gradient would run the reference's NumPy code instead of a kernel.
+``fastscratch.functions`` keeps its own limit, ``functions.SMALL`` (equal to
+``PARALLEL_MIN``): its small cases run the reference's code, not a serial twin.
+Convolutions and pooling have no serial twins (always the parallel kernel). The
+convolution runs on each of its routes (im2col, direct kernels, the per-image
+GEMMs by taps, by unfolding and mixed).
 
 ``main()`` runs in a child process (tests/test_determinism.py) and prints one
 JSON document: the sha256 digest of every case at each thread count given

@@ -1,4 +1,4 @@
-"""The ``fastscratch`` command: run, train, search, bench, info.
+"""The ``fastscratch`` command: run, train, search, bench, info, warmup.
 
 ``build_parser()`` defines the subcommands; each sets ``func`` to the function
 that carries it out and returns the exit status. Usage errors give one line on

@@ -1,7 +1,9 @@
-"""Dense-path kernels: Affine's bias add and bias gradient, Relu, Sigmoid, Dropout.
+"""Dense-path kernels: Affine's bias add and bias gradient, Relu, Sigmoid's backward, Dropout, sum of squares.
 
-The GEMMs of Affine stay with NumPy's BLAS (called from Python); these kernels
-do the element-wise and reduction passes around them. Every kernel comes as a
+Affine's GEMMs are not here: they go through ``fastscratch._layers.matmul`` (``matmul``,
+``matmul_tn``, ``backward_products``: NumPy's own BLAS called from the kernels of
+``kernels/gemm.py`` on Numba's threads); these kernels do the element-wise and
+reduction passes around them. Each of them but ``sum_of_squares`` comes as a
 parallel one (``prange`` over rows or element chunks) and a ``*_serial`` twin
 with the same signature: waking Numba's thread pool costs a few microseconds,
 more than the whole job on a (100, 10) array, so the wrappers pick the twin
@@ -11,7 +13,9 @@ for why they are not generated here.
 Element-wise kernels take C-contiguous arrays viewed flat (``x.reshape(-1)``).
 Arithmetic follows the reference expression by expression (same operations,
 same order, constants cast to the array's dtype), so float32 stays float32 and
-results match NumPy to the last bit except for exp (libm vs NumPy's SIMD exp).
+results match NumPy to the last bit. ``sum_of_squares`` (the weight decay's
+``np.sum(W ** 2)``, serial only) sums in float64 in a fixed order of its own,
+so it differs from NumPy's sum by rounding.
 """
 
 import numpy as np
