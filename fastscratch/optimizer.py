@@ -8,7 +8,8 @@ rounding. State arrays are updated in place too (the reference rebinds
 ``Momentum.v[key]`` to a new array each step; the values are the same).
 
 A key whose parameter is not a C-contiguous float32/float64 array, or whose
-gradient has another shape or dtype, takes the reference formula instead.
+gradient has another shape or dtype, takes the reference's own update of that key
+(``_step``) instead.
 """
 import numpy as np
 
@@ -20,7 +21,6 @@ from fastscratch.reference import optimizer as _reference
 
 #: The reference's epsilon in the AdaGrad/RMSprop/Adam denominators.
 EPS = 1e-7
-
 
 
 def _check_dicts(params, grads):
@@ -67,7 +67,7 @@ class SGD(_reference.SGD):
             p, g = params[key], grads[key]
             arrs = _flat(p, g)
             if arrs is None:
-                params[key] -= self.lr * g
+                self._step(params, grads, key)  # the reference's formula
                 continue
             pf, gf = arrs
             _pick(pf.size, _k.sgd, _k.sgd_serial)(pf, gf, p.dtype.type(self.lr))
@@ -84,8 +84,7 @@ class Momentum(_reference.Momentum):
             p, g = params[key], grads[key]
             arrs = _flat(p, g, self.v[key])
             if arrs is None:
-                self.v[key] = self.momentum * self.v[key] - self.lr * g
-                params[key] += self.v[key]
+                self._step(params, grads, key)  # the reference's formula
                 continue
             t = p.dtype.type
             _pick(p.size, _k.momentum, _k.momentum_serial)(*arrs, t(self.momentum), t(self.lr))
@@ -103,10 +102,7 @@ class Nesterov(_reference.Nesterov):
             p, g = params[key], grads[key]
             arrs = _flat(p, g, self.v[key])
             if arrs is None:
-                params[key] += m * m * self.v[key]
-                params[key] -= (1 + m) * lr * g
-                self.v[key] *= m
-                self.v[key] -= lr * g
+                self._step(params, grads, key)  # the reference's formula
                 continue
             t = p.dtype.type
             # the reference's Python-float products, cast once as NumPy casts them
@@ -124,8 +120,7 @@ class AdaGrad(_reference.AdaGrad):
             p, g = params[key], grads[key]
             arrs = _flat(p, g, self.h[key])
             if arrs is None:
-                self.h[key] += g * g
-                params[key] -= self.lr * g / (np.sqrt(self.h[key]) + EPS)
+                self._step(params, grads, key)  # the reference's formula
                 continue
             t = p.dtype.type
             _pick(p.size, _k.adagrad, _k.adagrad_serial)(*arrs, t(self.lr), t(EPS))
@@ -143,9 +138,7 @@ class RMSprop(_reference.RMSprop):
             p, g = params[key], grads[key]
             arrs = _flat(p, g, self.h[key])
             if arrs is None:
-                self.h[key] *= d
-                self.h[key] += (1 - d) * g * g
-                params[key] -= self.lr * g / (np.sqrt(self.h[key]) + EPS)
+                self._step(params, grads, key)  # the reference's formula
                 continue
             t = p.dtype.type
             _pick(p.size, _k.rmsprop, _k.rmsprop_serial)(*arrs, t(self.lr), t(d), t(1 - d), t(EPS))
@@ -168,9 +161,7 @@ class Adam(_reference.Adam):
             step = _reference.adam_step_size(lr_t, p)
             arrs = _flat(p, g, self.m[key], self.v[key])
             if arrs is None:
-                self.m[key] += (1 - b1) * (g - self.m[key])
-                self.v[key] += (1 - b2) * (g ** 2 - self.v[key])
-                params[key] -= step * self.m[key] / (np.sqrt(self.v[key]) + EPS)
+                self._step(params, grads, key, step)  # the reference's formula
                 continue
             t = p.dtype.type
             _pick(p.size, _k.adam, _k.adam_serial)(*arrs, step, t(1 - b1), t(1 - b2), t(EPS))

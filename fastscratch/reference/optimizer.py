@@ -15,7 +15,11 @@ class SGD:
 
     def update(self, params, grads):
         for key in params.keys():
-            params[key] -= self.lr * grads[key]
+            self._step(params, grads, key)
+
+    def _step(self, params, grads, key):
+        """The update of one key (the fast optimizer's fallback runs it too)."""
+        params[key] -= self.lr * grads[key]
 
 
 class Momentum:
@@ -30,8 +34,12 @@ class Momentum:
         if self.v is None:
             self.v = _zeros_like_all(params)
         for key in params.keys():
-            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
-            params[key] += self.v[key]
+            self._step(params, grads, key)
+
+    def _step(self, params, grads, key):
+        """The update of one key (the fast optimizer's fallback runs it too)."""
+        self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+        params[key] += self.v[key]
 
 
 class Nesterov:
@@ -49,10 +57,14 @@ class Nesterov:
         if self.v is None:
             self.v = _zeros_like_all(params)
         for key in params.keys():
-            params[key] += self.momentum * self.momentum * self.v[key]
-            params[key] -= (1 + self.momentum) * self.lr * grads[key]
-            self.v[key] *= self.momentum
-            self.v[key] -= self.lr * grads[key]
+            self._step(params, grads, key)
+
+    def _step(self, params, grads, key):
+        """The update of one key (the fast optimizer's fallback runs it too)."""
+        params[key] += self.momentum * self.momentum * self.v[key]
+        params[key] -= (1 + self.momentum) * self.lr * grads[key]
+        self.v[key] *= self.momentum
+        self.v[key] -= self.lr * grads[key]
 
 
 class AdaGrad:
@@ -66,8 +78,12 @@ class AdaGrad:
         if self.h is None:
             self.h = _zeros_like_all(params)
         for key in params.keys():
-            self.h[key] += grads[key] * grads[key]
-            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
+            self._step(params, grads, key)
+
+    def _step(self, params, grads, key):
+        """The update of one key (the fast optimizer's fallback runs it too)."""
+        self.h[key] += grads[key] * grads[key]
+        params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
 
 
 class RMSprop:
@@ -82,9 +98,13 @@ class RMSprop:
         if self.h is None:
             self.h = _zeros_like_all(params)
         for key in params.keys():
-            self.h[key] *= self.decay_rate
-            self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
-            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
+            self._step(params, grads, key)
+
+    def _step(self, params, grads, key):
+        """The update of one key (the fast optimizer's fallback runs it too)."""
+        self.h[key] *= self.decay_rate
+        self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
+        params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
 
 
 def adam_step_size(lr_t, param):
@@ -121,6 +141,10 @@ class Adam:
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key in params.keys():
-            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
-            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
-            params[key] -= adam_step_size(lr_t, params[key]) * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
+            self._step(params, grads, key, adam_step_size(lr_t, params[key]))
+
+    def _step(self, params, grads, key, step):
+        """The update of one key with the step size lr_t in the parameter's dtype (the fast fallback runs it too)."""
+        self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
+        self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
+        params[key] -= step * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
