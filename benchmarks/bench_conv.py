@@ -139,6 +139,7 @@ class PlaneKernels(Benchmark):
         if not tiled.applies(dtype):
             raise NotImplementedError("NumPy's BLAS is not OpenBLAS")
         self.tiled, self.taps_mod, self.planes_mod = tiled, conv_taps, planes
+        self.openblas = private("fastscratch._runtime.openblas", "fastscratch._blas")
         x, W, b, _, pad = conv_inputs(label, dtype)
         F, C, FH, FW = W.shape
         self.x, self.W, self.b, self.pad = x, W, b, pad
@@ -169,7 +170,7 @@ class PlaneKernels(Benchmark):
         self.planes_mod.pad_planes(self.x, self.pad, self.pad, self.grid.Wp, self.planes, self.probe)
 
     def time_forward_taps(self, label, dtype):
-        with self.tiled._blas.blas_single_threaded():
+        with self.openblas.blas_single_threaded():
             self.taps_mod.forward_taps(self.blas, self.planes, self.geom, self.Wt, self.b, self.out)
 
     def time_backward_by_taps(self, label, dtype):

@@ -94,11 +94,14 @@ class ColdStart(Benchmark):
                 shutil.rmtree(cache_dir, ignore_errors=True)
         cache_dir = tempfile.mkdtemp(prefix="fastscratch-numba-cache-")
         try:
-            script = ("import importlib.util, time\n"
-                      "if importlib.util.find_spec('fastscratch._apps.warmup') is None: print('nan')\n"
-                      "else:\n"
-                      "    from fastscratch import _warmup\n"
-                      "    print(_warmup.run(quiet=True)[0])\n")
+            script = ("import importlib\n"
+                      "for name in ('fastscratch._apps.warmup', 'fastscratch._warmup'):\n"
+                      "    try:\n"
+                      "        warmup = importlib.import_module(name)\n"
+                      "        break\n"
+                      "    except ImportError:\n"
+                      "        warmup = None\n"
+                      "print('nan' if warmup is None else warmup.run(quiet=True)[0])\n")
             times["warmup"] = float(run_child(script, numba_cache_dir=cache_dir, timeout=900))
         finally:
             shutil.rmtree(cache_dir, ignore_errors=True)
