@@ -210,7 +210,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
     The grid's columns ox >= out_w hold zeros in dplanes but not in planes: a
     NaN or Inf of the input there would make 0 * Inf = NaN where the reference
     has no product at all. The caller uses this kernel only on finite planes
-    (planes.pad_planes' probe says which are).
+    (planes.pad_planes' NaN flags say which are).
 
     Each tap keeps DW_LANES partial sums, lane i summing positions i, i + DW_LANES, ...
     DW_CHUNKS at a time, image after image of the group, then the lanes are added as a
