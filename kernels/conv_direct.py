@@ -252,8 +252,10 @@ def _fold_lanes(lp, b):
     return s
 
 
+# One statement per FMA chain, written out: the 16 gradient values and 4 input values of a
+# step must stay in registers across the 9 taps, which a loop or helper calls would not promise.
 @kernel(inline="always", fastmath=_FMA)
-def _dw_3x3_r4(p, d, f0, k, Wp, lp):
+def _dw_3x3_r4(p, d, f0, k, Wp, lp):  # noqa: PLR0915 (an unrolled micro-kernel, see above)
     """Lane sums of the 9 taps for the 4 gradient planes d[f0:f0 + 4] over positions k .. k + 4*ql.
 
     lp[(9*r + t)*ql + i] += sum over j < 4 of d[f0 + r, k + j*ql + i] * p[k + j*ql + i + offset(t)]

@@ -333,9 +333,10 @@ def test_conv_tiled_kernels_take_the_products_chosen(products, want_dx, monkeypa
     ref.forward(x)
     dx_expected = ref.backward(dout)
     assert [name for name, _ in calls] == ["forward_taps" if products[0] else "forward_images", "backward_images"]
-    assert calls[1][1][3] == products[1:]
+    taps = calls[1][1][3]
+    assert (taps.dw, taps.dx) == products[1:]
     # the filters the backward kernel is handed: W2 (F, K) for dx on col, Wt (FH*FW, F, C) for dx by taps
-    W2, Wt = calls[1][1][5]
+    W2, Wt = calls[1][1][5].rows, calls[1][1][5].taps
     assert W2.shape == ((4, 27) if want_dx and not products[2] else (0, 0))
     assert Wt.shape == ((9, 4, 3) if want_dx and products[2] else (0, 4, 3))
     np.testing.assert_allclose(ours.dW, ref.dW, rtol=1e-12, atol=1e-12)
