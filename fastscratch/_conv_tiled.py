@@ -51,11 +51,14 @@ def chunk_rows(K, Wp, itemsize, out_h):
 
 
 def _geom(conv, filter_shape, K, itemsize):
-    """The kernels' ConvGeometry (FH, FW, out_h, pad, Wp, rows, out_w), all Python ints (one Numba type);
-    K: values per grid position of a chunk."""
-    Wp, (out_h, out_w) = int(conv.grid.Wp), conv.out_hw
-    return _kplanes.ConvGeometry(FH=int(filter_shape[0]), FW=int(filter_shape[1]), out_h=int(out_h), pad=int(conv.pad),
-                                 Wp=Wp, rows=chunk_rows(K, Wp, itemsize, out_h), out_w=int(out_w))
+    """The kernels' ConvGeometry (FH, FW, out_h, pad, Wp, rows, out_w); K: values per grid position of a chunk.
+
+    Sizes come from shapes (Python ints); pad is made one too, so the geometry is always
+    seven int64 to Numba: one compiled signature.
+    """
+    Wp, (out_h, out_w) = conv.grid.Wp, conv.out_hw
+    return _kplanes.ConvGeometry(filter_shape[0], filter_shape[1], out_h, int(conv.pad), Wp,
+                                 chunk_rows(K, Wp, itemsize, out_h), out_w)
 
 
 #: input channels from which each tap's GEMM (C rows or C deep, for the output and dx) is
@@ -136,7 +139,7 @@ def backward(planes, conv, d, W, want_dx):
         taps=_tap_filters(W) if want_dx and taps.dx else np.empty((0, F, C), dtype))
     with _blas.blas_single_threaded():
         _kt.backward_images(_blas_args(dtype), planes, _geom(conv, (FH, FW), K if by_col else F + C, planes.itemsize),
-                            _kt.TapProducts(*(bool(v) for v in taps)), d, filters,
+                            taps, d, filters,
                             _kt.BackwardGrads(dw_parts=parts, db_parts=db_parts, dx=dx))
     # the groups and the images added in order: the same for any thread count
     dW = parts.sum(axis=0)
