@@ -167,47 +167,37 @@ def backward_images(blas, planes, geom, taps, d, filters, grads):
     add nothing to dW by taps, whatever finite values the planes hold there,
     and their terms of dx are zeros that add to no effect.
     """
-    for g in prange(grads.dw_parts.shape[0]):  # one task per image group: its own buffers and partial
-        _backward_group(blas, planes, geom, taps, d, filters, grads, g)
-
-
-@kernel(inline="always")
-def _backward_group(blas, planes, geom, taps, d, filters, grads, g):
-    """backward_images for image group g: grads.dw_parts[g], and db_parts and dx of its images.
-
-    Arguments as backward_images'. Allocates the group's buffers: colbuf (K*Pmax,) for
-    col, dcolbuf (K*Pmax,) for dx's col, dg (F, out_h*Wp) for dout on the grid and
-    dxp (C, L) for dx's padded planes, each empty (or (0, 0)) where no product needs it.
-    """
     N, F, out_h, out_w = d.shape
     C, L = planes.shape[1], planes.shape[2]
     K = C * geom.FH * geom.FW
     Pmax = min(out_h, geom.rows) * out_w
     want_dx = grads.dx.shape[0] == N
     grid = taps.dw or (want_dx and taps.dx)
-    colbuf = np.empty(0 if taps.dw else K * Pmax, dtype=d.dtype)
-    dcolbuf = np.empty(K * Pmax if want_dx and not taps.dx else 0, dtype=d.dtype)
-    dg = np.zeros((F, out_h * geom.Wp) if grid else (0, 0), dtype=d.dtype)
-    dxp = np.empty((C, L) if want_dx else (0, 0), dtype=d.dtype)
-    part = grads.dw_parts[g]
-    first = g * IMAGE_GROUP
-    for n in range(first, min(N, first + IMAGE_GROUP)):
-        if grid:
-            dout_to_grid(d[n], geom.Wp, dg, grads.db_parts[n])
-        else:
-            dout_sums(d[n], grads.db_parts[n])
-        if want_dx:
-            dxp[:] = 0
-        for r0 in range(0, out_h, geom.rows):
-            beta = 0.0 if n == first and r0 == 0 else 1.0  # the group's first product writes its partial
-            _dw_chunk(blas, geom, taps.dw, r0, planes[n], d[n], dg, colbuf, part, beta)
+    for g in prange(grads.dw_parts.shape[0]):  # one task per image group: its own buffers and partial
+        colbuf = np.empty(0 if taps.dw else K * Pmax, dtype=d.dtype)
+        dcolbuf = np.empty(K * Pmax if want_dx and not taps.dx else 0, dtype=d.dtype)
+        dg = np.zeros((F, out_h * geom.Wp) if grid else (0, 0), dtype=d.dtype)
+        dxp = np.empty((C, L) if want_dx else (0, 0), dtype=d.dtype)
+        first = g * IMAGE_GROUP
+        for n in range(first, min(N, first + IMAGE_GROUP)):
+            if grid:
+                dout_to_grid(d[n], geom.Wp, dg, grads.db_parts[n])
+            else:
+                dout_sums(d[n], grads.db_parts[n])
             if want_dx:
-                _dx_chunk(blas, geom, taps.dx, r0, d[n], dg, filters, dcolbuf, dxp)
-        if want_dx:
-            unpad_planes(dxp, geom.pad, geom.Wp, grads.dx[n])
+                dxp[:] = 0
+            for r0 in range(0, out_h, geom.rows):
+                beta = 0.0 if n == first and r0 == 0 else 1.0  # the group's first product writes its partial
+                _dw_chunk(blas, geom, taps.dw, r0, planes[n], d[n], dg, colbuf, grads.dw_parts[g], beta)
+                if want_dx:
+                    _dx_chunk(blas, geom, taps.dx, r0, d[n], dg, filters, dcolbuf, dxp)
+            if want_dx:
+                unpad_planes(dxp, geom.pad, geom.Wp, grads.dx[n])
 
 
-@kernel(inline="always")
+# The products are called, not inlined: a call per chunk costs little beside its GEMMs, and the
+# parallel loop compiles faster without their code.
+@kernel
 def _dw_chunk(blas, geom, by_taps, r0, p, dn, dg, colbuf, part, beta):
     """part (+)= the dW product of the chunk of output rows from r0 (beta 0 writes, 1 adds).
 
@@ -240,7 +230,7 @@ def _dw_chunk(blas, geom, by_taps, r0, p, dn, dg, colbuf, part, beta):
         cblas_gemm(blas.fn, blas.width, (NO_TRANS, TRANS, F, K, Pc, P, Pc, K), (pdc, pcol, pp), dn, beta)
 
 
-@kernel(inline="always")
+@kernel
 def _dx_chunk(blas, geom, by_taps, r0, dn, dg, filters, dcolbuf, dxp):
     """dxp += the dx terms of the chunk of output rows from r0.
 
