@@ -130,7 +130,7 @@ class PlaneKernels(Benchmark):
 
     def setup(self, label, dtype):
         try:
-            tiled = private("fastscratch._layers.conv_per_image", "fastscratch._conv_tiled")
+            tiled = private("fastscratch._layers.conv_per_image", "fastscratch._layers.conv_per_image")
             from fastscratch.kernels import conv_taps, planes
         except ImportError:
             raise NotImplementedError("no per-filter-tap kernels here") from None
@@ -143,9 +143,10 @@ class PlaneKernels(Benchmark):
         x, W, b, _, pad = conv_inputs(label, dtype)
         F, C, FH, FW = W.shape
         self.x, self.W, self.b, self.pad = x, W, b, pad
-        self.grid = tiled.input_grid(x.shape[2:], (FH, FW), pad)
+        grid = getattr(tiled, "gemm_grid", None) or tiled.input_grid  # input_grid before the rename
+        self.grid = grid(x.shape[2:], (FH, FW), pad)
         self.planes = np.empty(x.shape[:2] + (self.grid.L,), dtype=dtype)
-        self.probe = np.empty(x.shape[0] * C, dtype=dtype)
+        self.nan_flags = np.empty(x.shape[0] * C, dtype=dtype)
         self.time_pad_planes(label, dtype)
         out_hw = (x.shape[2] + 2 * pad - FH + 1, x.shape[3] + 2 * pad - FW + 1)
         self.conv = tiled.Conv(self.grid, pad, x.shape[2:], out_hw)
@@ -167,7 +168,7 @@ class PlaneKernels(Benchmark):
             self.tiled.tap_products = saved
 
     def time_pad_planes(self, label, dtype):
-        self.planes_mod.pad_planes(self.x, self.pad, self.pad, self.grid.Wp, self.planes, self.probe)
+        self.planes_mod.pad_planes(self.x, self.pad, self.pad, self.grid.Wp, self.planes, self.nan_flags)
 
     def time_forward_taps(self, label, dtype):
         with self.openblas.blas_single_threaded():
@@ -339,9 +340,9 @@ def force_route(route):
     Returns a function that restores the routes. Raises NotImplementedError
     (asv: skipped) on a commit without that route.
     """
-    _conv_direct = private("fastscratch._layers.conv_direct", "fastscratch._conv_direct")
+    _conv_direct = private("fastscratch._layers.conv_direct", "fastscratch._layers.conv_direct")
     try:
-        _conv_tiled = private("fastscratch._layers.conv_per_image", "fastscratch._conv_tiled")
+        _conv_tiled = private("fastscratch._layers.conv_per_image", "fastscratch._layers.conv_per_image")
     except NotImplementedError:
         _conv_tiled = None
     tiled = route in ("tiled", *_TILED_KERNELS)

@@ -126,7 +126,7 @@ def _substituted(stderr):
     return ", ".join(names) or "-"
 
 
-def main(argv=None):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("book", help="directory holding the book's ch03/ ... ch08/")
     parser.add_argument("--only", nargs="*", default=(), help="run only scripts whose path contains one of these")
@@ -136,8 +136,55 @@ def main(argv=None):
     parser.add_argument("--train-steps", type=int, default=40, help="training steps timed at most")
     parser.add_argument("--train-seconds", type=float, default=45, help="seconds of training timed at most")
     parser.add_argument("--python", default=sys.executable, help="interpreter with fastscratch installed")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _runs(args, trees, script, kind, order):
+    """{mode: [one result per repeat]} of one script: run_training's for kind "train", else run_whole's.
+
+    order : the number of repeats run before, over all scripts: the modes alternate which goes first.
+    """
+    results = {mode: [] for mode, _ in MODES}
+    for i in range(args.repeat):
+        modes = MODES if (order + i) % 2 == 0 else MODES[::-1]
+        for mode, flags in modes:
+            path = os.path.join(trees[mode], script)
+            if kind == "train":
+                results[mode].append(run_training(args.python, flags, path, args.train_warmup,
+                                                  args.train_steps, args.train_seconds))
+            else:
+                results[mode].append(run_whole(args.python, flags, path, args.timeout))
+    return results
+
+
+def _training_row(script, results, repeat):
+    """The table row of a training script: the best steps per second of each mode."""
+    fast, ref = results["fastscratch"], results["reference"]
+    f_rate = max(r[0] for r in fast)
+    r_rate = max(r[0] for r in ref)
+    return (f"| {script} (steps/s, best of {repeat}; {fast[0][1]} and {ref[0][1]} steps) "
+            f"| {r_rate:.2f} | {f_rate:.2f} | {f_rate / r_rate:.2f}x | - | - | - "
+            f"| {_substituted(fast[0][2])} |")
+
+
+def _whole_row(script, results):
+    """(table row, fastscratch's best seconds, the reference's) of a script timed to the end."""
+    fast, ref = results["fastscratch"], results["reference"]
+    f_s = min(r[0] for r in fast)
+    r_s = min(r[0] for r in ref)
+    codes = f"{fast[0][1]}/{ref[0][1]}"
+    if script in DETERMINISTIC:
+        output = "same" if all(r[2] == ref[0][2] for r in fast + ref) else "DIFFERS"
+    else:
+        output = "(random)"
+    cpu = f"{min(r[4] for r in ref):.1f} / {min(r[4] for r in fast):.1f}"
+    row = (f"| {script} | {r_s:.2f} s | {f_s:.2f} s | {r_s / f_s:.2f}x | {cpu} | {codes} | {output} "
+           f"| {_substituted(fast[0][3])} |")
+    return row, f_s, r_s
+
+
+def main(argv=None):
+    args = _parse(argv)
     work = tempfile.mkdtemp(prefix="book-scripts-")
     trees = {}
     for mode, _ in MODES:
@@ -159,39 +206,17 @@ def main(argv=None):
             if not os.path.exists(os.path.join(args.book, script)):
                 print(f"| {script} | (not in {args.book}) | | | | | | |", flush=True)
                 continue
-            results = {mode: [] for mode, _ in MODES}
-            for _ in range(args.repeat):
-                modes = MODES if order % 2 == 0 else MODES[::-1]
-                order += 1
-                for mode, flags in modes:
-                    path = os.path.join(trees[mode], script)
-                    if kind == "train":
-                        results[mode].append(run_training(args.python, flags, path, args.train_warmup,
-                                                          args.train_steps, args.train_seconds))
-                    else:
-                        results[mode].append(run_whole(args.python, flags, path, args.timeout))
-            fast, ref = results["fastscratch"], results["reference"]
+            results = _runs(args, trees, script, kind, order)
+            order += args.repeat
             if kind == "train":
-                f_rate = max(r[0] for r in fast)
-                r_rate = max(r[0] for r in ref)
-                print(f"| {script} (steps/s, best of {args.repeat}; {fast[0][1]} and {ref[0][1]} steps) "
-                      f"| {r_rate:.2f} | {f_rate:.2f} | {f_rate / r_rate:.2f}x | - | - | - "
-                      f"| {_substituted(fast[0][2])} |", flush=True)
+                print(_training_row(script, results, args.repeat), flush=True)
                 continue
-            f_s = min(r[0] for r in fast)
-            r_s = min(r[0] for r in ref)
+            row, f_s, r_s = _whole_row(script, results)
             totals["fastscratch"] += f_s
             totals["reference"] += r_s
             if f_s > 1.05 * r_s + 0.6:
                 slower.append(script)
-            codes = f"{fast[0][1]}/{ref[0][1]}"
-            if script in DETERMINISTIC:
-                output = "same" if all(r[2] == ref[0][2] for r in fast + ref) else "DIFFERS"
-            else:
-                output = "(random)"
-            cpu = f"{min(r[4] for r in ref):.1f} / {min(r[4] for r in fast):.1f}"
-            print(f"| {script} | {r_s:.2f} s | {f_s:.2f} s | {r_s / f_s:.2f}x | {cpu} | {codes} | {output} "
-                  f"| {_substituted(fast[0][3])} |", flush=True)
+            print(row, flush=True)
             for mode, runs in results.items():
                 if runs[0][1] != 0:
                     tail = (runs[0][3] or "").strip().splitlines()[-3:]

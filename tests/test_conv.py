@@ -280,8 +280,8 @@ def _check_planes(shape, fn, k, pad, dtype, seed, layout="contiguous", route="di
     layer.forward(x)
     tiled = route in TILED or route == "tiled"  # "tiled": the per-image GEMMs, whichever products
     assert layer._planes is not None, "expected the plane kernels to run"
-    assert layer._tiled == tiled, f"expected the {route} route"
-    assert ours._tiled == tiled
+    assert layer._per_image_gemms == tiled, f"expected the {route} route"
+    assert ours._per_image_gemms == tiled
     return ours, dout, dx
 
 
@@ -336,9 +336,10 @@ def test_conv_tiled_kernels_take_the_products_chosen(products, want_dx, monkeypa
     ref.forward(x)
     dx_expected = ref.backward(dout)
     assert [name for name, _ in calls] == ["forward_taps" if products[0] else "forward_images", "backward_images"]
-    assert calls[1][1][3] == products[1:]
+    taps = calls[1][1][3]
+    assert (taps.dw, taps.dx) == products[1:]
     # the filters the backward kernel is handed: W2 (F, K) for dx on col, Wt (FH*FW, F, C) for dx by taps
-    W2, Wt = calls[1][1][5]
+    W2, Wt = calls[1][1][5].rows, calls[1][1][5].taps
     assert W2.shape == ((4, 27) if want_dx and not products[2] else (0, 0))
     assert Wt.shape == ((9, 4, 3) if want_dx and products[2] else (0, 4, 3))
     np.testing.assert_allclose(ours.dW, ref.dW, rtol=1e-12, atol=1e-12)
@@ -423,7 +424,7 @@ def test_conv_planes_bitwise_identical_for_any_thread_count(route):
                     layer = Convolution(W, b, 1, pad)
                     out = layer.forward(x)
                     dx = layer.backward(np.cos(out))
-                    assert layer._tiled == (route in TILED)
+                    assert layer._per_image_gemms == (route in TILED)
                     results.append(b"".join(a.tobytes() for a in (out, dx, layer.dW, layer.db)))
                 assert len(set(results)) == 1, (shape, dtype)
     finally:
@@ -457,7 +458,7 @@ def test_conv_planes_propagate_nan_and_inf(k, dtype, where, route, col_bytes, mo
     with np.errstate(invalid="ignore", over="ignore"):
         results = [(ours.forward(x), ref.forward(x)), (ours.backward(dout), ref.backward(dout)),
                    (ours.dW, ref.dW), (ours.db, ref.db)]
-    assert ours._planes is not None and ours._tiled == (route in TILED)
+    assert ours._planes is not None and ours._per_image_gemms == (route in TILED)
     for got, want in results:
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))

@@ -43,7 +43,15 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"fastscratch {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _add_run_parser(sub)
+    _add_train_parser(sub)
+    _add_search_parser(sub)
+    _add_tool_parsers(sub)
+    return parser
 
+
+def _add_run_parser(sub):
+    """``fastscratch run``: a book script or a notebook, unmodified."""
     run = sub.add_parser("run", help="run a script written for the book on fastscratch",
                          description="Run SCRIPT.py unmodified with the book's common.* and "
                                      "dataset.* answered by fastscratch.")
@@ -70,6 +78,9 @@ def build_parser():
     run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     run.set_defaults(func=_with_compile_notice(cmd_run))
 
+
+def _add_train_parser(sub):
+    """``fastscratch train``: a network of the book on the bundled MNIST, with checkpoints."""
     train = sub.add_parser("train", help="train a network of the book on the bundled MNIST",
                            description="Train on the bundled MNIST, print test accuracy per epoch, "
                                        "save params.pkl / params.npz (and curves.png) in --out.")
@@ -95,8 +106,9 @@ def build_parser():
                             "parameters have it too (default %(default)s, the book's)")
     train.set_defaults(func=_with_compile_notice(cmd_train), parser=train)
 
-    _add_search_parser(sub)
 
+def _add_tool_parsers(sub):
+    """``fastscratch bench``, ``info`` and ``warmup``: timing, the installation, the compile cache."""
     bench = sub.add_parser("bench", help="time the hot paths: reference vs kernels",
                            description="Time each hot path for the reference and the kernels "
                                        "(after a warm-up call) and print the speedups.")
@@ -119,7 +131,6 @@ def build_parser():
     warmup.add_argument("--dtype", choices=list(DTYPES) + ["both"], default="both",
                         help="the dtype to compile for (default %(default)s)")
     warmup.set_defaults(func=cmd_warmup)
-    return parser
 
 
 def _version():

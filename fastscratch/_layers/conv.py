@@ -69,11 +69,12 @@ class Convolution(_ref_layers.Convolution):
 
     # the constructor and attributes are the reference's (inherited)
 
-    #: the plane forward's padded input planes, their Grid, whether the per-image GEMMs made them,
-    #: and the (stride, pad, W shape, x shape) they were made for (None: col is the input of backward)
+    #: the plane forward's padded input planes, their Grid, whether the per-image GEMMs made them
+    #: (else the direct kernels), and the (stride, pad, W shape, x shape) they were made for
+    #: (None: col is the input of backward)
     _planes = None
     _grid = None
-    _tiled = False
+    _per_image_gemms = False
     _plane_geometry = None
     _col = None
 
@@ -152,7 +153,7 @@ class Convolution(_ref_layers.Convolution):
         FH, FW = self.W.shape[2:]
         pad = self.pad
         tiled = _per_image.applies(dtype)
-        grid = (_per_image.input_grid if tiled else _direct.input_grid)(xf.shape[2:], (FH, FW), pad)
+        grid = (_per_image.gemm_grid if tiled else _direct.direct_grid)(xf.shape[2:], (FH, FW), pad)
         xc = np.ascontiguousarray(xf, dtype=dtype)
         prev = self._planes  # private: never handed out, so always safe to write over
         reuse = prev if prev is not None and prev.shape == (xf.shape[0], xf.shape[1], grid.L) \
@@ -167,7 +168,7 @@ class Convolution(_ref_layers.Convolution):
         # kept for backward: the input, its padded planes (col is made from them when read) and col_W
         self._spare = self.__dict__.pop("_col", None)  # the last col: memory to write the next one over
         self.col = None
-        self._planes, self._grid, self._tiled = planes, grid, tiled
+        self._planes, self._grid, self._per_image_gemms = planes, grid, tiled
         self._plane_geometry = (self.stride, pad, self.W.shape, x.shape)
         self._finite_input = finite
         self._filter_shape, self._padded_h = (FH, FW), xf.shape[2] + 2 * pad
@@ -242,7 +243,7 @@ class Convolution(_ref_layers.Convolution):
         d = np.ascontiguousarray(d, dtype=dtype)  # widening a float32 dout is exact, as in the reference's dot
         # the filters of the forward (col_W), as the reference's dcol = dout @ col_W.T uses them
         W = np.ascontiguousarray(self.col_W.T, dtype=dtype).reshape(FN, C, FH, FW)
-        if self._tiled:
+        if self._per_image_gemms:
             conv = _per_image.Conv(self._grid, self.pad, x_hw, d.shape[2:])
             # dx is None for a network's first layer (FastNetwork._backprop): no one reads it
             self.dW, self.db, dx = _per_image.backward(planes, conv, d, W, not self.skip_input_grad)

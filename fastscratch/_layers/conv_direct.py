@@ -78,9 +78,9 @@ def to_planes(x, pad_h, pad_w, grid, out=None):
     """
     N, C = x.shape[:2]
     planes = np.empty((N, C, grid.L), dtype=x.dtype) if out is None else out
-    probe = np.empty(N * C, dtype=x.dtype)
-    _kplanes.pad_planes(x, pad_h, pad_w, grid.Wp, planes, probe)
-    return planes, not np.isnan(probe).any()
+    nan_flags = np.empty(N * C, dtype=x.dtype)
+    _kplanes.pad_planes(x, pad_h, pad_w, grid.Wp, planes, nan_flags)
+    return planes, not np.isnan(nan_flags).any()
 
 
 def forward(planes, grid, W, b, out_hw):
@@ -123,8 +123,9 @@ def backward_input(d, W, x_hw, pad):
     return forward(dplanes, grid, Wt, np.zeros(W.shape[1], dtype=d.dtype), (H, Wd))
 
 
-def input_grid(x_hw, filter_shape, pad):
-    """The forward's Grid for images x_hw = (H, W): padded by pad, with room for dW's gradient planes."""
+def direct_grid(x_hw, filter_shape, pad):
+    """The direct kernels' forward Grid for images x_hw = (H, W) padded by pad: tiles of qb positions, with room
+    for the last tile's taps and for dW's gradient planes (the per-image GEMMs' ``conv_per_image.gemm_grid`` has neither)."""
     FH, FW = filter_shape
     Hp, Wp = x_hw[0] + 2 * pad, x_hw[1] + 2 * pad
     return _grid((Hp, Wp), Hp - FH + 1, FH, FW, dw_grid=True)

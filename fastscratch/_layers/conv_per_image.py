@@ -16,9 +16,11 @@ import numpy as np
 
 from fastscratch._layers import matmul as _matmul
 from fastscratch._layers.conv_direct import Grid
-from fastscratch.kernels import conv_taps as _ktaps
-from fastscratch.kernels import conv_per_image as _kt
 from fastscratch._layers.im2col import KERNEL_DTYPES
+from fastscratch.kernels import conv_per_image as _kt
+from fastscratch.kernels import conv_taps as _ktaps
+from fastscratch.kernels import gemm as _kgemm
+from fastscratch.kernels import planes as _kplanes
 
 
 def applies(dtype):
@@ -26,8 +28,9 @@ def applies(dtype):
     return np.dtype(dtype) in KERNEL_DTYPES and _matmul.openblas() is not None
 
 
-def input_grid(x_hw, filter_shape, pad):
-    """The planes' Grid for images x_hw = (H, W) padded by pad: rows of width W + 2*pad, and room for the last taps."""
+def gemm_grid(x_hw, filter_shape, pad):
+    """The per-image GEMM kernels' Grid for images x_hw = (H, W) padded by pad: rows of width W + 2*pad and room
+    for the last taps, no tiles (the direct kernels' ``_conv_direct.direct_grid`` adds tiles and dW's room)."""
     Hp, Wp = x_hw[0] + 2 * pad, x_hw[1] + 2 * pad
     return Grid(Wp, Hp * Wp + filter_shape[1] - 1, 0)
 
@@ -48,9 +51,14 @@ def chunk_rows(K, Wp, itemsize, out_h):
 
 
 def _geom(conv, filter_shape, K, itemsize):
-    """The kernels' geometry tuple (FH, FW, out_h, pad, Wp, chunk rows, out_w); K: values per grid position of a chunk."""
+    """The kernels' ConvGeometry (FH, FW, out_h, pad, Wp, rows, out_w); K: values per grid position of a chunk.
+
+    Sizes come from shapes (Python ints); pad is made one too, so the geometry is always
+    seven int64 to Numba: one compiled signature.
+    """
     Wp, (out_h, out_w) = conv.grid.Wp, conv.out_hw
-    return (filter_shape[0], filter_shape[1], out_h, conv.pad, Wp, chunk_rows(K, Wp, itemsize, out_h), out_w)
+    return _kplanes.ConvGeometry(filter_shape[0], filter_shape[1], out_h, int(conv.pad), Wp,
+                                 chunk_rows(K, Wp, itemsize, out_h), out_w)
 
 
 #: input channels from which each tap's GEMM (C rows or C deep, for the output and dx) is
@@ -61,8 +69,8 @@ TAP_MIN_CHANNELS = 16
 #: runs near BLAS's best, where each tap's (F, C) block is a small GEMM that packs dout again
 TAP_MAX_FILTERS_DW = 32
 
-#: which products of a convolution go by taps
-TapProducts = namedtuple("TapProducts", "forward dw dx")
+#: which products of a convolution go by taps (bools)
+TapProducts = _kt.TapProducts
 
 
 def tap_products(W_shape):
@@ -87,8 +95,9 @@ def _check_operands(planes, *arrays):
 
 
 def _blas_args(dtype):
+    """The kernels' BlasGemm: NumPy's cblas_?gemm for dtype and its integer width."""
     lib = _matmul.openblas()
-    return (lib.gemm[np.dtype(dtype)], lib.width)
+    return _kgemm.BlasGemm(lib.gemm[np.dtype(dtype)], lib.width)
 
 
 def forward(planes, conv, W, b):
@@ -125,11 +134,13 @@ def backward(planes, conv, d, W, want_dx):
     # chunks sized for col where any product may use one, whether or not dx is wanted: the
     # chunks set dW's order of additions, which a first layer (no dx) keeps
     by_col = not (taps.dw and taps.dx)
-    filters = (np.ascontiguousarray(W.reshape(F, K)) if want_dx and not taps.dx else np.empty((0, 0), dtype),
-               _tap_filters(W) if want_dx and taps.dx else np.empty((0, F, C), dtype))
+    filters = _kt.BackwardFilters(
+        rows=np.ascontiguousarray(W.reshape(F, K)) if want_dx and not taps.dx else np.empty((0, 0), dtype),
+        taps=_tap_filters(W) if want_dx and taps.dx else np.empty((0, F, C), dtype))
     with _matmul.blas_single_threaded():
         _kt.backward_images(_blas_args(dtype), planes, _geom(conv, (FH, FW), K if by_col else F + C, planes.itemsize),
-                            (taps.dw, taps.dx), d, filters, (parts, db_parts, dx))
+                            taps, d, filters,
+                            _kt.BackwardGrads(dw_parts=parts, db_parts=db_parts, dx=dx))
     # the groups and the images added in order: the same for any thread count
     dW = parts.sum(axis=0)
     if taps.dw:  # tap blocks (FH, FW, F, C) to W's layout

@@ -210,7 +210,7 @@ def conv_planes_dw(planes, dplanes, Wp, parts):
     The grid's columns ox >= out_w hold zeros in dplanes but not in planes: a
     NaN or Inf of the input there would make 0 * Inf = NaN where the reference
     has no product at all. The caller uses this kernel only on finite planes
-    (planes.pad_planes' probe says which are).
+    (planes.pad_planes' NaN flags say which are).
 
     Each tap keeps DW_LANES partial sums, lane i summing positions i, i + DW_LANES, ...
     DW_CHUNKS at a time, image after image of the group, then the lanes are added as a
@@ -252,8 +252,10 @@ def _fold_lanes(lp, b):
     return s
 
 
+# One statement per FMA chain, written out: the 16 gradient values and 4 input values of a
+# step must stay in registers across the 9 taps, which a loop or helper calls would not promise.
 @kernel(inline="always", fastmath=_FMA)
-def _dw_3x3_r4(p, d, f0, k, Wp, lp):
+def _dw_3x3_r4(p, d, f0, k, Wp, lp):  # noqa: PLR0915 (an unrolled micro-kernel, see above)
     """Lane sums of the 9 taps for the 4 gradient planes d[f0:f0 + 4] over positions k .. k + 4*ql.
 
     lp[(9*r + t)*ql + i] += sum over j < 4 of d[f0 + r, k + j*ql + i] * p[k + j*ql + i + offset(t)]

@@ -16,6 +16,8 @@ Conventions: row-major (C-contiguous) operands, or the transpose of one
 cblas_dgemm or cblas_sgemm, matching the arrays' dtype; ``width`` is a
 zero of the BLAS integer type (int32 for LP64 builds, int64 for ILP64).
 """
+from collections import namedtuple
+
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -26,6 +28,10 @@ from ._jit import kernel, parallel_kernel, prange
 _ROW_MAJOR = 101
 NO_TRANS = 111
 TRANS = 112
+
+#: ``fn`` and ``width`` (see above) as one argument, for kernels that take them together
+#: (the convolution kernels of conv_per_image.py and conv_taps.py).
+BlasGemm = namedtuple("BlasGemm", "fn width")
 
 #: Multiply-adds per block below which a GEMM is not split (a block must pay for
 #: BLAS's packing of its operands and for waking the thread pool).

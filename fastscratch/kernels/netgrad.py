@@ -441,7 +441,12 @@ def _dense_loss_change(kind, layer_index, p, v, w, layers, loss, scratch, s):
     """Sum over rows of the change of log(y[t] + 1e-7) when element p of a parameter of one layer goes w -> v.
 
     kind PARAM_WEIGHTS: W (p = i * D_out + j); PARAM_BIAS, PARAM_GAMMA, PARAM_BETA: p = j.
-    Uses thread slot s of scratch.
+    Uses thread slot s of scratch. The steps: column j of the layer's
+    pre-activation (W, b) or of its batch norm's output (gamma, beta) moves;
+    through the activation and the dropout multiplier it becomes the change of
+    outputs[:, j]; that is a rank-1 change of the next layer's pre-activation,
+    carried to the logits (``_propagate_rows``). A logit column's change is
+    evaluated at once.
     """
     n_layers = len(layers)
     layer = layers[layer_index]
@@ -455,50 +460,92 @@ def _dense_loss_change(kind, layer_index, p, v, w, layers, loss, scratch, s):
         i = 0
         j = p
     if kind == PARAM_WEIGHTS or kind == PARAM_BIAS:
-        # column j of the pre-activation: a weight moves it by inputs[:, i] * (v - w)
-        delta = v - w
-        any_row = False
-        for r in range(n):
-            z0 = layer.pre_activation[r, j]
-            if kind == PARAM_WEIGHTS:
-                column[r] = z0 + layer.inputs[r, i] * delta
-            else:
-                column[r] = z0 + delta
-            if column[r] != z0:
-                changed[r] = 1
-                any_row = True
-            else:
-                changed[r] = 0
-        if not any_row:
+        if not _moved_pre_activation(kind, i, j, v - w, layer, column, changed):
             return 0.0
         if layer_index == n_layers - 1:
-            # a logit column: only logit j of the changed rows moves, so
-            # sum_k exp(z_k - m) = (the cached sum over k != j) + e_j * exp(dz)
-            acc = 0.0
-            for r in range(n):
-                if changed[r]:
-                    ej = loss.exp_shifted[r, j] * _exp_small(column[r] - layer.pre_activation[r, j])
-                    t = loss.labels[r]
-                    et = ej if t == j else loss.exp_shifted[r, t]
-                    acc += math.log(et / (loss.exp_sum_without[r, j] + ej) + CEE_DELTA) - loss.log_prob[r]
-            return acc
+            return _logit_column_loss_change(j, layer, loss, column, changed)
         if layer.has_batchnorm:
             _bn_column(column, 0, 1, n, layer.gamma[j], layer.beta[j], column, False)
             for r in range(n):
                 changed[r] = 1
     else:
-        gamma = layer.gamma[j]
-        beta = layer.beta[j]
-        if kind == PARAM_GAMMA:
-            gamma = v
-        else:
-            beta = v
-        for r in range(n):
-            column[r] = gamma * layer.normalized[r, j] + beta
-            changed[r] = 1
-    # through the activation and the dropout multiplier: column becomes the change of outputs[:, j]
-    any_row = False
+        _moved_batchnorm_output(kind, j, v, layer, column, changed)
+    if not _output_column_change(j, layer, column, changed):
+        return 0.0
+    following = layers[layer_index + 1]
+    if layer_index + 1 == n_layers - 1:
+        return _rank1_logits_loss_change(j, following, loss, column, changed)
+    rows_a = scratch.rows_a[s]
+    d_next = following.pre_activation.shape[1]
     for r in range(n):
+        if changed[r]:
+            for k in range(d_next):
+                rows_a[r * d_next + k] = following.pre_activation[r, k] + column[r] * following.weights[j, k]
+    return _propagate_rows(layer_index + 1, layers, loss, rows_a, scratch.rows_b[s], changed)
+
+
+@kernel(inline="always")
+def _moved_pre_activation(kind, i, j, delta, layer, column, changed):
+    """Column j of layer's pre-activation (N, D_out) when W[i, j] (kind PARAM_WEIGHTS) or b[j] moves by delta.
+
+    Writes column (N,) and changed (N,): a weight moves row r by inputs[r, i] * delta,
+    a bias by delta; changed[r] says whether row r's value differs. Returns whether any row does.
+    """
+    any_row = False
+    for r in range(layer.pre_activation.shape[0]):
+        z0 = layer.pre_activation[r, j]
+        if kind == PARAM_WEIGHTS:
+            column[r] = z0 + layer.inputs[r, i] * delta
+        else:
+            column[r] = z0 + delta
+        if column[r] != z0:
+            changed[r] = 1
+            any_row = True
+        else:
+            changed[r] = 0
+    return any_row
+
+
+@kernel(inline="always")
+def _logit_column_loss_change(j, layer, loss, column, changed):
+    """Sum over the changed rows of the change of log(y[t] + 1e-7) when logit column j becomes column (N,).
+
+    Only logit j of a changed row moves, so sum_k exp(z_k - m) = (the cached
+    sum over k != j) + e_j * exp(dz).
+    """
+    acc = 0.0
+    for r in range(layer.pre_activation.shape[0]):
+        if changed[r]:
+            ej = loss.exp_shifted[r, j] * _exp_small(column[r] - layer.pre_activation[r, j])
+            t = loss.labels[r]
+            et = ej if t == j else loss.exp_shifted[r, t]
+            acc += math.log(et / (loss.exp_sum_without[r, j] + ej) + CEE_DELTA) - loss.log_prob[r]
+    return acc
+
+
+@kernel(inline="always")
+def _moved_batchnorm_output(kind, j, v, layer, column, changed):
+    """column (N,) = batch norm's output column j with gamma[j] (kind PARAM_GAMMA) or beta[j] set to v; every row changed."""
+    gamma = layer.gamma[j]
+    beta = layer.beta[j]
+    if kind == PARAM_GAMMA:
+        gamma = v
+    else:
+        beta = v
+    for r in range(layer.pre_activation.shape[0]):
+        column[r] = gamma * layer.normalized[r, j] + beta
+        changed[r] = 1
+
+
+@kernel(inline="always")
+def _output_column_change(j, layer, column, changed):
+    """column[r] = the change of layer.outputs[r, j] for the changed rows, from their new value before the activation.
+
+    Through the activation and the dropout multiplier; a row whose output does
+    not change is no longer marked in changed (N,). Returns whether any row changed.
+    """
+    any_row = False
+    for r in range(layer.pre_activation.shape[0]):
         if changed[r]:
             da = _activate(column[r], layer.activation) * layer.keep[r, j] - layer.outputs[r, j]
             column[r] = da
@@ -506,32 +553,29 @@ def _dense_loss_change(kind, layer_index, p, v, w, layers, loss, scratch, s):
                 any_row = True
             else:
                 changed[r] = 0
-    if not any_row:
-        return 0.0
-    # a rank-1 change of the next layer's pre-activation: column outer W of the next layer [j, :]
-    following = layers[layer_index + 1]
-    d_next = following.pre_activation.shape[1]
-    if layer_index + 1 == n_layers - 1:
-        # the logits of row r move by column[r] * W[j, :]: exp(z_k - m) = e_k * exp(that)
-        acc = 0.0
-        for r in range(n):
-            if changed[r]:
-                t = loss.labels[r]
-                ssum = 0.0
-                et = 0.0
-                for k in range(d_next):
-                    e = loss.exp_shifted[r, k] * _exp_small(column[r] * following.weights[j, k])
-                    ssum += e
-                    if k == t:
-                        et = e
-                acc += math.log(et / ssum + CEE_DELTA) - loss.log_prob[r]
-        return acc
-    rows_a = scratch.rows_a[s]
-    for r in range(n):
+    return any_row
+
+
+@kernel(inline="always")
+def _rank1_logits_loss_change(j, following, loss, column, changed):
+    """Sum over the changed rows of the change of log(y[t] + 1e-7) when output j of the layer feeding the logits moves by column.
+
+    following : the logits layer; the logits of row r move by column[r] * W[j, :]:
+    exp(z_k - m) becomes e_k * exp(that).
+    """
+    acc = 0.0
+    for r in range(following.pre_activation.shape[0]):
         if changed[r]:
-            for k in range(d_next):
-                rows_a[r * d_next + k] = following.pre_activation[r, k] + column[r] * following.weights[j, k]
-    return _propagate_rows(layer_index + 1, layers, loss, rows_a, scratch.rows_b[s], changed)
+            t = loss.labels[r]
+            ssum = 0.0
+            et = 0.0
+            for k in range(following.pre_activation.shape[1]):
+                e = loss.exp_shifted[r, k] * _exp_small(column[r] * following.weights[j, k])
+                ssum += e
+                if k == t:
+                    et = e
+            acc += math.log(et / ssum + CEE_DELTA) - loss.log_prob[r]
+    return acc
 
 
 @parallel_kernel
@@ -620,9 +664,31 @@ def _conv_loss_change(kind, p, delta, block, layers, loss, scratch, s):
 
     kind PARAM_WEIGHTS: W[f, c, ky, kx] (p in C order); PARAM_BIAS: b[f] (p = f).
     Only output channel f changes: its relu-pooled values change block f of the
-    dense chain's input.
+    dense chain's input, and so the first dense layer's pre-activation of those rows.
     """
-    _, channels, fh, fw = block.weights.shape
+    f, c, ky, kx = _conv_param_index(kind, p, block.weights.shape)
+    first = layers[0]
+    rows_a = scratch.rows_a[s]
+    changed = scratch.changed[s]
+    pool_change = scratch.pool_change[s]
+    pool_size = block.pooled.shape[2] * block.pooled.shape[3]
+    any_row = False
+    for r in range(block.pooled.shape[0]):
+        if _pooled_row_change(kind, r, (f, c, ky, kx), delta, block, pool_change):
+            any_row = True
+            changed[r] = 1
+            _first_layer_row(r, f * pool_size, first, pool_change[:pool_size], rows_a)
+        else:
+            changed[r] = 0
+    if not any_row:
+        return 0.0
+    return _propagate_rows(0, layers, loss, rows_a, scratch.rows_b[s], changed)
+
+
+@kernel(inline="always")
+def _conv_param_index(kind, p, weights_shape):
+    """(f, c, ky, kx) of element p of W (kind PARAM_WEIGHTS, weights_shape (FN, C, FH, FW), C order), or (p, 0, 0, 0) of b."""
+    _, channels, fh, fw = weights_shape
     if kind == PARAM_WEIGHTS:
         f = p // (channels * fh * fw)
         rem = p % (channels * fh * fw)
@@ -634,52 +700,55 @@ def _conv_loss_change(kind, p, delta, block, layers, loss, scratch, s):
         c = 0
         ky = 0
         kx = 0
-    n, _, ph, pw = block.pooled.shape
-    pool_size = ph * pw
-    first = layers[0]
-    d1 = first.pre_activation.shape[1]
-    rows_a = scratch.rows_a[s]
-    changed = scratch.changed[s]
-    pool_change = scratch.pool_change[s]
+    return f, c, ky, kx
+
+
+@kernel(inline="always")
+def _pooled_row_change(kind, r, index, delta, block, pool_change):
+    """pool_change (PH*PW,) = the change of row r's pooled channel f when W[f, c, ky, kx] or b[f] moves by delta.
+
+    index : (f, c, ky, kx) from ``_conv_param_index``. Each pool window's max of
+    relu(conv_out + the change) minus the unperturbed pooled value. Returns whether any differs.
+    """
+    f, c, ky, kx = index
+    _, _, ph, pw = block.pooled.shape
     stride = block.stride
-    any_row = False
-    for r in range(n):
-        row_changed = False
-        for py in range(ph):
-            for px in range(pw):
-                mx = -np.inf
-                for wy in range(block.pool_h):
-                    for wx in range(block.pool_w):
-                        oy = py * block.pool_stride + wy
-                        ox = px * block.pool_stride + wx
-                        if kind == PARAM_WEIGHTS:
-                            cv = block.conv_out[r, f, oy, ox] + delta * block.padded_inputs[
-                                r, c, oy * stride + ky, ox * stride + kx]
-                        else:
-                            cv = block.conv_out[r, f, oy, ox] + delta
-                        cv = cv if cv > 0.0 else 0.0
-                        if cv > mx:
-                            mx = cv
-                dp = mx - block.pooled[r, f, py, px]
-                pool_change[py * pw + px] = dp
-                if dp != 0.0:
-                    row_changed = True
-        if row_changed:
-            any_row = True
-            changed[r] = 1
+    row_changed = False
+    for py in range(ph):
+        for px in range(pw):
+            mx = -np.inf
+            for wy in range(block.pool_h):
+                for wx in range(block.pool_w):
+                    oy = py * block.pool_stride + wy
+                    ox = px * block.pool_stride + wx
+                    if kind == PARAM_WEIGHTS:
+                        cv = block.conv_out[r, f, oy, ox] + delta * block.padded_inputs[
+                            r, c, oy * stride + ky, ox * stride + kx]
+                    else:
+                        cv = block.conv_out[r, f, oy, ox] + delta
+                    cv = cv if cv > 0.0 else 0.0
+                    if cv > mx:
+                        mx = cv
+            dp = mx - block.pooled[r, f, py, px]
+            pool_change[py * pw + px] = dp
+            if dp != 0.0:
+                row_changed = True
+    return row_changed
+
+
+@kernel(inline="always")
+def _first_layer_row(r, offset, first, pool_change, rows_a):
+    """rows_a[r*D1:(r + 1)*D1] = row r of the first dense layer's pre-activation after its input features
+    offset, offset + 1, ... (one pooled channel) move by pool_change (PH*PW,)."""
+    d1 = first.pre_activation.shape[1]
+    for k in range(d1):
+        rows_a[r * d1 + k] = first.pre_activation[r, k]
+    for q in range(pool_change.size):
+        dq = pool_change[q]
+        if dq != 0.0:
+            feature = offset + q
             for k in range(d1):
-                rows_a[r * d1 + k] = first.pre_activation[r, k]
-            for q in range(pool_size):
-                dq = pool_change[q]
-                if dq != 0.0:
-                    feature = f * pool_size + q
-                    for k in range(d1):
-                        rows_a[r * d1 + k] += dq * first.weights[feature, k]
-        else:
-            changed[r] = 0
-    if not any_row:
-        return 0.0
-    return _propagate_rows(0, layers, loss, rows_a, scratch.rows_b[s], changed)
+                rows_a[r * d1 + k] += dq * first.weights[feature, k]
 
 
 @parallel_kernel

@@ -1,27 +1,34 @@
 """Padded, flattened image planes: the layout the stride-1 convolution kernels share.
 
 Every (H, W) plane is zero-padded and flattened into a row of length L of an
-array (N, C, L), with row width Wp (see kernels/conv_direct.py). These
+array (N, C, L), with row width Wp (see fastscratch/kernels/conv_direct.py). These
 helpers move images and dout into and out of that layout, and take the
 output grid (output pixel (oy, ox) at grid position oy*Wp + ox) a chunk of
-rows at a time, as the per-image GEMM kernels do (kernels/conv_per_image.py).
+rows at a time, as the per-image GEMM kernels do (fastscratch/kernels/conv_per_image.py).
 
-Their sums (the bias gradient, the finiteness probe) add each column over the
+Their sums (the bias gradient, the NaN flags of ``pad_planes``) add each column over the
 rows, then the columns, in that fixed order: the additions of one column are
 independent of the next column's, so the loop vectorises, where one running
 sum would be a chain of dependent additions.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from ._jit import kernel, parallel_kernel, prange
 
+#: One stride-1 convolution's geometry as the per-image GEMM kernels take it (ints; Numba
+#: takes it as a named tuple): filter size FH x FW, output rows out_h, pad, the planes'
+#: row width Wp, output rows per chunk, output width out_w.
+ConvGeometry = namedtuple("ConvGeometry", "FH FW out_h pad Wp rows out_w")
+
 
 @kernel(inline="always")
-def copy_rows(src, dst, start, Wp, lanes, probe):
-    """dst[start + y*Wp + i] = src[y, i], and the sum of src, or with probe the sum of src - src.
+def copy_rows(src, dst, start, Wp, lanes, nan_flag):
+    """dst[start + y*Wp + i] = src[y, i], and the sum of src, or with nan_flag the sum of src - src.
 
     src : (h, w), w >= 1; dst : 1-D, long enough; lanes : (>= w,) scratch.
-    The probe's sum is 0 where src is finite and NaN where it holds a NaN or an Inf.
+    With nan_flag the sum is 0 where src is finite and NaN where it holds a NaN or an Inf.
     Sums go column by column over the rows, then over the columns.
     """
     h, w = src.shape
@@ -32,7 +39,7 @@ def copy_rows(src, dst, start, Wp, lanes, probe):
         for i in range(w):
             v = row[i]
             out[i] = v
-            lanes[i] += (v - v) if probe else v
+            lanes[i] += (v - v) if nan_flag else v
     return _fold(lanes, w)
 
 
@@ -58,7 +65,7 @@ def _fold(lanes, w):
 
 
 @parallel_kernel
-def pad_planes(x, pad_h, pad_w, Wp, planes, probe):
+def pad_planes(x, pad_h, pad_w, Wp, planes, nan_flags):
     """planes[n, c] = x[n, c] padded by pad_h rows and pad_w columns of zeros, flattened with row width Wp.
 
     Parameters
@@ -68,13 +75,13 @@ def pad_planes(x, pad_h, pad_w, Wp, planes, probe):
     Wp : int, W + 2*pad_w
     planes : ndarray of shape (N, C, L), L >= (H + 2*pad_h) * Wp, written in place
         (every element): x[n, c, y, i] at (y + pad_h)*Wp + i + pad_w, zero elsewhere.
-    probe : ndarray of shape (N*C,), written in place: 0 where the plane of x is
+    nan_flags : ndarray of shape (N*C,), written in place: 0 where the plane of x is
         finite, NaN where it holds a NaN or an Inf (see conv_direct.conv_planes_dw).
     """
     N, C, H, W = x.shape
     L = planes.shape[2]
     for n in prange(N):
-        lanes = np.empty(W, dtype=probe.dtype)
+        lanes = np.empty(W, dtype=nan_flags.dtype)
         for c in range(C):
             p = planes[n, c]
             # zeros where x does not go: the rows above, each row's side columns, the rows below
@@ -87,7 +94,7 @@ def pad_planes(x, pad_h, pad_w, Wp, planes, probe):
                     gap[i] = 0
             for i in range(top + (H - 1) * Wp + W, L):
                 p[i] = 0
-            probe[n * C + c] = copy_rows(x[n, c], p, top, Wp, lanes, True)
+            nan_flags[n * C + c] = copy_rows(x[n, c], p, top, Wp, lanes, True)
 
 
 @kernel(inline="always")
@@ -104,12 +111,11 @@ def unpad_planes(p, pad, Wp, x):
 
 @kernel(inline="always")
 def chunk(geom, r0, width):
-    """(first position, positions) of the chunk of output rows r0 .. r0 + rows - 1, rows of width positions.
+    """(first position, positions) of the chunk of output rows r0 .. r0 + geom.rows - 1, rows of width positions.
 
-    width : Wp for the grid's positions, out_w for the output pixels alone.
+    geom : ConvGeometry; width : Wp for the grid's positions, out_w for the output pixels alone.
     """
-    out_h, rows = geom[2], geom[5]
-    return r0 * width, (min(out_h, r0 + rows) - r0) * width
+    return r0 * width, (min(geom.out_h, r0 + geom.rows) - r0) * width
 
 
 @kernel(inline="always")

@@ -202,6 +202,31 @@ class Trainer:
             The state is not one of this Trainer's (another network, optimizer,
             data size or batch size, a missing entry, a shape or dtype that differs).
         """
+        self._check_state(arrays, meta)
+        targets = {f"param/{key}": val for key, val in self.network.params.items()}
+        seq = self.network._layer_sequence()
+        opt, rng = meta["optimizer"], meta["random"]
+        for key, val in targets.items():
+            np.copyto(val, arrays[key])  # in place: the layers hold these very arrays
+        for name, is_set in meta["layers"].items():
+            i, attr = name.split("/")
+            setattr(seq[int(i)], attr, arrays[f"layer/{name}"].copy() if is_set else None)
+        for attr, value in opt["scalars"].items():
+            setattr(self.optimizer, attr, value)
+        for attr, keys in opt["tables"].items():
+            setattr(self.optimizer, attr, None if keys is None else
+                    {key: arrays[f"optimizer/{attr}/{key}"].copy() for key in keys})
+        np.random.set_state(("MT19937", arrays["random/keys"].astype(np.uint32), rng["pos"],
+                             rng["has_gauss"], rng["cached_gaussian"]))
+        self.current_iter = int(meta["iteration"])
+        self.current_epoch = int(meta["current_epoch"])
+        self.completed_epochs = int(meta["completed_epochs"])
+        self.train_loss_list = list(meta["train_loss_list"])
+        self.train_acc_list = list(meta["train_acc_list"])
+        self.test_acc_list = list(meta["test_acc_list"])
+
+    def _check_state(self, arrays, meta):
+        """Raise set_state's ValueError unless (arrays, meta) fits this Trainer; changes nothing."""
         def fail(what):
             raise ValueError(f"the checkpoint does not fit this run: {what}")
 
@@ -243,25 +268,6 @@ class Trainer:
         rng = meta.get("random", {})
         if rng.get("kind") != "MT19937" or arrays["random/keys"].shape != (624,):
             fail("no MT19937 random state")
-
-        for key, val in targets.items():
-            np.copyto(val, arrays[key])  # in place: the layers hold these very arrays
-        for name, is_set in meta["layers"].items():
-            i, attr = name.split("/")
-            setattr(seq[int(i)], attr, arrays[f"layer/{name}"].copy() if is_set else None)
-        for attr, value in opt["scalars"].items():
-            setattr(self.optimizer, attr, value)
-        for attr, keys in opt["tables"].items():
-            setattr(self.optimizer, attr, None if keys is None else
-                    {key: arrays[f"optimizer/{attr}/{key}"].copy() for key in keys})
-        np.random.set_state(("MT19937", arrays["random/keys"].astype(np.uint32), rng["pos"],
-                             rng["has_gauss"], rng["cached_gaussian"]))
-        self.current_iter = int(meta["iteration"])
-        self.current_epoch = int(meta["current_epoch"])
-        self.completed_epochs = int(meta["completed_epochs"])
-        self.train_loss_list = list(meta["train_loss_list"])
-        self.train_acc_list = list(meta["train_acc_list"])
-        self.test_acc_list = list(meta["test_acc_list"])
 
     def _evaluate_epoch(self):
         x_train_sample, t_train_sample = self.x_train, self.t_train
