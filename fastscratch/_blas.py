@@ -27,6 +27,7 @@ arrays of other dtypes) ``matmul`` is ``np.dot`` with the library's own threads.
 Nothing is looked up before the first GEMM.
 """
 import ctypes
+import functools
 import itertools
 import threading
 
@@ -34,6 +35,8 @@ import numpy as np
 
 from ._dtypes import KERNEL_DTYPES
 from .kernels import gemm as _kg
+
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
 
 #: Multiply-adds below which OpenBLAS never wakes its threads for a GEMM (its SMP_THRESHOLD_MIN,
 #: times a GEMM_MULTITHREAD_THRESHOLD of at least 1): such GEMMs need no one-thread scope.
@@ -56,6 +59,9 @@ class _OpenBLAS:
         self.set_num_threads = sym("openblas_set_num_threads")
         self.set_num_threads.restype = None
         self.set_num_threads.argtypes = [ctypes.c_int]
+        #: the two functions' addresses, for the kernels that set the count themselves (``gemm_one``)
+        self.threads = tuple(ctypes.cast(f, ctypes.c_void_p).value
+                             for f in (self.get_num_threads, self.set_num_threads))
         self.gemm = {np.dtype(np.float64): ctypes.cast(sym("cblas_dgemm"), ctypes.c_void_p).value,
                      np.dtype(np.float32): ctypes.cast(sym("cblas_sgemm"), ctypes.c_void_p).value}
         config = sym("openblas_get_config")
@@ -97,13 +103,32 @@ def openblas():
     return _lib or None
 
 
+def _single_enter(lib):
+    """Open a one-thread scope of OpenBLAS (``blas_single_threaded``); pair each call with ``_single_exit``."""
+    with _lock:
+        if blas_single_threaded._depth == 0:
+            saved = blas_single_threaded._saved = lib.get_num_threads()
+            if saved != 1:
+                lib.set_num_threads(1)
+        blas_single_threaded._depth += 1
+
+
+def _single_exit(lib):
+    """Close the scope ``_single_enter`` opened; the last one out restores the thread count."""
+    with _lock:
+        blas_single_threaded._depth -= 1
+        if blas_single_threaded._depth == 0 and blas_single_threaded._saved != 1:
+            lib.set_num_threads(blas_single_threaded._saved)
+
+
 class blas_single_threaded:
     """Context manager: OpenBLAS runs on one thread inside; its previous thread count is restored on exit.
 
     Restored on any exit, exceptions included. Nested scopes, and scopes of
     several Python threads at once, share one saving: the first to enter saves
     the count, the last to leave restores it. Does nothing where NumPy's BLAS
-    is not OpenBLAS.
+    is not OpenBLAS. The GEMMs below call ``_single_enter`` / ``_single_exit``
+    themselves (the same scope, without a context manager object per GEMM).
     """
 
     _depth = 0
@@ -112,23 +137,13 @@ class blas_single_threaded:
     def __enter__(self):
         lib = openblas()
         if lib is not None:
-            cls = blas_single_threaded
-            with _lock:
-                if cls._depth == 0:
-                    cls._saved = lib.get_num_threads()
-                    if cls._saved != 1:
-                        lib.set_num_threads(1)
-                cls._depth += 1
+            _single_enter(lib)
         return self
 
     def __exit__(self, *exc):
         lib = openblas()
         if lib is not None:
-            cls = blas_single_threaded
-            with _lock:
-                cls._depth -= 1
-                if cls._depth == 0 and cls._saved != 1:
-                    lib.set_num_threads(cls._saved)
+            _single_exit(lib)
         return False
 
 
@@ -143,17 +158,35 @@ def _operand(x, dtype):
     return np.ascontiguousarray(x, dtype=dtype), False
 
 
-def _widen_piece(a, dtype):
-    """Rows per widened piece for a C-contiguous float32 ``a`` (m, k) in a float64 GEMM, else 0.
+def _widens(a, dtype):
+    """True for a C-contiguous float32 ``a`` in a float64 GEMM (the book's MNIST batches against float64 weights)."""
+    return a.dtype == np.float32 and dtype == np.float64 and a.flags.c_contiguous
 
-    The book's MNIST batches against float64 weights. 0 also for a very long k,
-    where pieces of a few rows would each re-read all of b: there the one
-    float64 copy of ``a`` is cheaper.
+
+@functools.lru_cache(maxsize=1024)
+def _route(m, k, n, widens):
+    """(how, split) of an OpenBLAS (m, k) @ (k, n) GEMM of kernel dtypes: a function of the shape only (``_plan``).
+
+    widens: a is a float32 operand that ``gemm_rows_widen`` may widen in
+    pieces (``_widens``). A very long k gives no piece, where pieces of a few
+    rows would each re-read all of b: there the one float64 copy of a is cheaper.
+    Cached: the layers of a network ask for the same few shapes on every step.
     """
-    if not (a.dtype == np.float32 and dtype == np.float64 and a.flags.c_contiguous):
-        return 0
-    piece = _kg.widen_piece(a.shape[1], np.dtype(dtype).itemsize)
-    return piece if piece >= _kg.MIN_BLOCK_SIDE else 0
+    if m == 0 or n == 0 or k == 0:
+        return "done", None
+    if m * n * k < BLAS_SERIAL_BELOW:  # OpenBLAS runs it on the calling thread by itself
+        return "dot", None
+    rows, cols = _kg.out_blocks(m, n, k)
+    if rows >= m and cols >= n:
+        return "one", (rows, cols, 0)
+    piece = _kg.widen_piece(k, np.dtype(np.float64).itemsize) if widens and cols >= n else 0
+    if piece < _kg.MIN_BLOCK_SIDE:
+        piece = 0
+    return ("widen" if piece else "blocks"), (rows, cols, piece)
+
+
+#: ``reduce_blocks``, cached as ``_route`` is (a function of the shape only).
+_reduce_blocks = functools.lru_cache(maxsize=1024)(_kg.reduce_blocks)
 
 
 def _plan(a, b, out):
@@ -168,7 +201,7 @@ def _plan(a, b, out):
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul needs (m, k) @ (k, n); got {a.shape} @ {b.shape}")
-    dtype = np.result_type(a.dtype, b.dtype)
+    dtype = a.dtype if a.dtype is b.dtype else np.result_type(a.dtype, b.dtype)
     lib = openblas() if dtype in KERNEL_DTYPES else None
     m, k = a.shape
     n = b.shape[1]
@@ -178,18 +211,34 @@ def _plan(a, b, out):
                          f"got {out.dtype} {out.shape}")
     if lib is None:
         return None, out, "dot", None
+    how, split = _route(m, k, n, a.dtype is not dtype and _widens(a, dtype))
     if out is None:
         out = np.empty((m, n), dtype=dtype)
-    if m == 0 or n == 0 or k == 0:
+    if how == "done":
         out[...] = 0
-        return lib, out, "done", None
-    if m * n * k < BLAS_SERIAL_BELOW:  # OpenBLAS runs it on the calling thread by itself
-        return lib, out, "dot", None
-    rows, cols = _kg.out_blocks(m, n, k)
-    if rows >= m and cols >= n:
-        return lib, out, "one", (rows, cols, 0)
-    piece = _widen_piece(a, dtype) if cols >= n else 0
-    return lib, out, ("widen" if piece else "blocks"), (rows, cols, piece)
+    return lib, out, how, split
+
+
+def _one_lib(a, b):
+    """NumPy's OpenBLAS where a and b share a kernel dtype (native float32 or float64), else None."""
+    dtype = a.dtype
+    if dtype is b.dtype and (dtype is _F64 or dtype is _F32):
+        return openblas()
+    return None
+
+
+def _one(lib, *gemms):
+    """Each of ``gemms`` (``_blocks``' tuples of one block, one dtype) as one BLAS call on this thread (``gemm_one``).
+
+    The kernel sets OpenBLAS to one thread and back itself: cheaper than a
+    scope opened from Python for GEMMs of a few microseconds. It runs under
+    the scopes' lock, so no scope opens or closes meanwhile (a scope open in
+    another thread has the count at 1 already, which the kernel leaves so).
+    """
+    fn = lib.gemm[gemms[0][4].dtype]
+    with _lock:
+        for gemm in gemms:
+            _kg.gemm_one(fn, lib.width, lib.threads, gemm)
 
 
 def _blocks(a, b, out, split):
@@ -212,20 +261,38 @@ def matmul(a, b, out=None):
     -------
     ndarray of shape (m, n), dtype ``np.result_type(a, b)``: out, or a new array.
     """
+    if out is None and a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0]:
+        m, k = a.shape
+        n = b.shape[1]
+        work = m * k * n
+        if work < BLAS_SERIAL_BELOW:  # _plan's "dot" (or "done": np.dot's zeros), without its checks
+            return np.dot(a, b)
+        if work < _kg.MIN_SPLIT_WORK and min(m, n, k) > 1:  # _plan's "one", without its checks
+            lib = _one_lib(a, b)
+            if lib is not None:
+                out = np.empty((m, n), dtype=a.dtype)
+                _one(lib, (*_operand(a, a.dtype), *_operand(b, a.dtype), out, m, n))
+                return out
     lib, out, how, split = _plan(a, b, out)
     if how == "dot":
         return np.dot(a, b, out=out)
     if how == "done":
         return out
     fn = lib.gemm[out.dtype]
-    with blas_single_threaded():
-        if how == "one":  # BLAS in the calling thread
+    if how == "one" and min(out.shape) > 1 and a.shape[1] > 1:
+        _one(lib, _blocks(a, b, out, split))
+        return out
+    _single_enter(lib)
+    try:
+        if how == "one":  # a side of 1: np.dot, which takes BLAS's gemv, in the calling thread
             np.dot(a, b, out=out)
         elif how == "widen":  # blocks of rows, each widened piece by piece in cache: no float64 copy of all of a
             B, tb = _operand(b, out.dtype)
             _kg.gemm_rows_widen(fn, lib.width, a, B, tb, out, split[0], split[2])
         else:
             _kg.gemm_blocks(fn, lib.width, _blocks(a, b, out, split))
+    finally:
+        _single_exit(lib)
     return out
 
 
@@ -244,19 +311,42 @@ def backward_products(x, W, dout):
     ``matmul_tn(x, dout)`` make them, bitwise. Where both are block GEMMs of
     one dtype, their blocks are the tasks of one parallel region (at batch 100
     a 100-wide layer's two GEMMs are two blocks each), instead of two regions
-    one after the other. Not where a side is 1: ``matmul`` then hands a
-    one-block product to np.dot, which takes BLAS's gemv, and the pair would
-    round differently.
+    one after the other. Two one-block GEMMs that together are below
+    ``MIN_SPLIT_WORK`` (a (100, 100) x (100, 10) layer) run one after the other
+    on the calling thread instead: a parallel region would cost more than the
+    second GEMM. Not where a side is 1: ``matmul`` then hands a one-block
+    product to np.dot, which takes BLAS's gemv, and the pair would round
+    differently.
     """
     N, D = x.shape
     M = dout.shape[1]
-    if min(N, D, M) > 1 and _kg.reduce_blocks(D, M, N)[1] <= 1:
+    work = N * D * M
+    if work < BLAS_SERIAL_BELOW:  # matmul's and matmul_tn's route for both (np.dot), without their checks
+        return np.dot(dout, W.T), np.dot(x.T, dout)
+    if 2 * work < _kg.MIN_SPLIT_WORK and min(N, D, M) > 1 and x.dtype is W.dtype:
+        lib = _one_lib(dout, W)
+        if lib is not None:  # matmul's and matmul_tn's "one" for both, without their checks
+            dtype = W.dtype
+            dx, dW = np.empty((N, D), dtype=dtype), np.empty((D, M), dtype=dtype)
+            _one(lib, (*_operand(dout, dtype), *_operand(W.T, dtype), dx, N, D),
+                 (*_operand(x.T, dtype), *_operand(dout, dtype), dW, D, M))
+            return dx, dW
+    if min(N, D, M) > 1 and _reduce_blocks(D, M, N)[1] <= 1:
         lib, dx, how_dx, split_dx = _plan(dout, W.T, None)
         _, dW, how_dw, split_dw = _plan(x.T, dout, None)
+        if how_dx == how_dw == "dot":  # matmul's route for both: np.dot, BLAS on the calling thread
+            return np.dot(dout, W.T, out=dx), np.dot(x.T, dout, out=dW)
         if how_dx in ("one", "blocks") and how_dw in ("one", "blocks") and dx.dtype == dW.dtype:
-            with blas_single_threaded():
-                _kg.gemm_blocks_pair(lib.gemm[dx.dtype], lib.width, _blocks(dout, W.T, dx, split_dx),
-                                     _blocks(x.T, dout, dW, split_dw))
+            fn = lib.gemm[dx.dtype]
+            first, second = _blocks(dout, W.T, dx, split_dx), _blocks(x.T, dout, dW, split_dw)
+            if how_dx == how_dw == "one" and 2 * N * D * M < _kg.MIN_SPLIT_WORK:
+                _one(lib, first, second)  # matmul's "one" route for each
+                return dx, dW
+            _single_enter(lib)
+            try:
+                _kg.gemm_blocks_pair(fn, lib.width, first, second)
+            finally:
+                _single_exit(lib)
             return dx, dW
     return matmul(dout, W.T), matmul_tn(x, dout)
 
@@ -283,19 +373,24 @@ def matmul_tn(a, b):
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
         raise ValueError(f"matmul_tn needs (k, m).T @ (k, n); got {a.shape}.T @ {b.shape}")
-    dtype = np.result_type(a.dtype, b.dtype)
+    k, m = a.shape
+    n = b.shape[1]
+    if k * m * n < BLAS_SERIAL_BELOW:  # one block of the reduction, and matmul's "dot"
+        return np.dot(a.T, b)
+    dtype = a.dtype if a.dtype is b.dtype else np.result_type(a.dtype, b.dtype)
     lib = openblas() if dtype in KERNEL_DTYPES else None
     if lib is None:
         return np.dot(a.T, b)
-    k, m = a.shape
-    n = b.shape[1]
-    rows, nb = _kg.reduce_blocks(m, n, k)
+    rows, nb = _reduce_blocks(m, n, k)
     if nb <= 1 or m == 0 or n == 0:
         return matmul(a.T, b)
     A = np.ascontiguousarray(a, dtype=dtype)
     B = np.ascontiguousarray(b, dtype=dtype)
     parts = np.empty((nb, m, n), dtype=dtype)
     out = np.empty((m, n), dtype=dtype)
-    with blas_single_threaded():
+    _single_enter(lib)
+    try:
         _kg.gemm_tn_reduce(lib.gemm[dtype], lib.width, A, B, parts, out, rows)
+    finally:
+        _single_exit(lib)
     return out

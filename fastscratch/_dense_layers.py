@@ -92,19 +92,26 @@ class Affine(_reference.Affine):
         return W, b
 
     def forward(self, x):
-        W, b = self._check_params()
-        check_array(x, "x", real=True)
-        check_min_ndim(x, "x", 1, "(N, ...)")
-        check_nonempty(x, "x")
+        W, b = self.W, self.b
+        if not (type(x) is np.ndarray and type(W) is np.ndarray and type(b) is np.ndarray and x.ndim == 2
+                and W.ndim == 2 and b.ndim == 1 and x.dtype.char in KERNEL_CHARS and W.dtype.char in KERNEL_CHARS
+                and b.dtype.kind == "f" and x.shape[0] and x.shape[1] == W.shape[0] and b.shape[0] == W.shape[1]):
+            # anything but a float (N, D) batch and float W, b that fit: the checks, one by one, for their messages
+            W, b = self._check_params()
+            check_array(x, "x", real=True)
+            check_min_ndim(x, "x", 1, "(N, ...)")
+            check_nonempty(x, "x")
         x2 = x.reshape(x.shape[0], -1)  # (N, D): a tensor input is flattened per sample
         check_dim("x", x2.shape[1], W.shape[0], "features per sample (W has D rows)")
         self.original_x_shape = x.shape
         self.x = x2  # kept for dW in backward
         out = _blas.matmul(x2, W)
-        if (out.dtype.char not in KERNEL_CHARS or np.result_type(out.dtype, b.dtype) != out.dtype
-                or _small.small_layer(out.size)):
+        if b.dtype is not out.dtype and (out.dtype.char not in KERNEL_CHARS
+                                         or np.result_type(out.dtype, b.dtype) != out.dtype):
             return out + b
-        if b.dtype != out.dtype or not b.flags.c_contiguous:
+        if _small.small_layer(out.size):
+            return out + b
+        if b.dtype is not out.dtype or not b.flags.c_contiguous:
             b = np.ascontiguousarray(b, dtype=out.dtype)  # exact widening, as NumPy's add does
         # bias added in place into the fresh GEMM output: no second (N, M) array
         _pick(out.size, _kd.bias_add, _kd.bias_add_serial, True)(out, b)
@@ -115,21 +122,26 @@ class Affine(_reference.Affine):
     skip_input_grad = False
 
     def backward(self, dout):
-        check_forward_done(self.x, "Affine")
-        W = self.W
-        check_array(dout, "dout", real=True)
-        check_shape(dout, "dout", (self.x.shape[0], W.shape[1]))
+        x, W = self.x, self.W
+        check_forward_done(x, "Affine")
+        if not (type(dout) is np.ndarray and dout.ndim == 2 and dout.dtype.kind in "biuf"
+                and dout.shape[0] == x.shape[0] and dout.shape[1] == W.shape[1]):
+            check_array(dout, "dout", real=True)
+            check_shape(dout, "dout", (x.shape[0], W.shape[1]))
         if self.skip_input_grad:
-            dx, self.dW = None, _blas.matmul_tn(self.x, dout)
+            dx, self.dW = None, _blas.matmul_tn(x, dout)
         else:
-            dx, self.dW = _blas.backward_products(self.x, W, dout)
+            dx, self.dW = _blas.backward_products(x, W, dout)
         if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and not _small.small_layer(dout.size):
             db = np.empty(dout.shape[1], dtype=dout.dtype)
             _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)
             self.db = db
         else:
             self.db = np.sum(dout, axis=0)
-        return None if dx is None else dx.reshape(*self.original_x_shape)
+        if dx is None:
+            return None
+        shape = self.original_x_shape
+        return dx if len(shape) == 2 else dx.reshape(*shape)
 
 
 class SoftmaxWithLoss(_reference.SoftmaxWithLoss):

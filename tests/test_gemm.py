@@ -322,13 +322,15 @@ BACKWARD_SHAPES = [(100, 100, 100), (100, 784, 100), (100, 100, 10), (100, 10, 1
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("N, D, M", BACKWARD_SHAPES)
 def test_backward_products_are_bitwise_the_separate_gemms(N, D, M, dtype, monkeypatch):
-    pairs = []
-    real = _kg.gemm_blocks_pair
+    pairs, ones = [], []
+    real, real_one = _kg.gemm_blocks_pair, _kg.gemm_one
     monkeypatch.setattr(_kg, "gemm_blocks_pair", lambda *a: pairs.append(a) or real(*a))
+    monkeypatch.setattr(_kg, "gemm_one", lambda *a: ones.append(a) or real_one(*a))
     rng = np.random.default_rng(N + D + M)
     x, W, dout = (rng.standard_normal(s).astype(dtype) for s in ((N, D), (D, M), (N, M)))
     before = [x.copy(), W.copy(), dout.copy()]
     dx, dW = _blas.backward_products(x, W, dout)
+    calls_one = len(ones)
     assert dx.dtype == dW.dtype == np.dtype(dtype) and dx.shape == (N, D) and dW.shape == (D, M)
     np.testing.assert_array_equal(dx, _blas.matmul(dout, W.T))
     np.testing.assert_array_equal(dW, _blas.matmul_tn(x, dout))
@@ -338,7 +340,11 @@ def test_backward_products_are_bitwise_the_separate_gemms(N, D, M, dtype, monkey
         np.testing.assert_array_equal(a, b)
     small = N * D * M < _blas.BLAS_SERIAL_BELOW
     split_reduction = _kg.reduce_blocks(D, M, N)[1] > 1
-    assert bool(pairs) == (not small and not split_reduction and min(N, D, M) > 1)  # the one parallel region, where it applies
+    paired = not small and not split_reduction and min(N, D, M) > 1
+    # two one-block GEMMs below MIN_SPLIT_WORK together: one after the other on this thread, no parallel region
+    serial = paired and 2 * N * D * M < _kg.MIN_SPLIT_WORK
+    assert bool(pairs) == (paired and not serial)  # the one parallel region, where it applies
+    assert calls_one == (2 if serial else 0)
 
 
 @needs_openblas
