@@ -158,9 +158,29 @@ def _operand(x, dtype):
     return np.ascontiguousarray(x, dtype=dtype), False
 
 
+#: Bytes of the float64 copy of a float32 operand from which ``matmul`` widens it piece by piece in
+#: the kernel (``gemm_rows_widen``) instead of copying it whole as np.dot does: a copy of a few
+#: hundred MNIST rows stays in cache (and a dense layer keeps it for its dW: ``wide_copy``).
+WIDEN_MIN_BYTES = 1 << 22
+
+
 def _widens(a, dtype):
-    """True for a C-contiguous float32 ``a`` in a float64 GEMM (the book's MNIST batches against float64 weights)."""
-    return a.dtype == np.float32 and dtype == np.float64 and a.flags.c_contiguous
+    """True for a large C-contiguous float32 ``a`` in a float64 GEMM (the book's MNIST batches, float64 weights)."""
+    return (a.dtype == np.float32 and dtype == np.float64 and a.flags.c_contiguous
+            and a.size * 8 >= WIDEN_MIN_BYTES)
+
+
+def wide_copy(a, dtype):
+    """a as a float64 copy where a GEMM of a (m, k) against ``dtype`` would copy it whole, else a itself.
+
+    For a float32 ``a`` below ``WIDEN_MIN_BYTES`` (as float64) entering a
+    float64 GEMM: ``matmul`` would make this copy itself (so would np.dot),
+    and a dense layer that keeps it reuses it for dW = x.T @ dout instead of
+    copying x again. Larger batches are widened in cache by ``matmul``.
+    """
+    if a.dtype is _F32 and dtype is _F64 and a.ndim == 2 and a.size * 8 < WIDEN_MIN_BYTES:
+        return a.astype(np.float64)
+    return a
 
 
 @functools.lru_cache(maxsize=1024)

@@ -105,11 +105,11 @@ class Affine(_reference.Affine):
         check_dim("x", x2.shape[1], W.shape[0], "features per sample (W has D rows)")
         self.original_x_shape = x.shape
         self.x = x2  # kept for dW in backward
-        out = _blas.matmul(x2, W)
-        if b.dtype is not out.dtype and (out.dtype.char not in KERNEL_CHARS
-                                         or np.result_type(out.dtype, b.dtype) != out.dtype):
-            return out + b
-        if _small.small_layer(out.size):
+        xg = x2 if x2.dtype is W.dtype else _blas.wide_copy(x2, W.dtype)
+        self._gemm_x = (x2, xg)  # a float64 copy of float32 images is made once, for both GEMMs
+        out = _blas.matmul(xg, W)
+        if (out.dtype.char not in KERNEL_CHARS or _small.small_layer(out.size)
+                or (b.dtype is not out.dtype and np.result_type(out.dtype, b.dtype) != out.dtype)):
             return out + b
         if b.dtype is not out.dtype or not b.flags.c_contiguous:
             b = np.ascontiguousarray(b, dtype=out.dtype)  # exact widening, as NumPy's add does
@@ -120,18 +120,22 @@ class Affine(_reference.Affine):
     #: True only while a fast network back-propagates into its first layer: backward
     #: then sets dW and db and returns None instead of computing dx.
     skip_input_grad = False
+    #: (self.x, the array the forward GEMM read: self.x or its float64 copy), set by forward.
+    _gemm_x = None
 
     def backward(self, dout):
         x, W = self.x, self.W
         check_forward_done(x, "Affine")
+        kept = self._gemm_x
         if not (type(dout) is np.ndarray and dout.ndim == 2 and dout.dtype.kind in "biuf"
                 and dout.shape[0] == x.shape[0] and dout.shape[1] == W.shape[1]):
             check_array(dout, "dout", real=True)
             check_shape(dout, "dout", (x.shape[0], W.shape[1]))
+        xg = kept[1] if kept is not None and kept[0] is x else x  # x's copy, unless x was replaced since
         if self.skip_input_grad:
-            dx, self.dW = None, _blas.matmul_tn(x, dout)
+            dx, self.dW = None, _blas.matmul_tn(xg, dout)
         else:
-            dx, self.dW = _blas.backward_products(x, W, dout)
+            dx, self.dW = _blas.backward_products(xg, W, dout)
         if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and not _small.small_layer(dout.size):
             db = np.empty(dout.shape[1], dtype=dout.dtype)
             _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)

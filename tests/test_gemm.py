@@ -96,7 +96,7 @@ def test_the_book_shapes_take_the_blocked_path(monkeypatch):
 
 # float32 batches (the book's load_mnist(normalize=True)) against float64 weights: widened piece by piece
 WIDEN_SHAPES = [(60000, 784, 50), (10000, 784, 100), (10000, 100, 100), (2000, 3, 300), (1000, 1, 7),
-                (100, 784, 100), (33, 5000, 20)]
+                (100, 784, 100), (33, 5000, 20), (668, 784, 50), (669, 784, 50)]  # the last two: either side of WIDEN_MIN_BYTES
 
 
 @needs_openblas
@@ -117,8 +117,10 @@ def test_float32_rows_against_float64_weights_match_np_dot(m, k, n, monkeypatch)
     fa = np.asfortranarray(a)  # x.T of a float32 batch, as in dW = x.T @ dout: the whole copy, in its own order
     _assert_gemm_close(_blas.matmul(fa, b), np.dot(fa, b), fa, b)
     rows, cols = _kg.out_blocks(m, n, k)
-    if m * n * k >= _blas.BLAS_SERIAL_BELOW and rows < m:  # the widening kernel is what ran, both times
-        assert calls == [_kg.widen_piece(k, 8)] * 2
+    if m * n * k >= _blas.BLAS_SERIAL_BELOW and rows < m and m * k * 8 >= _blas.WIDEN_MIN_BYTES:
+        assert calls == [_kg.widen_piece(k, 8)] * 2  # the widening kernel is what ran, both times
+    else:  # a small batch: copied whole, as np.dot does (a dense layer keeps the copy for its dW)
+        assert calls == []
 
 
 @needs_openblas
