@@ -34,6 +34,7 @@ import threading
 import numpy as np
 
 from ._dtypes import KERNEL_DTYPES
+from .kernels import dense as _kd
 from .kernels import gemm as _kg
 
 _F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
@@ -369,6 +370,90 @@ def backward_products(x, W, dout):
                 _single_exit(lib)
             return dx, dW
     return matmul(dout, W.T), matmul_tn(x, dout)
+
+
+def _small_layer_lib(N, D, M, work, arrays):
+    """NumPy's OpenBLAS where a dense layer of these sides takes the one-call kernels, else None.
+
+    Every side > 1 (np.dot takes gemv for a side of 1), ``work`` (multiply-adds
+    of the call's GEMMs) below ``MIN_SPLIT_WORK`` (where ``matmul`` makes one
+    block), and the arrays C-contiguous of one kernel dtype: a function of the
+    shapes, dtypes and layouts only.
+    """
+    if N < 2 or D < 2 or M < 2 or work >= _kg.MIN_SPLIT_WORK:
+        return None
+    dtype = arrays[0].dtype
+    if not (dtype is _F64 or dtype is _F32):
+        return None
+    for a in arrays:
+        if a.dtype is not dtype or not a.flags.c_contiguous:
+            return None
+    return openblas()
+
+
+def affine_forward(x, W, b):
+    """x @ W + b for a small dense layer in one kernel call (``affine_forward_small``), or None.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, D)
+    W : ndarray of shape (D, M)
+    b : ndarray of shape (M,)
+
+    Returns
+    -------
+    ndarray of shape (N, M), bitwise ``matmul(x, W)`` plus b added as
+    ``bias_add`` adds it; None where ``_small_layer_lib`` says no (the caller
+    takes ``matmul`` and the bias kernels).
+    """
+    N, D = x.shape
+    M = W.shape[1]
+    work = N * D * M
+    lib = _small_layer_lib(N, D, M, work, (x, W, b))
+    if lib is None:
+        return None
+    out = np.empty((N, M), dtype=x.dtype)
+    fn = lib.gemm[out.dtype]
+    if work < BLAS_SERIAL_BELOW:  # OpenBLAS keeps it on this thread by itself
+        _kd.affine_forward_small(fn, lib.width, lib.threads, False, x, W, b, out)
+    else:
+        with _lock:
+            _kd.affine_forward_small(fn, lib.width, lib.threads, True, x, W, b, out)
+    return out
+
+
+def affine_backward(x, W, dout, with_dx):
+    """(dx or None, dW, db) of a small dense layer in one kernel call (``affine_backward_small``), or None.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, D), the layer's input (as its GEMM read it)
+    W : ndarray of shape (D, M)
+    dout : ndarray of shape (N, M)
+    with_dx : bool, False for a network's first layer (dx is not made)
+
+    Returns
+    -------
+    (dx of shape (N, D) or None, dW of shape (D, M), db of shape (M,)):
+    bitwise ``backward_products`` (or ``matmul_tn``) and ``col_sum``; None
+    where ``_small_layer_lib`` says no.
+    """
+    N, D = x.shape
+    M = W.shape[1]
+    work = N * D * M * (2 if with_dx else 1)
+    lib = _small_layer_lib(N, D, M, work, (x, W, dout))
+    if lib is None:
+        return None
+    dtype = x.dtype
+    dx = np.empty((N if with_dx else 0, D), dtype=dtype)
+    dW, db = np.empty((D, M), dtype=dtype), np.empty(M, dtype=dtype)
+    fn = lib.gemm[dtype]
+    if N * D * M < BLAS_SERIAL_BELOW:
+        _kd.affine_backward_small(fn, lib.width, lib.threads, False, x, W, dout, dx, dW, db)
+    else:
+        with _lock:
+            _kd.affine_backward_small(fn, lib.width, lib.threads, True, x, W, dout, dx, dW, db)
+    return (dx if with_dx else None), dW, db
 
 
 def dot(a, b):

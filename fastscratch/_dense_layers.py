@@ -107,6 +107,10 @@ class Affine(_reference.Affine):
         self.x = x2  # kept for dW in backward
         xg = x2 if x2.dtype is W.dtype else _blas.wide_copy(x2, W.dtype)
         self._gemm_x = (x2, xg)  # a float64 copy of float32 images is made once, for both GEMMs
+        if not _small.small_layer(x2.shape[0] * W.shape[1]):
+            out = _blas.affine_forward(xg, W, b)  # a small layer: GEMM and bias in one kernel call
+            if out is not None:
+                return out
         out = _blas.matmul(xg, W)
         if (out.dtype.char not in KERNEL_CHARS or _small.small_layer(out.size)
                 or (b.dtype is not out.dtype and np.result_type(out.dtype, b.dtype) != out.dtype)):
@@ -132,6 +136,11 @@ class Affine(_reference.Affine):
             check_array(dout, "dout", real=True)
             check_shape(dout, "dout", (x.shape[0], W.shape[1]))
         xg = kept[1] if kept is not None and kept[0] is x else x  # x's copy, unless x was replaced since
+        if not _small.small_layer(dout.size):
+            grads = _blas.affine_backward(xg, W, dout, not self.skip_input_grad)  # a small layer: one kernel call
+            if grads is not None:
+                dx, self.dW, self.db = grads
+                return self._input_shaped(dx)
         if self.skip_input_grad:
             dx, self.dW = None, _blas.matmul_tn(xg, dout)
         else:
@@ -142,10 +151,12 @@ class Affine(_reference.Affine):
             self.db = db
         else:
             self.db = np.sum(dout, axis=0)
-        if dx is None:
-            return None
+        return self._input_shaped(dx)
+
+    def _input_shaped(self, dx):
+        """dx (N, D) in the shape forward's x had (None stays None)."""
         shape = self.original_x_shape
-        return dx if len(shape) == 2 else dx.reshape(*shape)
+        return dx if dx is None or len(shape) == 2 else dx.reshape(*shape)
 
 
 class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
