@@ -22,6 +22,12 @@ batches against float64 weights) is widened in cache-sized pieces of rows inside
 kernel, where np.dot would first copy all of ``a`` to float64 (the widening is exact:
 the products differ from np.dot's only by BLAS's rounding within its blocks).
 
+GEMMs too small to split (below ``MIN_SPLIT_WORK`` multiply-adds: the book's chapter 4-6
+layers at batch 100) start no parallel region and open no scope from Python: one BLAS call on
+the calling thread, the kernel itself setting OpenBLAS to one thread and back (``gemm_one``);
+a small dense layer's whole forward or backward is one such kernel call (``affine_forward``,
+``affine_backward``). The rule depends on the shapes alone.
+
 Elsewhere (MKL, Accelerate, BLIS, an OpenBLAS without its CBLAS interface, or
 arrays of other dtypes) ``matmul`` is ``np.dot`` with the library's own threads.
 Nothing is looked up before the first GEMM.
