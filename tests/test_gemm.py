@@ -383,3 +383,25 @@ def test_a_100_wide_dense_gemm_is_cut_in_two():
     assert _kg.out_blocks(100, 100, 100) == (50, 100)
     assert _kg.out_blocks(100, 10, 100) == (100, 10)  # 100K multiply-adds: one block
     assert _kg.out_blocks(20, 20, 2000) == (20, 20)  # too narrow to cut: blocks of MIN_BLOCK_SIDE at least
+
+
+@needs_openblas
+def test_one_call_gemms_put_openblas_thread_count_back():
+    # gemm_one and the small Affine kernels set OpenBLAS to one thread themselves, for the call only
+    lib = _blas.openblas()
+    before = lib.get_num_threads()
+    rng = np.random.default_rng(8)
+    x, W, b, dout = rng.random((100, 100)), rng.random((100, 10)), rng.random(10), rng.random((100, 10))
+    assert _blas.BLAS_SERIAL_BELOW <= 100 * 100 * 10 < _kg.MIN_SPLIT_WORK // 2
+    try:
+        lib.set_num_threads(2)
+        np.testing.assert_array_equal(_blas.matmul(x, W), np.dot(x, W))
+        assert _blas.affine_forward(x, W, b) is not None and _blas.affine_backward(x, W, dout, True) is not None
+        assert lib.get_num_threads() == 2
+        with _blas.blas_single_threaded():  # inside an open scope the count stays at one
+            _blas.matmul(x, W)
+            _blas.affine_backward(x, W, dout, False)
+            assert lib.get_num_threads() == 1
+        assert lib.get_num_threads() == 2
+    finally:
+        lib.set_num_threads(before)
