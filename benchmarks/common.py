@@ -1,4 +1,5 @@
 """Shared pieces of the asv suite: the timer, seeded data builders, the implementation switch."""
+import time
 import timeit
 
 import numpy as np
@@ -76,3 +77,20 @@ def api(impl):
 def impl_speedup(objs, run, number=5, repeat=5):
     """Reference over kernels time of ``run(objs[impl])``, both measured in this process (best of repeats)."""
     return speedup(lambda: run(objs["reference"]), lambda: run(objs["kernels"]), number=number, repeat=repeat)
+
+
+def settled_speedup(objs, run, number=10, rounds=5, pause=0.2):
+    """Reference over kernels time of ``run(objs[impl])``, alternating, each timed round after a pause.
+
+    After a GEMM of the reference OpenBLAS's idle threads spin for about 0.1 s
+    and take a core from the kernels' threads that follow (Numba's OpenMP
+    threads spin after a kernel in the same way): without the pause each side
+    would partly time the other's leftovers, which a program training with
+    one of them never pays. Best round of each side.
+    """
+    best = {impl: float("inf") for impl in IMPLS}
+    for _ in range(rounds):
+        for impl in IMPLS:
+            time.sleep(pause)
+            best[impl] = min(best[impl], best_time(lambda obj=objs[impl]: run(obj), number=number, repeat=1))
+    return best["reference"] / best["kernels"]

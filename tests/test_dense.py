@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from _dense_cases import DTYPES, SETTINGS, as_layout, assert_bitwise, assert_close, dtypes, layouts, normal
 from fastscratch._layers import functions as F
+from fastscratch.kernels import gemm as _kg
 from fastscratch import layers as L
 from fastscratch.reference import functions as RF
 from fastscratch.reference import layers as RL
@@ -59,6 +60,112 @@ def test_affine_matches_reference(case, dtype, layout, seed):
                          ids=["simpleconvnet-affine1", "tensor-input", "1x1", "parallel-sizes"])
 def test_affine_fixed(x_shape, M, dtype):
     _check_affine(x_shape, M, dtype, "contiguous", 0)
+
+
+#: the book's chapter 4-6 layer shapes at batch 100: (N, D, M)
+CHAPTER_SHAPES = [(100, 100, 10), (100, 50, 10), (100, 784, 50)]
+
+
+def _small_dense_calls(monkeypatch):
+    """Record which one-call kernels of a small Affine ran (fastscratch._layers.matmul.affine_forward / affine_backward)."""
+    from fastscratch.kernels import dense as kd
+    calls = []
+    for name in ("affine_forward_small", "affine_backward_small"):
+        real = getattr(kd, name)
+        monkeypatch.setattr(kd, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, D, M", CHAPTER_SHAPES)
+def test_affine_at_the_chapter_shapes(N, D, M, dtype, monkeypatch):
+    # (100, 100) x (100, 10) and (100, 50) x (50, 10): one kernel call each way; (100, 784) x (784, 50):
+    # the block GEMMs on the thread pool
+    calls = _small_dense_calls(monkeypatch)
+    _check_affine((N, D), M, dtype, "contiguous", N + D + M)
+    one_call = N * D * M * 2 < _kg.MIN_SPLIT_WORK
+    assert bool(calls) == one_call
+    first = L.Affine(normal(np.random.default_rng(1), (D, M), dtype), np.zeros(M, dtype))
+    ref = RL.Affine(first.W, first.b)
+    x = normal(np.random.default_rng(2), (N, D), dtype)
+    dout = normal(np.random.default_rng(3), (N, M), dtype)
+    first.forward(x), ref.forward(x)
+    ref.backward(dout)
+    first.skip_input_grad = True  # a network's first layer: dW and db only
+    assert first.backward(dout) is None
+    assert_close(first.dW, ref.dW, scale=np.abs(dout).max() * np.abs(x).max() * N)
+    assert_bitwise(first.db, ref.db)
+
+
+@pytest.mark.small_rule
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, D, M", CHAPTER_SHAPES)
+def test_affine_at_the_chapter_shapes_with_the_small_rule(N, D, M, dtype):
+    # the size rule of fastscratch/_core/small.py on, as users run it
+    from fastscratch._core import small as _small
+    assert not _small.small_layer(N * M)
+    _check_affine((N, D), M, dtype, "contiguous", 7)
+
+
+@pytest.mark.small_rule
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_tiny_affine_with_the_small_rule_is_the_reference_bitwise(dtype, monkeypatch):
+    calls = _small_dense_calls(monkeypatch)
+    rng = np.random.default_rng(4)
+    x, W, b = normal(rng, (3, 20), dtype), normal(rng, (20, 7), dtype), normal(rng, (7,), dtype)
+    ours, ref = L.Affine(W, b), RL.Affine(W, b)
+    assert_bitwise(ours.forward(x), ref.forward(x))
+    dout = normal(rng, (3, 7), dtype)
+    assert_bitwise(ours.backward(dout), ref.backward(dout))
+    assert_bitwise(ours.dW, ref.dW)
+    assert_bitwise(ours.db, ref.db)
+    assert calls == []  # 21 outputs: below LAYER_ELEMENTS, NumPy's route
+
+
+@SETTINGS
+@given(st.integers(2, 40), st.integers(2, 60), st.integers(2, 30), dtypes, st.booleans(), st.integers(0, 2**16))
+def test_one_call_affine_is_the_separate_routes_bitwise(N, D, M, dtype, first_layer, seed):
+    # the one-call kernels give the bits of matmul + bias_add and backward_products / matmul_tn + col_sum
+    from fastscratch._layers import matmul as _blas
+    from fastscratch.kernels import dense as kd
+    rng = np.random.default_rng(seed)
+    x, W, b, dout = (normal(rng, s, dtype) for s in ((N, D), (D, M), (M,), (N, M)))
+    out = _blas.affine_forward(x, W, b)
+    grads = _blas.affine_backward(x, W, dout, not first_layer)
+    if _blas.openblas() is None:
+        assert out is None and grads is None
+        return
+    expected = _blas.matmul(x, W)
+    kd.bias_add_serial(expected, b)
+    assert_bitwise(out, expected)
+    dx, dW, db = grads
+    if first_layer:
+        assert dx is None
+        assert_bitwise(dW, _blas.matmul_tn(x, dout))
+    else:
+        want_dx, want_dW = _blas.backward_products(x, W, dout)
+        assert_bitwise(dx, want_dx)
+        assert_bitwise(dW, want_dW)
+    assert_bitwise(db, np.sum(dout, axis=0))
+    assert_close(out, np.dot(x, W) + b, scale=np.abs(x).max() * np.abs(W).max() * D + np.abs(b).max())
+
+
+def test_float32_images_into_float64_weights_are_copied_once():
+    # load_mnist(normalize=True) batches: the forward's float64 copy is reused for dW, unless x was replaced
+    rng = np.random.default_rng(6)
+    x = rng.random((100, 784)).astype(np.float32)
+    W, b, dout = 0.01 * rng.standard_normal((784, 50)), np.zeros(50), rng.standard_normal((100, 50))
+    ours, ref = L.Affine(W, b), RL.Affine(W, b)
+    assert_close(ours.forward(x), ref.forward(x), tol_dtype=np.float32)
+    assert ours.x.dtype == np.float32  # the reference's attribute: the batch as given
+    ref.backward(dout)
+    ours.backward(dout)
+    assert_close(ours.dW, ref.dW, scale=np.abs(dout).max() * 100, tol_dtype=np.float32)
+    other = rng.random((100, 784)).astype(np.float32)
+    ours.x, ref.x = other, other  # replaced after forward: backward reads the new x, as the reference does
+    ref.backward(dout)
+    ours.backward(dout)
+    assert_close(ours.dW, ref.dW, scale=np.abs(dout).max() * 100, tol_dtype=np.float32)
 
 
 def test_affine_mixed_dtypes_match_reference():

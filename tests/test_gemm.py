@@ -96,7 +96,7 @@ def test_the_book_shapes_take_the_blocked_path(monkeypatch):
 
 # float32 batches (the book's load_mnist(normalize=True)) against float64 weights: widened piece by piece
 WIDEN_SHAPES = [(60000, 784, 50), (10000, 784, 100), (10000, 100, 100), (2000, 3, 300), (1000, 1, 7),
-                (100, 784, 100), (33, 5000, 20)]
+                (100, 784, 100), (33, 5000, 20), (668, 784, 50), (669, 784, 50)]  # the last two: either side of WIDEN_MIN_BYTES
 
 
 @needs_openblas
@@ -117,8 +117,10 @@ def test_float32_rows_against_float64_weights_match_np_dot(m, k, n, monkeypatch)
     fa = np.asfortranarray(a)  # x.T of a float32 batch, as in dW = x.T @ dout: the whole copy, in its own order
     _assert_gemm_close(_blas.matmul(fa, b), np.dot(fa, b), fa, b)
     rows, cols = _kg.out_blocks(m, n, k)
-    if m * n * k >= _blas.BLAS_SERIAL_BELOW and rows < m:  # the widening kernel is what ran, both times
-        assert calls == [_kg.widen_piece(k, 8)] * 2
+    if m * n * k >= _blas.BLAS_SERIAL_BELOW and rows < m and m * k * 8 >= _blas.WIDEN_MIN_BYTES:
+        assert calls == [_kg.widen_piece(k, 8)] * 2  # the widening kernel is what ran, both times
+    else:  # a small batch: copied whole, as np.dot does (a dense layer keeps the copy for its dW)
+        assert calls == []
 
 
 @needs_openblas
@@ -322,13 +324,15 @@ BACKWARD_SHAPES = [(100, 100, 100), (100, 784, 100), (100, 100, 10), (100, 10, 1
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("N, D, M", BACKWARD_SHAPES)
 def test_backward_products_are_bitwise_the_separate_gemms(N, D, M, dtype, monkeypatch):
-    pairs = []
-    real = _kg.gemm_blocks_pair
+    pairs, ones = [], []
+    real, real_one = _kg.gemm_blocks_pair, _kg.gemm_one
     monkeypatch.setattr(_kg, "gemm_blocks_pair", lambda *a: pairs.append(a) or real(*a))
+    monkeypatch.setattr(_kg, "gemm_one", lambda *a: ones.append(a) or real_one(*a))
     rng = np.random.default_rng(N + D + M)
     x, W, dout = (rng.standard_normal(s).astype(dtype) for s in ((N, D), (D, M), (N, M)))
     before = [x.copy(), W.copy(), dout.copy()]
     dx, dW = _blas.backward_products(x, W, dout)
+    calls_one = len(ones)
     assert dx.dtype == dW.dtype == np.dtype(dtype) and dx.shape == (N, D) and dW.shape == (D, M)
     np.testing.assert_array_equal(dx, _blas.matmul(dout, W.T))
     np.testing.assert_array_equal(dW, _blas.matmul_tn(x, dout))
@@ -338,7 +342,11 @@ def test_backward_products_are_bitwise_the_separate_gemms(N, D, M, dtype, monkey
         np.testing.assert_array_equal(a, b)
     small = N * D * M < _blas.BLAS_SERIAL_BELOW
     split_reduction = _kg.reduce_blocks(D, M, N)[1] > 1
-    assert bool(pairs) == (not small and not split_reduction and min(N, D, M) > 1)  # the one parallel region, where it applies
+    paired = not small and not split_reduction and min(N, D, M) > 1
+    # two one-block GEMMs below MIN_SPLIT_WORK together: one after the other on this thread, no parallel region
+    serial = paired and 2 * N * D * M < _kg.MIN_SPLIT_WORK
+    assert bool(pairs) == (paired and not serial)  # the one parallel region, where it applies
+    assert calls_one == (2 if serial else 0)
 
 
 @needs_openblas
@@ -375,3 +383,25 @@ def test_a_100_wide_dense_gemm_is_cut_in_two():
     assert _kg.out_blocks(100, 100, 100) == (50, 100)
     assert _kg.out_blocks(100, 10, 100) == (100, 10)  # 100K multiply-adds: one block
     assert _kg.out_blocks(20, 20, 2000) == (20, 20)  # too narrow to cut: blocks of MIN_BLOCK_SIDE at least
+
+
+@needs_openblas
+def test_one_call_gemms_put_openblas_thread_count_back():
+    # gemm_one and the small Affine kernels set OpenBLAS to one thread themselves, for the call only
+    lib = _blas.openblas()
+    before = lib.get_num_threads()
+    rng = np.random.default_rng(8)
+    x, W, b, dout = rng.random((100, 100)), rng.random((100, 10)), rng.random(10), rng.random((100, 10))
+    assert _blas.BLAS_SERIAL_BELOW <= 100 * 100 * 10 < _kg.MIN_SPLIT_WORK // 2
+    try:
+        lib.set_num_threads(2)
+        np.testing.assert_array_equal(_blas.matmul(x, W), np.dot(x, W))
+        assert _blas.affine_forward(x, W, b) is not None and _blas.affine_backward(x, W, dout, True) is not None
+        assert lib.get_num_threads() == 2
+        with _blas.blas_single_threaded():  # inside an open scope the count stays at one
+            _blas.matmul(x, W)
+            _blas.affine_backward(x, W, dout, False)
+            assert lib.get_num_threads() == 1
+        assert lib.get_num_threads() == 2
+    finally:
+        lib.set_num_threads(before)

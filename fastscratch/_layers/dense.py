@@ -91,19 +91,30 @@ class Affine(_reference.Affine):
         return W, b
 
     def forward(self, x):
-        W, b = self._check_params()
-        check_array(x, "x", real=True)
-        check_min_ndim(x, "x", 1, "(N, ...)")
-        check_nonempty(x, "x")
+        W, b = self.W, self.b
+        if not (type(x) is np.ndarray and type(W) is np.ndarray and type(b) is np.ndarray and x.ndim == 2
+                and W.ndim == 2 and b.ndim == 1 and x.dtype.char in KERNEL_CHARS and W.dtype.char in KERNEL_CHARS
+                and b.dtype.kind == "f" and x.shape[0] and x.shape[1] == W.shape[0] and b.shape[0] == W.shape[1]):
+            # anything but a float (N, D) batch and float W, b that fit: the checks, one by one, for their messages
+            W, b = self._check_params()
+            check_array(x, "x", real=True)
+            check_min_ndim(x, "x", 1, "(N, ...)")
+            check_nonempty(x, "x")
         x2 = x.reshape(x.shape[0], -1)  # (N, D): a tensor input is flattened per sample
         check_dim("x", x2.shape[1], W.shape[0], "features per sample (W has D rows)")
         self.original_x_shape = x.shape
         self.x = x2  # kept for dW in backward
-        out = _matmul.matmul(x2, W)
-        if (out.dtype.char not in KERNEL_CHARS or np.result_type(out.dtype, b.dtype) != out.dtype
-                or _small.small_layer(out.size)):
+        xg = x2 if x2.dtype is W.dtype else _matmul.wide_copy(x2, W.dtype)
+        self._gemm_x = (x2, xg)  # a float64 copy of float32 images is made once, for both GEMMs
+        if not _small.small_layer(x2.shape[0] * W.shape[1]):
+            out = _matmul.affine_forward(xg, W, b)  # a small layer: GEMM and bias in one kernel call
+            if out is not None:
+                return out
+        out = _matmul.matmul(xg, W)
+        if (out.dtype.char not in KERNEL_CHARS or _small.small_layer(out.size)
+                or (b.dtype is not out.dtype and np.result_type(out.dtype, b.dtype) != out.dtype)):
             return out + b
-        if b.dtype != out.dtype or not b.flags.c_contiguous:
+        if b.dtype is not out.dtype or not b.flags.c_contiguous:
             b = np.ascontiguousarray(b, dtype=out.dtype)  # exact widening, as NumPy's add does
         # bias added in place into the fresh GEMM output: no second (N, M) array
         _pick(out.size, _kd.bias_add, _kd.bias_add_serial, True)(out, b)
@@ -112,23 +123,39 @@ class Affine(_reference.Affine):
     #: True only while a fast network back-propagates into its first layer: backward
     #: then sets dW and db and returns None instead of computing dx.
     skip_input_grad = False
+    #: (self.x, the array the forward GEMM read: self.x or its float64 copy), set by forward.
+    _gemm_x = None
 
     def backward(self, dout):
-        check_forward_done(self.x, "Affine")
-        W = self.W
-        check_array(dout, "dout", real=True)
-        check_shape(dout, "dout", (self.x.shape[0], W.shape[1]))
+        x, W = self.x, self.W
+        check_forward_done(x, "Affine")
+        kept = self._gemm_x
+        if not (type(dout) is np.ndarray and dout.ndim == 2 and dout.dtype.kind in "biuf"
+                and dout.shape[0] == x.shape[0] and dout.shape[1] == W.shape[1]):
+            check_array(dout, "dout", real=True)
+            check_shape(dout, "dout", (x.shape[0], W.shape[1]))
+        xg = kept[1] if kept is not None and kept[0] is x else x  # x's copy, unless x was replaced since
+        if not _small.small_layer(dout.size):
+            grads = _matmul.affine_backward(xg, W, dout, not self.skip_input_grad)  # a small layer: one kernel call
+            if grads is not None:
+                dx, self.dW, self.db = grads
+                return self._input_shaped(dx)
         if self.skip_input_grad:
-            dx, self.dW = None, _matmul.matmul_tn(self.x, dout)
+            dx, self.dW = None, _matmul.matmul_tn(xg, dout)
         else:
-            dx, self.dW = _matmul.backward_products(self.x, W, dout)
+            dx, self.dW = _matmul.backward_products(xg, W, dout)
         if dout.dtype.char in KERNEL_CHARS and dout.flags.c_contiguous and not _small.small_layer(dout.size):
             db = np.empty(dout.shape[1], dtype=dout.dtype)
             _pick(dout.size, _kd.col_sum, _kd.col_sum_serial, True)(dout, db)
             self.db = db
         else:
             self.db = np.sum(dout, axis=0)
-        return None if dx is None else dx.reshape(*self.original_x_shape)
+        return self._input_shaped(dx)
+
+    def _input_shaped(self, dx):
+        """dx (N, D) in the shape forward's x had (None stays None)."""
+        shape = self.original_x_shape
+        return dx if dx is None or len(shape) == 2 else dx.reshape(*shape)
 
 
 class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
@@ -176,8 +203,19 @@ class SoftmaxWithLoss(_reference.SoftmaxWithLoss):
         return self.loss
 
     def backward(self, dout=1):
-        check_forward_done(self.y, "SoftmaxWithLoss")
         y, t = self.y, self.t
+        check_forward_done(y, "SoftmaxWithLoss")
+        if y.ndim == 2 and y.dtype.char in KERNEL_CHARS and y.flags.c_contiguous and not _small.small_layer(y.size):
+            # the common case in a few attribute tests (at (100, 10) the Python is most of the time)
+            labels = self._labels
+            if labels is not None:
+                dx = np.empty(y.shape, dtype=y.dtype)
+                _pick(y.size, _ks.softmax_ce_backward_labels, _ks.softmax_ce_backward_labels_serial)(y, labels, dx)
+                return dx
+            if type(t) is np.ndarray and t.dtype is y.dtype and t.flags.c_contiguous and t.shape == y.shape:
+                dx = np.empty(y.shape, dtype=y.dtype)
+                _pick(y.size, _ks.softmax_ce_backward_onehot, _ks.softmax_ce_backward_onehot_serial)(y, t, dx)
+                return dx
         y2 = y.reshape(-1, y.shape[-1])  # a 1-D y is one sample: batch size 1, as the reference
         small = _small.small_layer(y2.size)
         if self._labels is not None and (y.dtype.char not in KERNEL_CHARS or small):

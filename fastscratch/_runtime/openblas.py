@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-_lock = threading.Lock()
+scope_lock = threading.Lock()
 _lib = None          # the _OpenBLAS found on first use, or False where there is none
 
 
@@ -29,6 +29,9 @@ class _OpenBLAS:
         self.set_num_threads = sym("openblas_set_num_threads")
         self.set_num_threads.restype = None
         self.set_num_threads.argtypes = [ctypes.c_int]
+        #: the two functions' addresses, for the kernels that set the count themselves (``gemm_one``)
+        self.threads = tuple(ctypes.cast(f, ctypes.c_void_p).value
+                             for f in (self.get_num_threads, self.set_num_threads))
         self.gemm = {np.dtype(np.float64): ctypes.cast(sym("cblas_dgemm"), ctypes.c_void_p).value,
                      np.dtype(np.float32): ctypes.cast(sym("cblas_sgemm"), ctypes.c_void_p).value}
         config = sym("openblas_get_config")
@@ -64,10 +67,28 @@ def openblas():
     """NumPy's OpenBLAS (an _OpenBLAS), or None where NumPy's BLAS is something else."""
     global _lib
     if _lib is None:
-        with _lock:
+        with scope_lock:
             if _lib is None:
                 _lib = _find()
     return _lib or None
+
+
+def single_enter(lib):
+    """Open a one-thread scope of OpenBLAS (``blas_single_threaded``); pair each call with ``single_exit``."""
+    with scope_lock:
+        if blas_single_threaded._depth == 0:
+            saved = blas_single_threaded._saved = lib.get_num_threads()
+            if saved != 1:
+                lib.set_num_threads(1)
+        blas_single_threaded._depth += 1
+
+
+def single_exit(lib):
+    """Close the scope ``single_enter`` opened; the last one out restores the thread count."""
+    with scope_lock:
+        blas_single_threaded._depth -= 1
+        if blas_single_threaded._depth == 0 and blas_single_threaded._saved != 1:
+            lib.set_num_threads(blas_single_threaded._saved)
 
 
 class blas_single_threaded:
@@ -76,7 +97,8 @@ class blas_single_threaded:
     Restored on any exit, exceptions included. Nested scopes, and scopes of
     several Python threads at once, share one saving: the first to enter saves
     the count, the last to leave restores it. Does nothing where NumPy's BLAS
-    is not OpenBLAS.
+    is not OpenBLAS. The GEMMs below call ``single_enter`` / ``single_exit``
+    themselves (the same scope, without a context manager object per GEMM).
     """
 
     _depth = 0
@@ -85,21 +107,11 @@ class blas_single_threaded:
     def __enter__(self):
         lib = openblas()
         if lib is not None:
-            cls = blas_single_threaded
-            with _lock:
-                if cls._depth == 0:
-                    cls._saved = lib.get_num_threads()
-                    if cls._saved != 1:
-                        lib.set_num_threads(1)
-                cls._depth += 1
+            single_enter(lib)
         return self
 
     def __exit__(self, *exc):
         lib = openblas()
         if lib is not None:
-            cls = blas_single_threaded
-            with _lock:
-                cls._depth -= 1
-                if cls._depth == 0 and cls._saved != 1:
-                    lib.set_num_threads(cls._saved)
+            single_exit(lib)
         return False

@@ -2,7 +2,7 @@
 
 Affine's GEMMs are not here: they go through ``fastscratch._layers.matmul`` (``matmul``,
 ``matmul_tn``, ``backward_products``: NumPy's own BLAS called from the kernels of
-``kernels/gemm.py`` on Numba's threads); these kernels do the element-wise and
+``fastscratch/kernels/gemm.py`` on Numba's threads); these kernels do the element-wise and
 reduction passes around them. Each of them but ``sum_of_squares`` comes as a
 parallel one (``prange`` over rows or element chunks) and a ``*_serial`` twin
 with the same signature: waking Numba's thread pool costs a few microseconds,
@@ -22,6 +22,7 @@ import numpy as np
 
 from ._chunks import CHUNK, nchunks
 from ._jit import kernel, parallel_kernel, prange
+from .gemm import _gemm_block, blas_threads
 
 #: Columns per parallel task in column reductions (each task owns whole columns).
 COL_BLOCK = 32
@@ -84,6 +85,51 @@ def col_sum(dout, db):
 def col_sum_serial(dout, db):
     """Serial twin of :func:`col_sum`."""
     _col_sum_block(dout, db, 0, dout.shape[1])
+
+
+# ---------------------------------------------------------------- a small Affine in one call
+# A layer of the book's chapter 4-6 sizes (batch 100, (100, 50) x (50, 10)) takes a few
+# microseconds of BLAS per GEMM: the separate calls around it (a GEMM wrapper, the bias
+# add, db) would cost about as much again. These run the layer's whole forward or backward
+# on the calling thread, each GEMM one BLAS call as np.dot makes it, the bias add and the
+# column sums as bias_add and col_sum do them: the same bits as those routes.
+@kernel
+def affine_forward_small(fn, width, threads, single, x, W, b, out):
+    """out = x @ W + b: one BLAS call, then b added row by row.
+
+    x : (N, D) C-contiguous; W : (D, M) C-contiguous; b : (M,) C-contiguous;
+    out : (N, M) C-contiguous, written; all one float dtype, every side > 1.
+    fn, width : ``gemm.cblas_gemm``'s BLAS function and integer width.
+    threads, single : with single set, OpenBLAS runs at one thread for the
+        call (``gemm.blas_threads``) and is put back after; the caller holds
+        ``fastscratch._layers.matmul``'s scope lock. Unset below OpenBLAS's own
+        threading threshold, where the count is left alone.
+    """
+    N, M = out.shape
+    saved = blas_threads(threads, 1) if single else 1
+    _gemm_block(fn, width, (x, False, W, False, out, N, M), 0)
+    if saved != 1:
+        blas_threads(threads, saved)
+    _bias_add_rows(out, b, 0, N)
+
+
+@kernel
+def affine_backward_small(fn, width, threads, single, x, W, dout, dx, dW, db):
+    """dx = dout @ W.T (when dx has rows), dW = x.T @ dout, db = column sums of dout.
+
+    x : (N, D), W : (D, M), dout : (N, M), all C-contiguous, one float dtype, sides > 1;
+    dx : (N, D) written, or (0, D) to skip it (a network's first layer);
+    dW : (D, M) and db : (M,) written. threads, single : as in ``affine_forward_small``.
+    """
+    N, D = x.shape
+    M = dout.shape[1]
+    saved = blas_threads(threads, 1) if single else 1
+    if dx.shape[0] > 0:
+        _gemm_block(fn, width, (dout, False, W, True, dx, N, D), 0)
+    _gemm_block(fn, width, (x, True, dout, False, dW, D, M), 0)
+    if saved != 1:
+        blas_threads(threads, saved)
+    _col_sum_block(dout, db, 0, M)
 
 
 # ---------------------------------------------------------------- Relu

@@ -95,6 +95,38 @@ def cblas_gemm(typingctx, fn, width, dims, ptrs, like, beta):
     return sig, codegen
 
 
+@intrinsic
+def blas_threads(typingctx, threads, n):
+    """Set OpenBLAS's thread count to n; returns the count it had (an int32).
+
+    threads : UniTuple(intp, 2): the addresses of openblas_get_num_threads and
+        openblas_set_num_threads (both C ``int``, whatever the BLAS integer width).
+    n : integer, the count to set; set_num_threads is not called when the count is already n.
+    """
+    if not (isinstance(threads, types.BaseTuple) and len(threads) == 2
+            and all(isinstance(t, types.Integer) for t in threads) and isinstance(n, types.Integer)):
+        return None
+    sig = types.int32(threads, n)
+
+    def codegen(context, builder, signature, args):
+        threads_v, n_v = args
+        int_t = ir.IntType(32)
+        get_t = ir.FunctionType(int_t, [])
+        set_t = ir.FunctionType(ir.VoidType(), [int_t])
+
+        def address(i, fnty):
+            v = context.cast(builder, builder.extract_value(threads_v, i), threads[i], types.intp)
+            return builder.inttoptr(v, fnty.as_pointer())
+
+        want = context.cast(builder, n_v, n, types.int32)
+        old = builder.call(address(0, get_t), [])
+        with builder.if_then(builder.icmp_signed("!=", old, want)):
+            builder.call(address(1, set_t), [want])
+        return old
+
+    return sig, codegen
+
+
 # The partition helpers below are plain Python: only the wrappers call them, for a few
 # integer operations, and a compiled function would cost a dispatch on every GEMM.
 def _pow2_at_most(x):
@@ -153,6 +185,23 @@ def _gemm_block_count(gemm):
     out, rows, cols = gemm[4], gemm[5], gemm[6]
     m, n = out.shape
     return ((m + rows - 1) // rows) * ((n + cols - 1) // cols)
+
+
+@kernel
+def gemm_one(fn, width, threads, gemm):
+    """out = op(a) @ op(b) as one BLAS call on the calling thread, OpenBLAS at one thread for the call.
+
+    gemm : ``gemm_blocks``' tuple with one block (rows >= m, cols >= n).
+    threads : ``blas_threads``' addresses. The count OpenBLAS had is put back
+        before returning; the caller holds the lock that the one-thread scopes
+        of ``fastscratch._layers.matmul`` take, so no scope opens or closes meanwhile.
+    A serial kernel: a parallel region, or a scope opened from Python, would
+    cost more than a GEMM of this size (below ``MIN_SPLIT_WORK``).
+    """
+    saved = blas_threads(threads, 1)
+    _gemm_block(fn, width, gemm, 0)
+    if saved != 1:
+        blas_threads(threads, saved)
 
 
 @parallel_kernel

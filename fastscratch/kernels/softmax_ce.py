@@ -3,9 +3,12 @@
 Rows are independent, so the parallel kernels ``prange`` over rows and each
 thread writes only its rows; the loss is then summed over the per-row terms
 in row order after the parallel loop (fixed order: bitwise repeatable). Every
-kernel has a ``*_serial`` twin for small batches, generated from it
-(``_jit.serial_twin``), where starting Numba's thread pool would cost more
-than the work.
+kernel has a ``*_serial`` twin for small batches, where starting Numba's thread
+pool would cost more than the work: generated from it (``_jit.serial_twin``)
+for the softmax and loss, written out for the two backward kernels, whose
+per-row helper called in a loop compiles to code several times slower than
+the plain double loop at the batch sizes the twins serve (the same operations
+in the same order: the same bits).
 
 Targets reach the kernels as labels ``t : int ndarray of shape (N,)`` with
 values in [0, K), checked by the wrapper first (:func:`labels_in_range`);
@@ -127,7 +130,19 @@ def softmax_ce_backward_labels(y, t, dx):
         _ce_bwd_labels_row(y, t, dx, i, n)
 
 
-softmax_ce_backward_labels_serial = serial_twin(softmax_ce_backward_labels)
+@kernel
+def softmax_ce_backward_labels_serial(y, t, dx):
+    """Serial twin of :func:`softmax_ce_backward_labels` (written out: see the module docstring)."""
+    N, K = y.shape
+    n = y.dtype.type(N)
+    one = y.dtype.type(1)
+    for i in range(N):
+        ti = t[i]
+        for j in range(K):
+            v = y[i, j]
+            if j == ti:
+                v = v - one
+            dx[i, j] = v / n
 
 
 @kernel
@@ -147,4 +162,11 @@ def softmax_ce_backward_onehot(y, t, dx):
         _ce_bwd_onehot_row(y, t, dx, i, n)
 
 
-softmax_ce_backward_onehot_serial = serial_twin(softmax_ce_backward_onehot)
+@kernel
+def softmax_ce_backward_onehot_serial(y, t, dx):
+    """Serial twin of :func:`softmax_ce_backward_onehot` (written out: see the module docstring)."""
+    N, K = y.shape
+    n = y.dtype.type(N)
+    for i in range(N):
+        for j in range(K):
+            dx[i, j] = (y[i, j] - t[i, j]) / n
