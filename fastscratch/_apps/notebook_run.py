@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 
+from fastscratch._runtime.child_env import importing_this_fastscratch
 from fastscratch._substitution import runner
 from fastscratch._apps.notebook import REFERENCE_ENV
 
@@ -100,7 +101,7 @@ def kernel_manager():
 
 def kernel_env(reference=False, substitute=True, compat=True):
     """The kernel's environment: this process's, this fastscratch importable, the switches as variables."""
-    env = runner._child_env()
+    env = importing_this_fastscratch()
     env["MPLBACKEND"] = INLINE_BACKEND
     env[REFERENCE_ENV] = "1" if reference else "0"
     if not substitute:

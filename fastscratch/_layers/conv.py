@@ -24,7 +24,8 @@ from fastscratch.kernels import conv as _kc
 from fastscratch.kernels import pooling as _kp
 from fastscratch.reference import layers as _ref_layers
 from fastscratch.reference.util import _col_dtype
-from fastscratch._layers.im2col import KERNEL_DTYPES, check_image_batch, im2col_into, window_output_size
+from fastscratch._core.dtypes import KERNEL_DTYPES
+from fastscratch._layers.im2col import check_image_batch, im2col_into, window_output_size
 
 #: bytes of dcol made per chunk in Convolution.backward. Smaller chunks stay in cache for
 #: col2im, but each chunk hands the cores from BLAS to the kernels and back (both pools

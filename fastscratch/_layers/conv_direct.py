@@ -12,7 +12,7 @@ import numpy as np
 
 from fastscratch.kernels import conv_direct as _kd
 from fastscratch.kernels import planes as _kplanes
-from fastscratch._layers.im2col import KERNEL_DTYPES
+from fastscratch._core.dtypes import KERNEL_DTYPES
 
 #: filter shapes with a direct kernel, and the output channels each pass blocks together
 _BLOCK = {(3, 3): 4, (5, 5): 1}

@@ -16,7 +16,7 @@ import numpy as np
 
 from fastscratch._layers import matmul as _matmul
 from fastscratch._layers.conv_direct import Grid
-from fastscratch._layers.im2col import KERNEL_DTYPES
+from fastscratch._core.dtypes import KERNEL_DTYPES
 from fastscratch.kernels import conv_per_image as _kt
 from fastscratch.kernels import conv_taps as _ktaps
 from fastscratch.kernels import gemm as _kgemm

@@ -5,18 +5,14 @@ are the reference's own functions.
 """
 import numpy as np
 
-from fastscratch._core import dtypes as _dtypes
 from fastscratch._core import validate as V
+from fastscratch._core.dtypes import KERNEL_DTYPES
 from fastscratch._core.validate import check_image_batch
 from fastscratch.kernels import conv as _k
 from fastscratch.reference import util as _ref
 from fastscratch.reference.util import conv_output_size, shuffle_dataset, smooth_curve
 
 __all__ = ["smooth_curve", "shuffle_dataset", "conv_output_size", "im2col", "col2im"]
-
-#: dtypes the kernels are compiled for (the table lives in fastscratch._core.dtypes); other
-#: floating dtypes (float16, longdouble) go to the NumPy reference, so results still match it.
-KERNEL_DTYPES = _dtypes.KERNEL_DTYPES
 
 
 def window_output_size(input_hw, filter_h, filter_w, stride, pad, name):

@@ -52,6 +52,7 @@ import sys
 import time
 import traceback
 
+from fastscratch._runtime.child_env import importing_this_fastscratch
 from fastscratch._substitution import numpy_aliases as _numpy_aliases
 from fastscratch._substitution.switches import (COMMON_MODULES, COMPAT_ENV, DATASET_MODULES, SUBSTITUTE_ENV,
                                                 compat_enabled, substitution_enabled)
@@ -388,11 +389,6 @@ def run_script(script, args=(), reference=False, substitute=True, compat=True):
     return 0
 
 
-def _child_env():
-    from fastscratch._runtime.child_env import importing_this_fastscratch
-    return importing_this_fastscratch()
-
-
 def compare(script, args=(), substitute=True, compat=True):
     """Run script on fastscratch then on the reference, each in a fresh interpreter; print times.
 
@@ -405,7 +401,7 @@ def compare(script, args=(), substitute=True, compat=True):
         cmd = [sys.executable, "-m", "fastscratch", "run", *flags, script, *args]
         print(f"--- fastscratch run: {label} ---", flush=True)
         start = time.perf_counter()
-        rc = subprocess.call(cmd, env=_child_env())
+        rc = subprocess.call(cmd, env=importing_this_fastscratch())
         results.append((label, time.perf_counter() - start, rc))
     return report_comparison(results, "including start-up and compilation")
 
